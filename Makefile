@@ -12,13 +12,25 @@ LDFLAGS := -X github.com/nothingshared/ns/internal/buildinfo.Version=$(VERSION) 
            -X github.com/nothingshared/ns/internal/buildinfo.Commit=$(COMMIT)
 
 # Pinned tool versions. Each is installed into ./bin by `make tools` with its own
-# `go install pkg@version`, and stamped so a second run is free.
-STATICCHECK_VERSION := 2026.1.2
-STATICCHECK_MOD     := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# `go install pkg@version`, outside our module (none is a go.mod tool dependency:
+# buf needs a newer protobuf than ours), and stamped so a second run is free.
+# protoc-gen-go must match go.mod's google.golang.org/protobuf.
+STATICCHECK_VERSION        := v0.8.2
+STATICCHECK_PKG            := honnef.co/go/tools/cmd/staticcheck
+BUF_VERSION                := v1.75.0
+BUF_PKG                    := github.com/bufbuild/buf/cmd/buf
+PROTOC_GEN_GO_VERSION      := v1.36.12
+PROTOC_GEN_GO_PKG          := google.golang.org/protobuf/cmd/protoc-gen-go
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+PROTOC_GEN_GO_GRPC_PKG     := google.golang.org/grpc/cmd/protoc-gen-go-grpc
+GRPC_HEALTH_PROBE_VERSION  := v0.4.62
+GRPC_HEALTH_PROBE_PKG      := github.com/grpc-ecosystem/grpc-health-probe
+GRPCURL_VERSION            := v1.9.4
+GRPCURL_PKG                := github.com/fullstorydev/grpcurl/cmd/grpcurl
 
 PKGS := ./...
 
-.PHONY: all build test unit fmt-check vet lint tools bench tidy-check clean
+.PHONY: all build test unit fmt-check vet lint tools bench tidy-check clean proto proto-check buf-lint buf-breaking
 
 all: build
 
@@ -26,7 +38,7 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" $(PKGS)
 
 ## test: everything that must pass before a change lands.
-test: fmt-check vet tidy-check lint unit
+test: fmt-check vet tidy-check proto-check lint unit
 
 fmt-check:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bin/*'))"; \
@@ -51,14 +63,61 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 ## tools: pinned tools into ./bin (cached: a stamp per version).
-tools: $(BIN)/staticcheck
+TOOLS := staticcheck buf protoc-gen-go protoc-gen-go-grpc grpc-health-probe grpcurl
+tools: $(addprefix $(BIN)/,$(TOOLS))
 
-$(BIN)/staticcheck: $(BIN)/.staticcheck-$(STATICCHECK_VERSION)
-	@true
-$(BIN)/.staticcheck-$(STATICCHECK_VERSION):
+# tool-rule name,version,package: $(BIN)/name is (re)installed when it is
+# missing or older than its version stamp $(BIN)/.name-version, i.e. on a fresh
+# machine and after a version bump. GOFLAGS=-mod=mod and GOWORK=off keep an
+# inherited -mod=vendor or go.work from interfering with `go install pkg@version`.
+define tool-rule
+$(BIN)/$(1): $(BIN)/.$(1)-$(2)
+	cd $(BIN) && GOWORK=off GOFLAGS=-mod=mod GOBIN=$(BIN) $(GO) install $(3)@$(2)
+	@touch $$@
+$(BIN)/.$(1)-$(2):
 	@mkdir -p $(BIN)
-	GOBIN=$(BIN) $(GO) install $(STATICCHECK_MOD)
-	@touch $@
+	@rm -f $(BIN)/.$(1)-*
+	@touch $$@
+endef
+$(eval $(call tool-rule,staticcheck,$(STATICCHECK_VERSION),$(STATICCHECK_PKG)))
+$(eval $(call tool-rule,buf,$(BUF_VERSION),$(BUF_PKG)))
+$(eval $(call tool-rule,protoc-gen-go,$(PROTOC_GEN_GO_VERSION),$(PROTOC_GEN_GO_PKG)))
+$(eval $(call tool-rule,protoc-gen-go-grpc,$(PROTOC_GEN_GO_GRPC_VERSION),$(PROTOC_GEN_GO_GRPC_PKG)))
+$(eval $(call tool-rule,grpc-health-probe,$(GRPC_HEALTH_PROBE_VERSION),$(GRPC_HEALTH_PROBE_PKG)))
+$(eval $(call tool-rule,grpcurl,$(GRPCURL_VERSION),$(GRPCURL_PKG)))
+
+## proto: regenerate proto/ns/v1/*.pb.go from proto/ns/v1/*.proto (buf compiles
+## the protos itself; no protoc needed; plugins are the pinned ones in ./bin).
+PROTO_TOOLS := $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc
+proto: $(PROTO_TOOLS)
+	find proto -name '*.pb.go' -delete
+	$(BIN)/buf generate
+
+## buf-lint: the protos follow buf's STANDARD rules (buf.yaml).
+buf-lint: $(BIN)/buf
+	$(BIN)/buf lint
+
+## buf-breaking: no wire-incompatible change (buf's FILE rules) against the
+## protos on branch main, read from the local .git (offline). Skipped when there
+## is no local main branch (a detached CI checkout); `make BUF_BREAKING_AGAINST=`
+## skips it on purpose, for a deliberate break.
+BUF_BREAKING_AGAINST ?= .git\#branch=main,subdir=proto
+buf-breaking: $(BIN)/buf
+	@if [ -z "$(BUF_BREAKING_AGAINST)" ]; then echo "buf-breaking: skipped (BUF_BREAKING_AGAINST is empty)"; \
+	elif ! git rev-parse --verify -q refs/heads/main >/dev/null; then echo "buf-breaking: skipped (no local branch main)"; \
+	else $(BIN)/buf breaking --against '$(BUF_BREAKING_AGAINST)' && echo "buf-breaking: no breaking change against $(BUF_BREAKING_AGAINST)"; fi
+
+## proto-check: the committed generated code is exactly what `make proto`
+## produces (etcd's verify_genproto), and the protos lint clean. It generates
+## into a temporary directory and compares, so it never touches the tree and
+## also catches a stale .pb.go whose .proto was removed.
+proto-check: $(PROTO_TOOLS) buf-lint buf-breaking
+	@tmp="$$(mktemp -d)"; trap 'rm -rf "$$tmp"' EXIT; \
+	$(BIN)/buf generate -o "$$tmp/want"; mkdir -p "$$tmp/want/proto" "$$tmp/have"; \
+	(cd proto && find . -name '*.pb.go' -exec cp --parents {} "$$tmp/have/" \;); \
+	if ! diff -ru "$$tmp/have" "$$tmp/want/proto"; then \
+		echo "proto-check: generated code is stale: run 'make proto' and commit the result"; exit 1; fi; \
+	echo "proto-check: generated code is up to date"
 
 clean:
 	rm -rf $(BIN) dist
