@@ -19,8 +19,14 @@ func members(n int) []Member {
 	return ms
 }
 
+// fataler is what the helpers need of *testing.T, *testing.B and *rapid.T.
+type fataler interface {
+	Helper()
+	Fatalf(format string, args ...any)
+}
+
 // mustNew calls New and fails the test on error.
-func mustNew(t testing.TB, cfg Config, epoch uint64, ms []Member) *Table {
+func mustNew(t fataler, cfg Config, epoch uint64, ms []Member) *Table {
 	t.Helper()
 	tb, err := New(cfg, epoch, ms)
 	if err != nil {
@@ -31,7 +37,7 @@ func mustNew(t testing.TB, cfg Config, epoch uint64, ms []Member) *Table {
 
 // checkInvariants fails the test unless every partition of tb has one owner
 // that is a member and min(B, N-1) backups, distinct and not the owner.
-func checkInvariants(t testing.TB, tb *Table) {
+func checkInvariants(t fataler, tb *Table) {
 	t.Helper()
 	n := len(tb.Members())
 	want := min(tb.BackupCount(), n-1)
