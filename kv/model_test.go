@@ -1,0 +1,232 @@
+package kv
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+)
+
+// model is the naive reference: a map with explicit deadlines, expired
+// entries kept until the model itself notices them.
+type model struct {
+	m map[string]modelEntry
+}
+
+type modelEntry struct {
+	value    []byte
+	deadline int64 // 0 = none
+}
+
+func (m *model) live(k string, now int64) (modelEntry, bool) {
+	e, ok := m.m[k]
+	if !ok || (e.deadline != 0 && now >= e.deadline) {
+		return modelEntry{}, false
+	}
+	return e, true
+}
+
+func (m *model) apply(now int64, r Request) (Response, error) {
+	k := string(r.Key)
+	e, ok := m.live(k, now)
+	deadline := int64(0)
+	if r.TTL > 0 {
+		deadline = now + int64(r.TTL)
+	}
+	switch r.Op {
+	case OpGet:
+		if !ok {
+			return Response{}, ErrNotFound
+		}
+		resp := Response{Found: true, Value: e.value}
+		if e.deadline != 0 {
+			resp.TTL = time.Duration(e.deadline - now)
+		}
+		return resp, nil
+	case OpPut:
+		if r.TTL < 0 {
+			return Response{}, ErrInvalidTTL
+		}
+		m.m[k] = modelEntry{bytes.Clone(r.Value), deadline}
+		return Response{}, nil
+	case OpDelete:
+		delete(m.m, k)
+		return Response{Found: ok}, nil
+	case OpIncr:
+		var n int64
+		if ok {
+			v, err := strconv.ParseInt(string(e.value), 10, 64)
+			if err != nil || strconv.FormatInt(v, 10) != string(e.value) {
+				return Response{}, ErrNotInteger
+			}
+			if (r.Delta > 0 && v > math.MaxInt64-r.Delta) || (r.Delta < 0 && v < math.MinInt64-r.Delta) {
+				return Response{}, ErrOverflow
+			}
+			n = v + r.Delta
+		} else {
+			n = r.Delta
+			e = modelEntry{}
+		}
+		m.m[k] = modelEntry{[]byte(strconv.FormatInt(n, 10)), e.deadline}
+		return Response{Counter: n}, nil
+	case OpCompareAndSwap:
+		if r.TTL < 0 {
+			return Response{}, ErrInvalidTTL
+		}
+		if (r.ExpectAbsent && !ok) || (!r.ExpectAbsent && ok && bytes.Equal(e.value, r.Expected)) {
+			m.m[k] = modelEntry{bytes.Clone(r.Value), deadline}
+			return Response{Found: true, Swapped: true, Value: r.Value}, nil
+		}
+		if !ok {
+			return Response{}, nil
+		}
+		return Response{Found: true, Value: e.value}, nil
+	}
+	return Response{}, ErrUnknownOp
+}
+
+// liveContents renders the keys of s that are live at now, sorted.
+func liveContents(s *Store, now time.Time) string {
+	var lines []string
+	s.Range(func(k, v []byte, d time.Time) bool {
+		if d.IsZero() || now.Before(d) {
+			lines = append(lines, fmt.Sprintf("%q=%q@%d", k, v, unixOrZero(d)))
+		}
+		return true
+	})
+	sort.Strings(lines)
+	return fmt.Sprint(lines)
+}
+
+func unixOrZero(d time.Time) int64 {
+	if d.IsZero() {
+		return 0
+	}
+	return d.UnixNano()
+}
+
+func (m *model) liveContents(now int64) string {
+	var lines []string
+	for k := range m.m {
+		if e, ok := m.live(k, now); ok {
+			lines = append(lines, fmt.Sprintf("%q=%q@%d", k, e.value, e.deadline))
+		}
+	}
+	sort.Strings(lines)
+	return fmt.Sprint(lines)
+}
+
+var (
+	modelKeys   = []string{"", "a", "b", "c", "counter"}
+	modelValues = []string{"", "0", "1", "-1", "42", maxStr, minStr, "007", "x", "hello"}
+	modelTTLs   = []time.Duration{0, 0, 1, 3, 10, time.Second, -1}
+	modelDeltas = []int64{0, 1, -1, 7, math.MaxInt64, math.MinInt64}
+	modelSteps  = []time.Duration{0, 1, 2, 3, 10, time.Second}
+)
+
+func genModelRequest() *rapid.Generator[Request] {
+	return rapid.Custom(func(t *rapid.T) Request {
+		bs := func(label string, from []string) []byte {
+			return []byte(rapid.SampledFrom(from).Draw(t, label))
+		}
+		return Request{
+			Op:           Op(rapid.IntRange(0, 6).Draw(t, "op")),
+			Key:          bs("key", modelKeys),
+			Value:        bs("value", modelValues),
+			Expected:     bs("expected", modelValues),
+			ExpectAbsent: rapid.Bool().Draw(t, "absent"),
+			Delta:        rapid.SampledFrom(modelDeltas).Draw(t, "delta"),
+			TTL:          rapid.SampledFrom(modelTTLs).Draw(t, "ttl"),
+		}
+	})
+}
+
+// TestStoreMatchesModel runs random operation sequences, with a fake clock,
+// expiry sweeps and snapshot/restore cycles, against the store and the model.
+func TestStoreMatchesModel(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		s := NewStore()
+		m := &model{m: map[string]modelEntry{}}
+		now := t0
+		h := NewStore() // driven through Handle
+		check := func() {
+			checkInvariants(t, s)
+			checkInvariants(t, h)
+			if got, want := liveContents(h, now), m.liveContents(now.UnixNano()); got != want {
+				t.Fatalf("Handle store contents at %v:\nstore %s\nmodel %s", now.Sub(t0), got, want)
+			}
+			if got, want := liveContents(s, now), m.liveContents(now.UnixNano()); got != want {
+				t.Fatalf("contents at %v:\nstore %s\nmodel %s", now.Sub(t0), got, want)
+			}
+		}
+		t.Repeat(map[string]func(*rapid.T){
+			"apply": func(t *rapid.T) {
+				r := genModelRequest().Draw(t, "req")
+				got, err := s.Apply(now, &r)
+				want, wantErr := m.apply(now.UnixNano(), r)
+				if !errors.Is(err, wantErr) || (wantErr == nil && err != nil) {
+					t.Fatalf("%v %q: err %v, model %v", r.Op, r.Key, err, wantErr)
+				}
+				if !responseEqual(got, want) {
+					t.Fatalf("%v %q: got %+v, model %+v", r.Op, r.Key, got, want)
+				}
+				// The encoded path, on a second store kept in step, must agree.
+				if b, encErr := r.AppendBinary(nil); encErr == nil {
+					out, err := h.Handle(now, b)
+					if !errors.Is(err, wantErr) || (wantErr == nil && err != nil) {
+						t.Fatalf("Handle %v %q: err %v, model %v", r.Op, r.Key, err, wantErr)
+					}
+					if err == nil {
+						dec, err := DecodeResponse(out)
+						if err != nil || !responseEqual(dec, want) {
+							t.Fatalf("Handle %v %q: got %+v, %v; model %+v", r.Op, r.Key, dec, err, want)
+						}
+					}
+				} else {
+					h.Apply(now, &r)
+				}
+				check()
+			},
+			"advance": func(t *rapid.T) {
+				now = now.Add(rapid.SampledFrom(modelSteps).Draw(t, "step"))
+				check()
+			},
+			"expire": func(t *rapid.T) {
+				max := rapid.IntRange(0, 3).Draw(t, "max")
+				due := 0
+				for _, e := range s.entries {
+					if e.deadline != 0 && e.deadline <= now.UnixNano() {
+						due++
+					}
+				}
+				if n := s.ExpireSome(now, max); n != min(max, due) {
+					t.Fatalf("ExpireSome(%d) = %d with %d due", max, n, due)
+				}
+				h.ExpireSome(now, max)
+				check()
+			},
+			"snapshot": func(t *rapid.T) {
+				var buf bytes.Buffer
+				if err := s.Snapshot(&buf); err != nil {
+					t.Fatal(err)
+				}
+				before := liveContents(s, time.Time{}) // everything, expired included
+				s = NewStore()
+				s.Apply(now, &Request{Op: OpPut, Key: []byte("junk"), Value: []byte("replaced")})
+				if err := s.Restore(&buf); err != nil {
+					t.Fatal(err)
+				}
+				if after := liveContents(s, time.Time{}); after != before {
+					t.Fatalf("restore changed contents:\n%s\n%s", before, after)
+				}
+				check()
+			},
+		})
+	})
+}
