@@ -11,7 +11,7 @@ const (
 	DefaultPartitions = 271
 	// DefaultVirtualNodes is the default number of points each member has on
 	// the hash ring (consistent's ReplicationFactor).
-	DefaultVirtualNodes = 20
+	DefaultVirtualNodes = 100
 	// DefaultLoad is the default bound on max/mean owned partitions.
 	DefaultLoad = 1.25
 
@@ -51,7 +51,7 @@ type Config struct {
 }
 
 // DefaultConfig returns the default configuration: 271 partitions, no
-// backups, 20 virtual nodes per member and a load factor of 1.25.
+// backups, 100 virtual nodes per member and a load factor of 1.25.
 func DefaultConfig() Config {
 	return Config{
 		Partitions:   DefaultPartitions,

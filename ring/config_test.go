@@ -51,10 +51,10 @@ func TestConfigValidate(t *testing.T) {
 
 func TestDefaultConfig(t *testing.T) {
 	c := DefaultConfig()
-	if c.Partitions != 271 || c.Backups != 0 || c.VirtualNodes != 20 || c.Load != 1.25 {
+	if c.Partitions != 271 || c.Backups != 0 || c.VirtualNodes != 100 || c.Load != 1.25 {
 		t.Fatalf("DefaultConfig() = %+v", c)
 	}
-	if (Config{Partitions: 7}).withDefaults() != (Config{Partitions: 7, VirtualNodes: 20, Load: 1.25}) {
+	if (Config{Partitions: 7}).withDefaults() != (Config{Partitions: 7, VirtualNodes: 100, Load: 1.25}) {
 		t.Fatalf("withDefaults did not fill zero fields")
 	}
 }
