@@ -121,3 +121,26 @@ proto-check: $(PROTO_TOOLS) buf-lint buf-breaking
 
 clean:
 	rm -rf $(BIN) dist
+
+## ---- binaries, a node, a local cluster ----
+CMDS := nsnode
+.PHONY: bins run cluster cluster-stop e2e
+bins:
+	@mkdir -p $(BIN)
+	$(foreach c,$(CMDS),CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/$(c) ./cmd/$(c) &&) true
+
+## run: a one-node cluster on 127.0.0.1 (gRPC 7700, gossip 7946, admin 7780).
+run: bins
+	$(BIN)/nsnode
+
+## cluster: three nodes on loopback (gRPC 7700-7702, gossip 7946-7948,
+## admin 7780-7782) in the background; `make cluster-stop` stops them.
+cluster: bins
+	scripts/cluster.sh start
+
+cluster-stop:
+	scripts/cluster.sh stop
+
+## e2e: only the end-to-end tests (real nsnode processes); `make test` runs them too.
+e2e:
+	$(GO) test -count=1 -timeout 15m ./e2e/...

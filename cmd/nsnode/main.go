@@ -1,0 +1,256 @@
+// Command nsnode runs one ns node. With no flags it is a one-node cluster on
+// 127.0.0.1 (gRPC 7700, gossip 7946, admin HTTP 7780). Every flag can also be
+// set with an NSNODE_* environment variable (--grpc-addr: NSNODE_GRPC_ADDR).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/nothingshared/ns/internal/buildinfo"
+	"github.com/nothingshared/ns/node"
+)
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+type flags struct {
+	nodeID, grpcAddr, gossipAddr, httpAddr, advertise string
+	join                                              []string
+	zone                                              string
+	workers, partitions, backups, queueSize           int
+	pinCPUs                                           bool
+	logLevel, logFormat                               string
+	maxKey, maxValue, maxBatch                        int
+	shutdownTimeout                                   time.Duration
+	noPprof                                           bool
+}
+
+// usageError marks errors that exit with code 2.
+type usageError struct{ error }
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "nsnode"
+	}
+	var f flags
+	var showVersion bool
+	cmd := &cobra.Command{
+		Use:   "nsnode",
+		Short: "Run one node of an ns cluster",
+		Long: `nsnode runs one node of an ns ("nothing shared") cluster: a worker pool that
+owns partitions of keys, gossip membership, and a gRPC server that routes
+every message to the one worker that owns its key.
+
+With no flags it is a one-node cluster on 127.0.0.1, ready for clients at
+once: gRPC on :7700, gossip on :7946, admin HTTP (/metrics, /healthz,
+/readyz, /debug/pprof) on :7780.
+
+Every flag can also be set by an environment variable: NSNODE_ followed by
+the flag name in upper case with '-' as '_' (--grpc-addr: NSNODE_GRPC_ADDR).
+A flag on the command line wins over the environment.
+
+SIGTERM or SIGINT leaves the cluster gracefully and exits 0.
+Exit codes: 0 ok, 1 runtime failure, 2 bad flags or configuration.`,
+		Example: `  nsnode
+  nsnode --node-id n2 --grpc-addr 127.0.0.1:7701 --gossip-addr 127.0.0.1:7947 \
+         --http-addr 127.0.0.1:7781 --join 127.0.0.1:7946
+  NSNODE_JOIN=ns-peers.default.svc.cluster.local nsnode --grpc-addr 0.0.0.0:7700 --advertise-addr $POD_IP`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if showVersion {
+				fmt.Fprintln(stdout, "nsnode", buildinfo.String())
+				return nil
+			}
+			if err := applyEnv(cmd.Flags(), getenv); err != nil {
+				return usageError{err}
+			}
+			cfg, log, err := f.config()
+			if err != nil {
+				return usageError{err}
+			}
+			return serve(ctx, cfg, log, f.shutdownTimeout)
+		},
+	}
+	cmd.SetOut(stdout)
+	cmd.SetErr(stderr)
+	cmd.SetArgs(args)
+	fl := cmd.Flags()
+	fl.SortFlags = false
+	fl.StringVar(&f.nodeID, "node-id", host, "unique node id (default: the hostname)")
+	fl.StringVar(&f.grpcAddr, "grpc-addr", "127.0.0.1:7700", "gRPC listen address (clients and peers)")
+	fl.StringVar(&f.gossipAddr, "gossip-addr", "127.0.0.1:7946", "gossip (memberlist) listen address, TCP and UDP")
+	fl.StringVar(&f.httpAddr, "http-addr", "127.0.0.1:7780", "admin HTTP address (/metrics, /healthz, /readyz, /debug/pprof); empty disables")
+	fl.StringVar(&f.advertise, "advertise-addr", "", "host or IP that peers and clients use to reach this node (required when binding 0.0.0.0)")
+	fl.StringSliceVar(&f.join, "join", nil, "comma list of seeds to join: host:port or DNS names (every A record is tried)")
+	fl.StringVar(&f.zone, "zone", "", "failure zone of this node; backups prefer other zones")
+	fl.IntVar(&f.workers, "workers", runtime.GOMAXPROCS(0), "worker goroutines, each locked to an OS thread")
+	fl.IntVar(&f.partitions, "partitions", 271, "partition count; fixed for the cluster's life, the same on every node")
+	fl.IntVar(&f.backups, "backups", 0, "backup copies of each partition")
+	fl.IntVar(&f.queueSize, "queue-size", 1024, "per-worker ring capacity (a power of two)")
+	fl.BoolVar(&f.pinCPUs, "pin-cpus", false, "pin worker i to CPU i (Linux)")
+	fl.IntVar(&f.maxKey, "max-key-bytes", 1024, "largest key accepted")
+	fl.IntVar(&f.maxValue, "max-value-bytes", 1<<20, "largest value or payload accepted")
+	fl.IntVar(&f.maxBatch, "max-batch", 1024, "most items in one stream frame or batch")
+	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
+	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "longest graceful leave on SIGTERM")
+	fl.BoolVar(&f.noPprof, "disable-pprof", false, "do not serve /debug/pprof on the admin port")
+	fl.BoolVar(&showVersion, "version", false, "print the version and exit")
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+
+	err := cmd.ExecuteContext(ctx)
+	var ue usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "nsnode: %v\nRun 'nsnode --help' for usage.\n", err)
+		return exitUsage
+	default:
+		fmt.Fprintf(stderr, "nsnode: %v\n", err)
+		return exitError
+	}
+}
+
+// applyEnv sets every flag not given on the command line from NSNODE_*.
+func applyEnv(fs *pflag.FlagSet, getenv func(string) string) error {
+	var err error
+	fs.VisitAll(func(fl *pflag.Flag) {
+		if err != nil || fl.Changed || fl.Name == "version" {
+			return
+		}
+		name := "NSNODE_" + strings.ToUpper(strings.ReplaceAll(fl.Name, "-", "_"))
+		if v := getenv(name); v != "" {
+			if e := fs.Set(fl.Name, v); e != nil {
+				err = fmt.Errorf("invalid value %q for %s (--%s): %v", v, name, fl.Name, e)
+			}
+		}
+	})
+	return err
+}
+
+func (f *flags) config() (node.Config, *slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return node.Config{}, nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", f.logLevel)
+	}
+	var h slog.Handler
+	switch f.logFormat {
+	case "text":
+		h = slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})
+	case "json":
+		h = slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})
+	default:
+		return node.Config{}, nil, fmt.Errorf("--log-format %q: want text or json", f.logFormat)
+	}
+	log := slog.New(h)
+
+	cfg := node.DefaultConfig()
+	cfg.NodeID = f.nodeID
+	cfg.GRPCAddr = f.grpcAddr
+	cfg.HTTPAddr = f.httpAddr
+	cfg.AdvertiseAddr = f.advertise
+	cfg.Zone = f.zone
+	cfg.Version = buildinfo.Version
+	cfg.Logger = log
+	cfg.DisablePprof = f.noPprof
+
+	gh, gp, err := net.SplitHostPort(f.gossipAddr)
+	if err != nil {
+		return cfg, nil, fmt.Errorf("--gossip-addr %q: %v", f.gossipAddr, err)
+	}
+	port, err := strconv.Atoi(gp)
+	if err != nil || port < 0 || port > 65535 {
+		return cfg, nil, fmt.Errorf("--gossip-addr %q: bad port", f.gossipAddr)
+	}
+	cfg.Cluster.BindAddr = gh
+	cfg.Cluster.BindPort = port
+	cfg.Cluster.AdvertiseAddr = f.advertise
+	cfg.Cluster.Join = f.join
+
+	if f.workers < 1 {
+		return cfg, nil, fmt.Errorf("--workers %d: need at least 1", f.workers)
+	}
+	if f.queueSize < 2 || f.queueSize&(f.queueSize-1) != 0 {
+		return cfg, nil, fmt.Errorf("--queue-size %d: must be a power of two >= 2", f.queueSize)
+	}
+	cfg.Worker.Workers = f.workers
+	cfg.Worker.QueueSize = f.queueSize
+	cfg.Worker.PinCPUs = f.pinCPUs
+	if f.partitions < 1 {
+		return cfg, nil, fmt.Errorf("--partitions %d: need at least 1", f.partitions)
+	}
+	if f.backups < 0 {
+		return cfg, nil, fmt.Errorf("--backups %d: must not be negative", f.backups)
+	}
+	cfg.Ring.Partitions = f.partitions
+	cfg.Ring.Backups = f.backups
+	for _, l := range []struct {
+		name string
+		v    int
+	}{{"--max-key-bytes", f.maxKey}, {"--max-value-bytes", f.maxValue}, {"--max-batch", f.maxBatch}} {
+		if l.v < 1 {
+			return cfg, nil, fmt.Errorf("%s %d: must be at least 1", l.name, l.v)
+		}
+	}
+	cfg.Limits.MaxKeyBytes = f.maxKey
+	cfg.Limits.MaxValueBytes = f.maxValue
+	cfg.Limits.MaxBatch = f.maxBatch
+	cfg.Limits.MaxRecvMsgBytes = 0
+	cfg.Limits = cfg.Limits.WithDefaults()
+	return cfg, log, nil
+}
+
+// serve runs the node until a signal or a Leave call, then leaves gracefully.
+func serve(ctx context.Context, cfg node.Config, log *slog.Logger, shutdownTimeout time.Duration) error {
+	n, err := node.New(cfg)
+	if err != nil {
+		if errors.Is(err, node.ErrInvalidConfig) {
+			return usageError{err}
+		}
+		return err
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	if err := n.Start(ctx); err != nil {
+		_ = n.Shutdown(context.Background())
+		return err
+	}
+	select {
+	case s := <-sigs:
+		log.Info("signal received; leaving gracefully", "signal", s.String())
+	case <-n.Done():
+		return nil
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	return n.Shutdown(sctx)
+}

@@ -1,0 +1,142 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/nothingshared/ns/cluster"
+	"github.com/nothingshared/ns/ring"
+	"github.com/nothingshared/ns/transport"
+	"github.com/nothingshared/ns/worker"
+)
+
+// Config configures a node. It holds the sub-configs of the layers it
+// composes; node fills in the fields they share (node id, metadata).
+type Config struct {
+	// NodeID is the node's unique id in the cluster. Required.
+	NodeID string
+	// GRPCAddr is the gRPC listen address. Default "127.0.0.1:7700"; port 0
+	// picks a free port.
+	GRPCAddr string
+	// AdvertiseAddr is the host (IP or name) peers and clients use to reach
+	// this node, for gRPC and gossip. "" means the host of GRPCAddr, which
+	// must then not be unspecified (0.0.0.0).
+	AdvertiseAddr string
+	// HTTPAddr is the admin HTTP address (/metrics, /healthz, /readyz,
+	// /debug/pprof). "" disables it. Default "127.0.0.1:7780".
+	HTTPAddr string
+	// Zone is this node's failure zone; backups prefer other zones.
+	Zone string
+	// Version is reported to peers and clients.
+	Version string
+
+	// Cluster configures gossip. NodeID, Meta and OnView are set by the node.
+	Cluster cluster.Config
+	// Ring configures partitions, backups and load.
+	Ring ring.Config
+	// Worker configures the local worker pool.
+	Worker worker.Config
+	// Limits bound every request.
+	Limits transport.Limits
+
+	// Services are the services the node hosts. nil means KVService only.
+	Services []Service
+	// Logger receives the node's logs; nil discards them.
+	Logger *slog.Logger
+	// GRPCOptions are extra gRPC server options (credentials, interceptors).
+	GRPCOptions []grpc.ServerOption
+
+	// RequestTimeout bounds a request whose caller set no deadline.
+	// 0 means 10s.
+	RequestTimeout time.Duration
+	// LeaveTimeout bounds the gossip leave broadcast on shutdown. 0 means 5s.
+	LeaveTimeout time.Duration
+	// ExpiryInterval is how often workers sweep expired keys. 0 means 100ms.
+	ExpiryInterval time.Duration
+	// DisablePprof removes /debug/pprof from the admin server.
+	DisablePprof bool
+}
+
+// DefaultConfig returns a one-node configuration on loopback with the
+// default ports, hosting the KV service.
+func DefaultConfig() Config {
+	cc := cluster.DefaultConfig()
+	return Config{
+		GRPCAddr: "127.0.0.1:7700",
+		HTTPAddr: "127.0.0.1:7780",
+		Cluster:  cc,
+		Ring:     ring.DefaultConfig(),
+		Worker:   worker.DefaultConfig(),
+		Limits:   transport.DefaultLimits(),
+	}
+}
+
+// Errors returned by New for a bad configuration.
+var (
+	// ErrInvalidConfig wraps every configuration error.
+	ErrInvalidConfig = errors.New("node: invalid config")
+)
+
+func (c *Config) validate() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, a...))
+	}
+	if c.NodeID == "" {
+		return bad("NodeID is required (--node-id)")
+	}
+	if c.GRPCAddr == "" {
+		return bad("GRPCAddr is required (--grpc-addr)")
+	}
+	if _, _, err := net.SplitHostPort(c.GRPCAddr); err != nil {
+		return bad("--grpc-addr %q: %v", c.GRPCAddr, err)
+	}
+	if c.HTTPAddr != "" {
+		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+			return bad("--http-addr %q: %v", c.HTTPAddr, err)
+		}
+	}
+	if err := c.Ring.Validate(); err != nil {
+		return bad("%v", err)
+	}
+	if err := c.Limits.Validate(); err != nil {
+		return bad("%v", err)
+	}
+	if c.RequestTimeout < 0 || c.LeaveTimeout < 0 || c.ExpiryInterval < 0 {
+		return bad("timeouts must not be negative")
+	}
+	seen := map[string]bool{}
+	for _, s := range c.Services {
+		if s == nil || s.Name() == "" {
+			return bad("a service has no name")
+		}
+		if seen[s.Name()] {
+			return bad("service %q registered twice", s.Name())
+		}
+		seen[s.Name()] = true
+	}
+	return nil
+}
+
+func (c *Config) setDefaults() {
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = 10 * time.Second
+	}
+	if c.LeaveTimeout == 0 {
+		c.LeaveTimeout = 5 * time.Second
+	}
+	if c.ExpiryInterval == 0 {
+		c.ExpiryInterval = 100 * time.Millisecond
+	}
+	if c.Services == nil {
+		c.Services = []Service{KVService()}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	c.Limits = c.Limits.WithDefaults()
+}

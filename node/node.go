@@ -1,0 +1,421 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nothingshared/ns/cluster"
+	"github.com/nothingshared/ns/ring"
+	"github.com/nothingshared/ns/transport"
+	"github.com/nothingshared/ns/worker"
+)
+
+// Node is one member of an ns cluster: a worker pool that owns partitions'
+// state, gossip membership, the partition table built from it, and the gRPC
+// server that routes every message to the one worker that owns its key.
+//
+// Lifecycle: New binds every socket; Start serves and joins; Shutdown leaves
+// gracefully and may be called more than once.
+type Node struct {
+	cfg Config
+	log *slog.Logger
+
+	pool     *worker.Pool[shard, *envelope, struct{}]
+	members  *cluster.Cluster
+	server   *transport.Server
+	grpcLis  net.Listener
+	httpLis  net.Listener
+	httpSrv  *http.Server
+	peers    *peers
+	services map[string]int // service name -> index; read-only after New
+	svcList  []Service
+
+	advertise string // gRPC address advertised to peers and clients
+
+	table atomic.Pointer[ring.Table] // current table; never nil after New
+
+	watchMu  sync.Mutex // guards watchers
+	watchers map[chan struct{}]struct{}
+
+	viewCh chan cluster.View // latest view, capacity 1, coalesced
+
+	forwarded atomic.Uint64
+	started   time.Time
+	leaving   atomic.Bool
+
+	startOnce    sync.Once
+	shutdownOnce sync.Once
+	shutdownErr  error
+	cancel       context.CancelFunc
+	wg           sync.WaitGroup
+	done         chan struct{}
+}
+
+// New validates cfg, binds the gRPC, gossip and admin sockets, and builds
+// the node. Nothing is served until Start.
+func New(cfg Config) (_ *Node, err error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	n := &Node{
+		cfg:      cfg,
+		log:      cfg.Logger.With("node", cfg.NodeID),
+		services: map[string]int{},
+		svcList:  cfg.Services,
+		watchers: map[chan struct{}]struct{}{},
+		viewCh:   make(chan cluster.View, 1),
+		done:     make(chan struct{}),
+	}
+	for i, s := range cfg.Services {
+		n.services[s.Name()] = i
+	}
+	defer func() {
+		if err != nil {
+			n.closeListeners()
+		}
+	}()
+
+	if n.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
+		return nil, fmt.Errorf("node: listen --grpc-addr %s: %w", cfg.GRPCAddr, err)
+	}
+	if n.advertise, err = advertiseAddr(cfg.AdvertiseAddr, n.grpcLis.Addr().String()); err != nil {
+		return nil, err
+	}
+	if cfg.HTTPAddr != "" {
+		if n.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+			return nil, fmt.Errorf("node: listen --http-addr %s: %w", cfg.HTTPAddr, err)
+		}
+	}
+
+	n.pool, err = worker.New[shard, *envelope, struct{}](cfg.Worker, &handler{n: n})
+	if err != nil {
+		return nil, fmt.Errorf("node: workers: %w", err)
+	}
+
+	cc := cfg.Cluster
+	cc.NodeID = cfg.NodeID
+	if cc.AdvertiseAddr == "" && cfg.AdvertiseAddr != "" {
+		cc.AdvertiseAddr = cfg.AdvertiseAddr
+	}
+	if cc.Logger == nil {
+		cc.Logger = n.log
+	}
+	cc.Meta = cluster.Meta{GRPCAddr: n.advertise, Zone: cfg.Zone, Workers: n.pool.Size(), Version: cfg.Version}
+	cc.OnView = n.onView
+	if n.members, err = cluster.New(cc); err != nil {
+		return nil, fmt.Errorf("node: gossip: %w", err)
+	}
+
+	// The first table: this node alone, until gossip says otherwise.
+	t, err := ring.New(cfg.Ring, 0, []ring.Member{n.self()})
+	if err != nil {
+		_ = n.members.Shutdown()
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	n.table.Store(t)
+
+	n.peers = newPeers(cfg.GRPCOptions == nil)
+	n.server, err = transport.NewServer(transport.ServerConfig{
+		Backend: (*backend)(n),
+		Limits:  cfg.Limits,
+		Logger:  n.log,
+		Options: cfg.GRPCOptions,
+	})
+	if err != nil {
+		_ = n.members.Shutdown()
+		return nil, err
+	}
+	return n, nil
+}
+
+func advertiseAddr(host, bound string) (string, error) {
+	bh, port, err := net.SplitHostPort(bound)
+	if err != nil {
+		return "", err
+	}
+	if host == "" {
+		ip := net.ParseIP(bh)
+		if ip != nil && ip.IsUnspecified() {
+			return "", fmt.Errorf("%w: --grpc-addr binds all interfaces (%s): set --advertise-addr to the address peers can reach", ErrInvalidConfig, bound)
+		}
+		host = bh
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+func (n *Node) self() ring.Member {
+	return ring.Member{ID: n.cfg.NodeID, Addr: n.advertise, Zone: n.cfg.Zone}
+}
+
+func (n *Node) closeListeners() {
+	if n.grpcLis != nil {
+		_ = n.grpcLis.Close()
+	}
+	if n.httpLis != nil {
+		_ = n.httpLis.Close()
+	}
+}
+
+// ID returns the node id.
+func (n *Node) ID() string { return n.cfg.NodeID }
+
+// GRPCAddr returns the advertised gRPC address.
+func (n *Node) GRPCAddr() string { return n.advertise }
+
+// GossipAddr returns the advertised gossip address.
+func (n *Node) GossipAddr() string { return n.members.LocalAddr() }
+
+// HTTPAddr returns the admin HTTP address, "" when disabled.
+func (n *Node) HTTPAddr() string {
+	if n.httpLis == nil {
+		return ""
+	}
+	return n.httpLis.Addr().String()
+}
+
+// Table returns the node's current partition table.
+func (n *Node) Table() *ring.Table { return n.table.Load() }
+
+// Done is closed when the node has shut down (after Shutdown or a Leave RPC).
+func (n *Node) Done() <-chan struct{} { return n.done }
+
+// Start starts the workers, serves gRPC and admin HTTP, and joins the
+// cluster in the background (Ready reports when it has).
+func (n *Node) Start(ctx context.Context) error {
+	err := worker.ErrAlreadyRunning
+	n.startOnce.Do(func() { err = n.start(ctx) })
+	return err
+}
+
+func (n *Node) start(ctx context.Context) error {
+	n.started = time.Now()
+	if err := n.pool.Start(); err != nil {
+		return fmt.Errorf("node: workers: %w", err)
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.viewLoop(runCtx)
+	}()
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.expiryLoop(runCtx)
+	}()
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := n.server.Serve(n.grpcLis); err != nil {
+			n.log.Error("grpc server stopped", "err", err)
+		}
+	}()
+	if n.httpLis != nil {
+		n.httpSrv = &http.Server{Handler: n.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			if err := n.httpSrv.Serve(n.httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				n.log.Error("admin http server stopped", "err", err)
+			}
+		}()
+	}
+	if err := n.members.Start(runCtx); err != nil {
+		return fmt.Errorf("node: join: %w", err)
+	}
+	n.onView(n.members.View())
+	n.server.SetServing(true)
+	n.log.Info("node started", "grpc", n.advertise, "gossip", n.members.LocalAddr(), "http", n.HTTPAddr(),
+		"workers", n.pool.Size(), "partitions", n.cfg.Ring.Partitions, "backups", n.cfg.Ring.Backups,
+		"join", n.cfg.Cluster.Join)
+	return nil
+}
+
+// Ready reports whether the node has joined its cluster and its table
+// includes itself: it can serve every key.
+func (n *Node) Ready() (bool, string) {
+	if n.leaving.Load() {
+		return false, "leaving"
+	}
+	if !n.members.Joined() {
+		return false, "not joined yet (seeds: " + fmt.Sprint(n.cfg.Cluster.Join) + ")"
+	}
+	t := n.table.Load()
+	if t.MemberIndex(n.cfg.NodeID) < 0 {
+		return false, "table does not include this node yet"
+	}
+	return true, "ok: epoch " + strconv.FormatUint(t.Epoch(), 10)
+}
+
+// onView is the cluster's callback; it must not block: it hands the view to
+// viewLoop, replacing any view not yet taken.
+func (n *Node) onView(v cluster.View) {
+	for {
+		select {
+		case n.viewCh <- v:
+			return
+		default:
+		}
+		select {
+		case <-n.viewCh:
+		default:
+		}
+	}
+}
+
+func (n *Node) viewLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case v := <-n.viewCh:
+			n.applyView(v)
+		}
+	}
+}
+
+// applyView builds the table for a view and publishes it.
+func (n *Node) applyView(v cluster.View) {
+	members := make([]ring.Member, 0, len(v.Members))
+	for _, m := range v.Members {
+		members = append(members, ring.Member{ID: m.ID, Addr: m.Meta.GRPCAddr, Zone: m.Meta.Zone})
+	}
+	old := n.table.Load()
+	t, err := ring.New(n.cfg.Ring, v.Epoch, members)
+	if err != nil {
+		n.log.Error("cannot build partition table; keeping the previous one", "epoch", v.Epoch, "members", len(members), "err", err)
+		return
+	}
+	if old != nil && old.Epoch() == t.Epoch() && old.Hash() == t.Hash() {
+		return
+	}
+	n.table.Store(t)
+	moves := ring.Diff(old, t)
+	n.log.Info("partition table changed", "epoch", t.Epoch(), "hash", fmt.Sprintf("%016x", t.Hash()),
+		"members", len(members), "moved", len(moves), "owned", len(t.Owned(n.cfg.NodeID)))
+	n.dropLost(t)
+	n.notifyWatchers()
+}
+
+// dropLost frees the state of partitions this node no longer owns, on the
+// owning workers. (Handing that state to the new owner is the handoff
+// protocol's job; until then a partition that moves starts empty there.)
+func (n *Node) dropLost(t *ring.Table) {
+	self := t.MemberIndex(n.cfg.NodeID)
+	for w := 0; w < n.pool.Size(); w++ {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = n.pool.Exec(ctx, w, func(s *shard) {
+			for p := range s.parts {
+				if t.OwnerIndex(int(p)) != self {
+					delete(s.parts, p)
+				}
+			}
+		})
+		cancel()
+	}
+}
+
+func (n *Node) expiryLoop(ctx context.Context) {
+	tick := time.NewTicker(n.cfg.ExpiryInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		for w := 0; w < n.pool.Size(); w++ {
+			ectx, cancel := context.WithTimeout(ctx, n.cfg.ExpiryInterval)
+			_ = n.pool.Exec(ectx, w, func(s *shard) { s.expire(time.Now()) })
+			cancel()
+		}
+	}
+}
+
+func (n *Node) notifyWatchers() {
+	n.watchMu.Lock()
+	defer n.watchMu.Unlock()
+	for ch := range n.watchers {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (n *Node) watch() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	n.watchMu.Lock()
+	n.watchers[ch] = struct{}{}
+	n.watchMu.Unlock()
+	return ch, func() {
+		n.watchMu.Lock()
+		delete(n.watchers, ch)
+		n.watchMu.Unlock()
+	}
+}
+
+// Leave starts a graceful shutdown in the background; Done is closed when
+// it has finished.
+func (n *Node) Leave() {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*n.cfg.LeaveTimeout+10*time.Second)
+		defer cancel()
+		_ = n.Shutdown(ctx)
+	}()
+}
+
+// Shutdown leaves the cluster gracefully: it stops reporting ready, tells
+// the cluster it leaves, lets running calls finish (until ctx ends), drains
+// the workers of everything they accepted, and releases every socket. It
+// may be called more than once; later calls wait and return the first
+// result.
+func (n *Node) Shutdown(ctx context.Context) error {
+	n.shutdownOnce.Do(func() {
+		n.shutdownErr = n.shutdown(ctx)
+		close(n.done)
+	})
+	<-n.done
+	return n.shutdownErr
+}
+
+func (n *Node) shutdown(ctx context.Context) error {
+	n.leaving.Store(true)
+	n.log.Info("leaving the cluster")
+	var errs []error
+	n.server.SetServing(false)
+	if err := n.members.Leave(n.cfg.LeaveTimeout); err != nil {
+		errs = append(errs, err)
+	}
+	n.server.GracefulStop(ctx)
+	if n.httpSrv != nil {
+		hctx, cancel := context.WithTimeout(ctx, time.Second)
+		_ = n.httpSrv.Shutdown(hctx)
+		cancel()
+	}
+	if n.cancel != nil {
+		n.cancel()
+	}
+	n.closeListeners()
+	if err := n.pool.Close(); err != nil && !errors.Is(err, worker.ErrNotRunning) {
+		errs = append(errs, err)
+	}
+	if err := n.members.Shutdown(); err != nil {
+		errs = append(errs, err)
+	}
+	n.peers.close()
+	n.wg.Wait()
+	n.log.Info("node stopped")
+	return errors.Join(errs...)
+}
