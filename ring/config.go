@@ -10,7 +10,9 @@ const (
 	// DefaultPartitions is the default partition count, a prime.
 	DefaultPartitions = 271
 	// DefaultVirtualNodes is the default number of points each member has on
-	// the hash ring (consistent's ReplicationFactor).
+	// the hash ring (consistent's ReplicationFactor). consistent's own default,
+	// 20, moves up to 2x the ideal share on a join and leaves some members
+	// with a third of the mean load; docs/rebalancing.md has the figures.
 	DefaultVirtualNodes = 100
 	// DefaultLoad is the default bound on max/mean owned partitions.
 	DefaultLoad = 1.25
@@ -45,8 +47,9 @@ type Config struct {
 
 	// Load bounds the partitions a member owns: at most
 	// max(ceil(P/N), floor(Load*P/N)) for N members, so max/mean <= Load
-	// whenever P/N allows it. The same bound applies to backup slots. Zero
-	// means DefaultLoad; otherwise it must be in (1, MaxLoad].
+	// whenever P/N allows it. Backup slots are held to the same bound unless
+	// zone diversity needs otherwise. Zero means DefaultLoad; otherwise it
+	// must be in (1, MaxLoad].
 	Load float64
 }
 
