@@ -180,8 +180,10 @@ func (p *proc) client() *grpc.ClientConn {
 	return p.conn
 }
 
-func (p *proc) kv() nsv1.KVServiceClient           { return nsv1.NewKVServiceClient(p.client()) }
-func (p *proc) clusterAPI() nsv1.ClusterServiceClient { return nsv1.NewClusterServiceClient(p.client()) }
+func (p *proc) kv() nsv1.KVServiceClient { return nsv1.NewKVServiceClient(p.client()) }
+func (p *proc) clusterAPI() nsv1.ClusterServiceClient {
+	return nsv1.NewClusterServiceClient(p.client())
+}
 
 // ready reports whether /readyz answers 200.
 func (p *proc) ready() bool {
