@@ -230,3 +230,51 @@ func TestStoreMatchesModel(t *testing.T) {
 		})
 	})
 }
+
+// TestExpiryProperty drives many keys with random TTLs through puts,
+// deletes, TTL removals and bounded sweeps, and checks that sweeps remove
+// exactly the due keys, earliest first.
+func TestExpiryProperty(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		s := NewStore()
+		now := t0
+		nkeys := rapid.IntRange(1, 60).Draw(t, "nkeys")
+		key := func(t *rapid.T) []byte {
+			return []byte(strconv.Itoa(rapid.IntRange(0, nkeys-1).Draw(t, "key")))
+		}
+		t.Repeat(map[string]func(*rapid.T){
+			"put": func(t *rapid.T) {
+				ttl := time.Duration(rapid.IntRange(0, 50).Draw(t, "ttl"))
+				s.Apply(now, &Request{Op: OpPut, Key: key(t), TTL: ttl})
+				checkInvariants(t, s)
+			},
+			"delete": func(t *rapid.T) {
+				s.Apply(now, &Request{Op: OpDelete, Key: key(t)})
+				checkInvariants(t, s)
+			},
+			"advance": func(t *rapid.T) {
+				now = now.Add(time.Duration(rapid.IntRange(0, 20).Draw(t, "step")))
+			},
+			"sweep": func(t *rapid.T) {
+				var due []int64
+				s.Range(func(k, v []byte, d time.Time) bool {
+					if !d.IsZero() && !now.Before(d) {
+						due = append(due, d.UnixNano())
+					}
+					return true
+				})
+				sort.Slice(due, func(i, j int) bool { return due[i] < due[j] })
+				max := rapid.IntRange(0, 10).Draw(t, "max")
+				n := s.ExpireSome(now, max)
+				if n != min(max, len(due)) {
+					t.Fatalf("ExpireSome(%d) = %d with %d due", max, n, len(due))
+				}
+				// What is left that is due must be the latest of the due.
+				if next, ok := s.NextDeadline(); ok && n < len(due) && next.UnixNano() != due[n] {
+					t.Fatalf("after removing %d, next deadline %d, want %d", n, next.UnixNano(), due[n])
+				}
+				checkInvariants(t, s)
+			},
+		})
+	})
+}

@@ -1,0 +1,235 @@
+package kv
+
+import (
+	"bytes"
+	"io"
+	"strconv"
+	"testing"
+	"time"
+)
+
+const benchKeys = 10_000
+
+func benchKey(i int) []byte { return []byte("key-" + strconv.Itoa(i%benchKeys)) }
+
+// benchStore holds benchKeys keys with 32-byte values and a counter each.
+func benchStore(b *testing.B) *Store {
+	b.Helper()
+	s := NewStore()
+	v := bytes.Repeat([]byte{'v'}, 32)
+	for i := range benchKeys {
+		s.Apply(t0, &Request{Op: OpPut, Key: benchKey(i), Value: v})
+		s.Apply(t0, &Request{Op: OpIncr, Key: append([]byte("n-"), benchKey(i)...), Delta: 1})
+	}
+	return s
+}
+
+func benchKeysList() ([][]byte, [][]byte) {
+	keys := make([][]byte, benchKeys)
+	counters := make([][]byte, benchKeys)
+	for i := range keys {
+		keys[i] = benchKey(i)
+		counters[i] = append([]byte("n-"), keys[i]...)
+	}
+	return keys, counters
+}
+
+// BenchmarkApply measures the state machine alone. Baseline: the same
+// operations on a plain map[string][]byte.
+func BenchmarkApply(b *testing.B) {
+	keys, counters := benchKeysList()
+	v := bytes.Repeat([]byte{'w'}, 32)
+	b.Run("Get", func(b *testing.B) {
+		s := benchStore(b)
+		b.ReportAllocs()
+		r := Request{Op: OpGet}
+		for i := 0; b.Loop(); i++ {
+			r.Key = keys[i%benchKeys]
+			if _, err := s.Apply(t0, &r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Put", func(b *testing.B) {
+		s := benchStore(b)
+		b.ReportAllocs()
+		r := Request{Op: OpPut, Value: v}
+		for i := 0; b.Loop(); i++ {
+			r.Key = keys[i%benchKeys]
+			if _, err := s.Apply(t0, &r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("PutTTL", func(b *testing.B) {
+		s := benchStore(b)
+		b.ReportAllocs()
+		r := Request{Op: OpPut, Value: v}
+		for i := 0; b.Loop(); i++ {
+			r.Key = keys[i%benchKeys]
+			r.TTL = time.Duration(1+i%1000) * time.Second
+			if _, err := s.Apply(t0, &r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Incr", func(b *testing.B) {
+		s := benchStore(b)
+		b.ReportAllocs()
+		r := Request{Op: OpIncr, Delta: 1}
+		for i := 0; b.Loop(); i++ {
+			r.Key = counters[i%benchKeys]
+			if _, err := s.Apply(t0, &r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("InsertDelete", func(b *testing.B) {
+		s := NewStore()
+		b.ReportAllocs()
+		put := Request{Op: OpPut, Value: v}
+		del := Request{Op: OpDelete}
+		for i := 0; b.Loop(); i++ {
+			put.Key = keys[i%benchKeys]
+			s.Apply(t0, &put)
+			del.Key = keys[(i+benchKeys/2)%benchKeys]
+			s.Apply(t0, &del)
+		}
+	})
+	b.Run("baseline-map/Get", func(b *testing.B) {
+		m := make(map[string][]byte, benchKeys)
+		for _, k := range keys {
+			m[string(k)] = bytes.Clone(v)
+		}
+		b.ReportAllocs()
+		var sink int
+		for i := 0; b.Loop(); i++ {
+			sink += len(m[string(keys[i%benchKeys])])
+		}
+		_ = sink
+	})
+	b.Run("baseline-map/Put", func(b *testing.B) {
+		m := make(map[string][]byte, benchKeys)
+		for _, k := range keys {
+			m[string(k)] = bytes.Clone(v)
+		}
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			k := keys[i%benchKeys]
+			m[string(k)] = append(m[string(k)][:0], v...)
+		}
+	})
+}
+
+// BenchmarkHandle measures the generic entry point: decode, apply, encode.
+func BenchmarkHandle(b *testing.B) {
+	keys, counters := benchKeysList()
+	encode := func(r Request) []byte {
+		p, err := r.AppendBinary(nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return p
+	}
+	v := bytes.Repeat([]byte{'w'}, 32)
+	cases := []struct {
+		name string
+		req  func(i int) Request
+	}{
+		{"Get", func(i int) Request { return Request{Op: OpGet, Key: keys[i]} }},
+		{"Put", func(i int) Request { return Request{Op: OpPut, Key: keys[i], Value: v, RequestID: uint64(i + 1)} }},
+		{"Incr", func(i int) Request { return Request{Op: OpIncr, Key: counters[i], Delta: 1} }},
+	}
+	for _, c := range cases {
+		payloads := make([][]byte, benchKeys)
+		for i := range payloads {
+			payloads[i] = encode(c.req(i))
+		}
+		b.Run(c.name, func(b *testing.B) {
+			s := benchStore(b)
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				if _, err := s.Handle(t0, payloads[i%benchKeys]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(c.name+"/append", func(b *testing.B) {
+			s := benchStore(b)
+			dst := make([]byte, 0, 256)
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				var err error
+				if dst, err = s.HandleAppend(dst[:0], t0, payloads[i%benchKeys]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func snapshotStore(b *testing.B, n int) *Store {
+	b.Helper()
+	s := NewStore()
+	v := bytes.Repeat([]byte{'v'}, 32)
+	for i := range n {
+		s.Apply(t0, &Request{Op: OpPut, Key: []byte("key-" + strconv.Itoa(i)), Value: v, TTL: time.Duration(i%2) * time.Hour})
+	}
+	return s
+}
+
+// BenchmarkSnapshot writes a 100k-key partition (32-byte values, half with a
+// TTL) to io.Discard.
+func BenchmarkSnapshot(b *testing.B) {
+	s := snapshotStore(b, 100_000)
+	var buf bytes.Buffer
+	s.Snapshot(&buf)
+	b.SetBytes(int64(buf.Len()))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.Snapshot(io.Discard); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRestore reads the same 100k-key snapshot into a new store.
+func BenchmarkRestore(b *testing.B) {
+	var buf bytes.Buffer
+	if err := snapshotStore(b, 100_000).Snapshot(&buf); err != nil {
+		b.Fatal(err)
+	}
+	snap := buf.Bytes()
+	b.SetBytes(int64(len(snap)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := NewStore().Restore(bytes.NewReader(snap)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkExpireSome sweeps 1000 expired keys per call from a 100k-key store.
+func BenchmarkExpireSome(b *testing.B) {
+	b.ReportAllocs()
+	var s *Store
+	now := t0.Add(2 * time.Hour)
+	for b.Loop() {
+		if s == nil || s.ExpireSome(now, 0) == 0 && len(s.heap) < 1000 {
+			b.StopTimer()
+			s = snapshotStore(b, 100_000)
+			b.StartTimer()
+		}
+		s.ExpireSome(now, 1000)
+	}
+}
+
+func BenchmarkDecodeRequest(b *testing.B) {
+	p, _ := (&Request{Op: OpCompareAndSwap, Key: []byte("some-key"), Expected: []byte("old"), Value: []byte("new-value"), TTL: time.Minute, RequestID: 12345}).AppendBinary(nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeRequest(p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
