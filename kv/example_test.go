@@ -41,7 +41,7 @@ func Example() {
 	if err := moved.Restore(&buf); err != nil {
 		panic(err)
 	}
-	fmt.Println("keys moved:", moved.Len())
+	fmt.Println("keys moved:", moved.Len()) // the expired session was removed when read
 	// Output:
 	// counter: 7
 	// stored as: "7"
@@ -49,5 +49,5 @@ func Example() {
 	// at the deadline: kv: key not found
 	// lock taken: true
 	// lock holder: me
-	// keys moved: 3
+	// keys moved: 2
 }
