@@ -752,7 +752,11 @@ type KVResult struct {
 	//	*KVResult_Delete
 	//	*KVResult_Incr
 	//	*KVResult_CompareAndSwap
-	Result        isKVResult_Result `protobuf_oneof:"result"`
+	Result isKVResult_Result `protobuf_oneof:"result"`
+	// Reason names a non-OK result's error, as in Result.reason.
+	Reason string `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Metadata holds the error's structured fields, as in Result.metadata.
+	Metadata      map[string]string `protobuf:"bytes,9,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -849,6 +853,20 @@ func (x *KVResult) GetCompareAndSwap() *CompareAndSwapResponse {
 		if x, ok := x.Result.(*KVResult_CompareAndSwap); ok {
 			return x.CompareAndSwap
 		}
+	}
+	return nil
+}
+
+func (x *KVResult) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *KVResult) GetMetadata() map[string]string {
+	if x != nil {
+		return x.Metadata
 	}
 	return nil
 }
@@ -1034,7 +1052,7 @@ const file_ns_v1_kv_proto_rawDesc = "" +
 	"\x06delete\x18\x03 \x01(\v2\x14.ns.v1.DeleteRequestH\x00R\x06delete\x12(\n" +
 	"\x04incr\x18\x04 \x01(\v2\x12.ns.v1.IncrRequestH\x00R\x04incr\x12H\n" +
 	"\x10compare_and_swap\x18\x05 \x01(\v2\x1c.ns.v1.CompareAndSwapRequestH\x00R\x0ecompareAndSwapB\x04\n" +
-	"\x02op\"\xb9\x02\n" +
+	"\x02op\"\xc9\x03\n" +
 	"\bKVResult\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12&\n" +
@@ -1042,7 +1060,12 @@ const file_ns_v1_kv_proto_rawDesc = "" +
 	"\x03put\x18\x04 \x01(\v2\x12.ns.v1.PutResponseH\x00R\x03put\x12/\n" +
 	"\x06delete\x18\x05 \x01(\v2\x15.ns.v1.DeleteResponseH\x00R\x06delete\x12)\n" +
 	"\x04incr\x18\x06 \x01(\v2\x13.ns.v1.IncrResponseH\x00R\x04incr\x12I\n" +
-	"\x10compare_and_swap\x18\a \x01(\v2\x1d.ns.v1.CompareAndSwapResponseH\x00R\x0ecompareAndSwapB\b\n" +
+	"\x10compare_and_swap\x18\a \x01(\v2\x1d.ns.v1.CompareAndSwapResponseH\x00R\x0ecompareAndSwap\x12\x16\n" +
+	"\x06reason\x18\b \x01(\tR\x06reason\x129\n" +
+	"\bmetadata\x18\t \x03(\v2\x1d.ns.v1.KVResult.MetadataEntryR\bmetadata\x1a;\n" +
+	"\rMetadataEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\b\n" +
 	"\x06result\"B\n" +
 	"\fBatchRequest\x122\n" +
 	"\n" +
@@ -1070,7 +1093,7 @@ func file_ns_v1_kv_proto_rawDescGZIP() []byte {
 	return file_ns_v1_kv_proto_rawDescData
 }
 
-var file_ns_v1_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_ns_v1_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_ns_v1_kv_proto_goTypes = []any{
 	(*GetRequest)(nil),             // 0: ns.v1.GetRequest
 	(*GetResponse)(nil),            // 1: ns.v1.GetResponse
@@ -1086,6 +1109,7 @@ var file_ns_v1_kv_proto_goTypes = []any{
 	(*KVResult)(nil),               // 11: ns.v1.KVResult
 	(*BatchRequest)(nil),           // 12: ns.v1.BatchRequest
 	(*BatchResponse)(nil),          // 13: ns.v1.BatchResponse
+	nil,                            // 14: ns.v1.KVResult.MetadataEntry
 }
 var file_ns_v1_kv_proto_depIdxs = []int32{
 	0,  // 0: ns.v1.KVOperation.get:type_name -> ns.v1.GetRequest
@@ -1098,25 +1122,26 @@ var file_ns_v1_kv_proto_depIdxs = []int32{
 	5,  // 7: ns.v1.KVResult.delete:type_name -> ns.v1.DeleteResponse
 	7,  // 8: ns.v1.KVResult.incr:type_name -> ns.v1.IncrResponse
 	9,  // 9: ns.v1.KVResult.compare_and_swap:type_name -> ns.v1.CompareAndSwapResponse
-	10, // 10: ns.v1.BatchRequest.operations:type_name -> ns.v1.KVOperation
-	11, // 11: ns.v1.BatchResponse.results:type_name -> ns.v1.KVResult
-	0,  // 12: ns.v1.KVService.Get:input_type -> ns.v1.GetRequest
-	2,  // 13: ns.v1.KVService.Put:input_type -> ns.v1.PutRequest
-	4,  // 14: ns.v1.KVService.Delete:input_type -> ns.v1.DeleteRequest
-	6,  // 15: ns.v1.KVService.Incr:input_type -> ns.v1.IncrRequest
-	8,  // 16: ns.v1.KVService.CompareAndSwap:input_type -> ns.v1.CompareAndSwapRequest
-	12, // 17: ns.v1.KVService.Batch:input_type -> ns.v1.BatchRequest
-	1,  // 18: ns.v1.KVService.Get:output_type -> ns.v1.GetResponse
-	3,  // 19: ns.v1.KVService.Put:output_type -> ns.v1.PutResponse
-	5,  // 20: ns.v1.KVService.Delete:output_type -> ns.v1.DeleteResponse
-	7,  // 21: ns.v1.KVService.Incr:output_type -> ns.v1.IncrResponse
-	9,  // 22: ns.v1.KVService.CompareAndSwap:output_type -> ns.v1.CompareAndSwapResponse
-	13, // 23: ns.v1.KVService.Batch:output_type -> ns.v1.BatchResponse
-	18, // [18:24] is the sub-list for method output_type
-	12, // [12:18] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	14, // 10: ns.v1.KVResult.metadata:type_name -> ns.v1.KVResult.MetadataEntry
+	10, // 11: ns.v1.BatchRequest.operations:type_name -> ns.v1.KVOperation
+	11, // 12: ns.v1.BatchResponse.results:type_name -> ns.v1.KVResult
+	0,  // 13: ns.v1.KVService.Get:input_type -> ns.v1.GetRequest
+	2,  // 14: ns.v1.KVService.Put:input_type -> ns.v1.PutRequest
+	4,  // 15: ns.v1.KVService.Delete:input_type -> ns.v1.DeleteRequest
+	6,  // 16: ns.v1.KVService.Incr:input_type -> ns.v1.IncrRequest
+	8,  // 17: ns.v1.KVService.CompareAndSwap:input_type -> ns.v1.CompareAndSwapRequest
+	12, // 18: ns.v1.KVService.Batch:input_type -> ns.v1.BatchRequest
+	1,  // 19: ns.v1.KVService.Get:output_type -> ns.v1.GetResponse
+	3,  // 20: ns.v1.KVService.Put:output_type -> ns.v1.PutResponse
+	5,  // 21: ns.v1.KVService.Delete:output_type -> ns.v1.DeleteResponse
+	7,  // 22: ns.v1.KVService.Incr:output_type -> ns.v1.IncrResponse
+	9,  // 23: ns.v1.KVService.CompareAndSwap:output_type -> ns.v1.CompareAndSwapResponse
+	13, // 24: ns.v1.KVService.Batch:output_type -> ns.v1.BatchResponse
+	19, // [19:25] is the sub-list for method output_type
+	13, // [13:19] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_ns_v1_kv_proto_init() }
@@ -1144,7 +1169,7 @@ func file_ns_v1_kv_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ns_v1_kv_proto_rawDesc), len(file_ns_v1_kv_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

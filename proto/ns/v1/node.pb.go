@@ -104,7 +104,14 @@ type Result struct {
 	// Payload is the service's reply when code is OK.
 	Payload []byte `protobuf:"bytes,3,opt,name=payload,proto3" json:"payload,omitempty"`
 	// Moved is set when the item was sent to a node that no longer routes its key.
-	Moved         *Moved `protobuf:"bytes,4,opt,name=moved,proto3" json:"moved,omitempty"`
+	Moved *Moved `protobuf:"bytes,4,opt,name=moved,proto3" json:"moved,omitempty"`
+	// Reason names a non-OK result's error for programs, e.g. "KEY_NOT_FOUND":
+	// the google.rpc.ErrorInfo reason (domain "ns") a unary call would carry.
+	// Several errors share a code; the reason tells them apart. Empty when OK.
+	Reason string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Metadata holds the error's structured fields, as google.rpc.ErrorInfo
+	// metadata, e.g. "limit", "size" and "max" for LIMIT_EXCEEDED.
+	Metadata      map[string]string `protobuf:"bytes,6,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -163,6 +170,20 @@ func (x *Result) GetPayload() []byte {
 func (x *Result) GetMoved() *Moved {
 	if x != nil {
 		return x.Moved
+	}
+	return nil
+}
+
+func (x *Result) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Result) GetMetadata() map[string]string {
+	if x != nil {
+		return x.Metadata
 	}
 	return nil
 }
@@ -471,12 +492,17 @@ const file_ns_v1_node_proto_rawDesc = "" +
 	"\x03key\x18\x02 \x01(\fR\x03key\x12\x18\n" +
 	"\apayload\x18\x03 \x01(\fR\apayload\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x04 \x01(\x04R\trequestId\"t\n" +
+	"request_id\x18\x04 \x01(\x04R\trequestId\"\x82\x02\n" +
 	"\x06Result\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x18\n" +
 	"\apayload\x18\x03 \x01(\fR\apayload\x12\"\n" +
-	"\x05moved\x18\x04 \x01(\v2\f.ns.v1.MovedR\x05moved\"u\n" +
+	"\x05moved\x18\x04 \x01(\v2\f.ns.v1.MovedR\x05moved\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\x127\n" +
+	"\bmetadata\x18\x06 \x03(\v2\x1b.ns.v1.Result.MetadataEntryR\bmetadata\x1a;\n" +
+	"\rMetadataEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"u\n" +
 	"\x05Moved\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\rR\tpartition\x12\x19\n" +
@@ -513,7 +539,7 @@ func file_ns_v1_node_proto_rawDescGZIP() []byte {
 	return file_ns_v1_node_proto_rawDescData
 }
 
-var file_ns_v1_node_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_ns_v1_node_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_ns_v1_node_proto_goTypes = []any{
 	(*Item)(nil),           // 0: ns.v1.Item
 	(*Result)(nil),         // 1: ns.v1.Result
@@ -522,21 +548,23 @@ var file_ns_v1_node_proto_goTypes = []any{
 	(*SendResponse)(nil),   // 4: ns.v1.SendResponse
 	(*StreamRequest)(nil),  // 5: ns.v1.StreamRequest
 	(*StreamResponse)(nil), // 6: ns.v1.StreamResponse
+	nil,                    // 7: ns.v1.Result.MetadataEntry
 }
 var file_ns_v1_node_proto_depIdxs = []int32{
 	2, // 0: ns.v1.Result.moved:type_name -> ns.v1.Moved
-	0, // 1: ns.v1.SendRequest.item:type_name -> ns.v1.Item
-	0, // 2: ns.v1.StreamRequest.items:type_name -> ns.v1.Item
-	1, // 3: ns.v1.StreamResponse.results:type_name -> ns.v1.Result
-	3, // 4: ns.v1.NodeService.Send:input_type -> ns.v1.SendRequest
-	5, // 5: ns.v1.NodeService.Stream:input_type -> ns.v1.StreamRequest
-	4, // 6: ns.v1.NodeService.Send:output_type -> ns.v1.SendResponse
-	6, // 7: ns.v1.NodeService.Stream:output_type -> ns.v1.StreamResponse
-	6, // [6:8] is the sub-list for method output_type
-	4, // [4:6] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	7, // 1: ns.v1.Result.metadata:type_name -> ns.v1.Result.MetadataEntry
+	0, // 2: ns.v1.SendRequest.item:type_name -> ns.v1.Item
+	0, // 3: ns.v1.StreamRequest.items:type_name -> ns.v1.Item
+	1, // 4: ns.v1.StreamResponse.results:type_name -> ns.v1.Result
+	3, // 5: ns.v1.NodeService.Send:input_type -> ns.v1.SendRequest
+	5, // 6: ns.v1.NodeService.Stream:input_type -> ns.v1.StreamRequest
+	4, // 7: ns.v1.NodeService.Send:output_type -> ns.v1.SendResponse
+	6, // 8: ns.v1.NodeService.Stream:output_type -> ns.v1.StreamResponse
+	7, // [7:9] is the sub-list for method output_type
+	5, // [5:7] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_ns_v1_node_proto_init() }
@@ -550,7 +578,7 @@ func file_ns_v1_node_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ns_v1_node_proto_rawDesc), len(file_ns_v1_node_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
