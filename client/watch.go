@@ -1,0 +1,77 @@
+package client
+
+import (
+	"errors"
+	"io"
+	"math/rand/v2"
+	"time"
+
+	nsv1 "github.com/nothingshared/ns/proto/ns/v1"
+	"github.com/nothingshared/ns/transport"
+)
+
+// Watch reconnect delays.
+const (
+	watchMinBackoff = 100 * time.Millisecond
+	watchMaxBackoff = 2 * time.Second
+)
+
+// watch keeps a ClusterService.WatchTable stream open to one node and
+// installs every table it pushes. When the stream fails it moves on to the
+// next candidate (table members, then endpoints) after a growing delay. It
+// runs until Close.
+func (c *Client) watch() {
+	defer c.wg.Done()
+	delay := watchMinBackoff
+	next := rand.IntN(1 << 16) // spread clients over the nodes
+	for c.ctx.Err() == nil {
+		cands := c.candidates("")
+		addr := cands[next%len(cands)]
+		next++
+		got, err := c.watchOnce(addr)
+		if c.ctx.Err() != nil {
+			return
+		}
+		if got {
+			delay = watchMinBackoff
+		}
+		c.log.Debug("client: table watch ended; reconnecting", "node", addr, "err", err, "in", delay)
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-c.ctx.Done():
+			t.Stop()
+			return
+		}
+		delay = min(2*delay, watchMaxBackoff)
+	}
+}
+
+// watchOnce follows one node's table until the stream ends. got reports
+// whether it received any table.
+func (c *Client) watchOnce(addr string) (got bool, err error) {
+	n, err := c.node(addr)
+	if err != nil {
+		return false, err
+	}
+	s, err := nsv1.NewClusterServiceClient(n.cc).WatchTable(c.ctx, &nsv1.WatchTableRequest{KnownEpoch: c.epoch()})
+	if err != nil {
+		return false, transport.FromError(err)
+	}
+	for {
+		resp, err := s.Recv()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = errors.New("stream closed by the node")
+			}
+			return got, transport.FromError(err)
+		}
+		got = true
+		t, err := transport.TableFromProto(resp.GetTable())
+		if err != nil {
+			c.log.Warn("client: bad table from watch", "node", addr, "err", err)
+			continue
+		}
+		c.install(t, false)
+	}
+}
