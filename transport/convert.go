@@ -103,8 +103,7 @@ func KVRequestFromProto(op *nsv1.KVOperation) *kv.Request {
 
 // KVResultFromError encodes a failed batch operation.
 func KVResultFromError(err error) *nsv1.KVResult {
-	st := ToStatus(err)
-	return &nsv1.KVResult{Code: int32(st.Code()), Message: st.Message()}
+	return KVResultError(err)
 }
 
 // KVResultFromResponse encodes a successful batch operation's reply in the

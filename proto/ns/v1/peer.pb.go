@@ -21,6 +21,59 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// HandoffMode says why a partition's state is pulled.
+type HandoffMode int32
+
+const (
+	// HANDOFF_MODE_UNSPECIFIED is invalid.
+	HandoffMode_HANDOFF_MODE_UNSPECIFIED HandoffMode = 0
+	// HANDOFF_MODE_OWNER: the caller becomes the owner; the holder is fenced.
+	HandoffMode_HANDOFF_MODE_OWNER HandoffMode = 1
+	// HANDOFF_MODE_REPLICA: the caller becomes a backup; the holder keeps serving.
+	HandoffMode_HANDOFF_MODE_REPLICA HandoffMode = 2
+)
+
+// Enum value maps for HandoffMode.
+var (
+	HandoffMode_name = map[int32]string{
+		0: "HANDOFF_MODE_UNSPECIFIED",
+		1: "HANDOFF_MODE_OWNER",
+		2: "HANDOFF_MODE_REPLICA",
+	}
+	HandoffMode_value = map[string]int32{
+		"HANDOFF_MODE_UNSPECIFIED": 0,
+		"HANDOFF_MODE_OWNER":       1,
+		"HANDOFF_MODE_REPLICA":     2,
+	}
+)
+
+func (x HandoffMode) Enum() *HandoffMode {
+	p := new(HandoffMode)
+	*p = x
+	return p
+}
+
+func (x HandoffMode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (HandoffMode) Descriptor() protoreflect.EnumDescriptor {
+	return file_ns_v1_peer_proto_enumTypes[0].Descriptor()
+}
+
+func (HandoffMode) Type() protoreflect.EnumType {
+	return &file_ns_v1_peer_proto_enumTypes[0]
+}
+
+func (x HandoffMode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use HandoffMode.Descriptor instead.
+func (HandoffMode) EnumDescriptor() ([]byte, []int) {
+	return file_ns_v1_peer_proto_rawDescGZIP(), []int{0}
+}
+
 // ForwardRequest carries items for partitions the receiver owns.
 type ForwardRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -131,30 +184,142 @@ func (x *ForwardResponse) GetResults() []*Result {
 	return nil
 }
 
-// HandoffRequest is one chunk of a partition's state.
+// HandoffStart names the partition to pull.
+type HandoffStart struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Partition to pull.
+	Partition uint32 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	// Epoch is the caller's table epoch: the ownership epoch it will serve at.
+	Epoch uint64 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// Mode says whether the caller becomes owner or backup.
+	Mode HandoffMode `protobuf:"varint,3,opt,name=mode,proto3,enum=ns.v1.HandoffMode" json:"mode,omitempty"`
+	// From is the caller's node id.
+	From          string `protobuf:"bytes,4,opt,name=from,proto3" json:"from,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HandoffStart) Reset() {
+	*x = HandoffStart{}
+	mi := &file_ns_v1_peer_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HandoffStart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HandoffStart) ProtoMessage() {}
+
+func (x *HandoffStart) ProtoReflect() protoreflect.Message {
+	mi := &file_ns_v1_peer_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HandoffStart.ProtoReflect.Descriptor instead.
+func (*HandoffStart) Descriptor() ([]byte, []int) {
+	return file_ns_v1_peer_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *HandoffStart) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *HandoffStart) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *HandoffStart) GetMode() HandoffMode {
+	if x != nil {
+		return x.Mode
+	}
+	return HandoffMode_HANDOFF_MODE_UNSPECIFIED
+}
+
+func (x *HandoffStart) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+// HandoffAck tells the holder the state is installed.
+type HandoffAck struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Installed is true when the caller installed the state.
+	Installed     bool `protobuf:"varint,1,opt,name=installed,proto3" json:"installed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HandoffAck) Reset() {
+	*x = HandoffAck{}
+	mi := &file_ns_v1_peer_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HandoffAck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HandoffAck) ProtoMessage() {}
+
+func (x *HandoffAck) ProtoReflect() protoreflect.Message {
+	mi := &file_ns_v1_peer_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HandoffAck.ProtoReflect.Descriptor instead.
+func (*HandoffAck) Descriptor() ([]byte, []int) {
+	return file_ns_v1_peer_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *HandoffAck) GetInstalled() bool {
+	if x != nil {
+		return x.Installed
+	}
+	return false
+}
+
+// HandoffRequest is one message from the puller.
 type HandoffRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Partition being moved.
-	Partition uint32 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
-	// Epoch is the ownership epoch the state is handed to.
-	Epoch uint64 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	// Service whose state this chunk carries.
-	Service string `protobuf:"bytes,3,opt,name=service,proto3" json:"service,omitempty"`
-	// Seq numbers the chunks of one partition from 0.
-	Seq uint64 `protobuf:"varint,4,opt,name=seq,proto3" json:"seq,omitempty"`
-	// Data is the chunk.
-	Data []byte `protobuf:"bytes,5,opt,name=data,proto3" json:"data,omitempty"`
-	// Last marks the final chunk of the partition.
-	Last bool `protobuf:"varint,6,opt,name=last,proto3" json:"last,omitempty"`
-	// Crc32C is the Castagnoli checksum of data.
-	Crc32C        uint32 `protobuf:"varint,7,opt,name=crc32c,proto3" json:"crc32c,omitempty"`
+	// Msg is a start (first message) or an acknowledgement (last message).
+	//
+	// Types that are valid to be assigned to Msg:
+	//
+	//	*HandoffRequest_Start
+	//	*HandoffRequest_Ack
+	Msg           isHandoffRequest_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *HandoffRequest) Reset() {
 	*x = HandoffRequest{}
-	mi := &file_ns_v1_peer_proto_msgTypes[2]
+	mi := &file_ns_v1_peer_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -166,7 +331,7 @@ func (x *HandoffRequest) String() string {
 func (*HandoffRequest) ProtoMessage() {}
 
 func (x *HandoffRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ns_v1_peer_proto_msgTypes[2]
+	mi := &file_ns_v1_peer_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -179,70 +344,74 @@ func (x *HandoffRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandoffRequest.ProtoReflect.Descriptor instead.
 func (*HandoffRequest) Descriptor() ([]byte, []int) {
-	return file_ns_v1_peer_proto_rawDescGZIP(), []int{2}
+	return file_ns_v1_peer_proto_rawDescGZIP(), []int{4}
 }
 
-func (x *HandoffRequest) GetPartition() uint32 {
+func (x *HandoffRequest) GetMsg() isHandoffRequest_Msg {
 	if x != nil {
-		return x.Partition
-	}
-	return 0
-}
-
-func (x *HandoffRequest) GetEpoch() uint64 {
-	if x != nil {
-		return x.Epoch
-	}
-	return 0
-}
-
-func (x *HandoffRequest) GetService() string {
-	if x != nil {
-		return x.Service
-	}
-	return ""
-}
-
-func (x *HandoffRequest) GetSeq() uint64 {
-	if x != nil {
-		return x.Seq
-	}
-	return 0
-}
-
-func (x *HandoffRequest) GetData() []byte {
-	if x != nil {
-		return x.Data
+		return x.Msg
 	}
 	return nil
 }
 
-func (x *HandoffRequest) GetLast() bool {
+func (x *HandoffRequest) GetStart() *HandoffStart {
 	if x != nil {
-		return x.Last
+		if x, ok := x.Msg.(*HandoffRequest_Start); ok {
+			return x.Start
+		}
 	}
-	return false
+	return nil
 }
 
-func (x *HandoffRequest) GetCrc32C() uint32 {
+func (x *HandoffRequest) GetAck() *HandoffAck {
 	if x != nil {
-		return x.Crc32C
+		if x, ok := x.Msg.(*HandoffRequest_Ack); ok {
+			return x.Ack
+		}
 	}
-	return 0
+	return nil
 }
 
-// HandoffResponse acknowledges a handoff.
+type isHandoffRequest_Msg interface {
+	isHandoffRequest_Msg()
+}
+
+type HandoffRequest_Start struct {
+	// Start names the partition.
+	Start *HandoffStart `protobuf:"bytes,1,opt,name=start,proto3,oneof"`
+}
+
+type HandoffRequest_Ack struct {
+	// Ack acknowledges the install.
+	Ack *HandoffAck `protobuf:"bytes,2,opt,name=ack,proto3,oneof"`
+}
+
+func (*HandoffRequest_Start) isHandoffRequest_Msg() {}
+
+func (*HandoffRequest_Ack) isHandoffRequest_Msg() {}
+
+// HandoffResponse is one chunk of a partition's state.
 type HandoffResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Installed counts partitions installed.
-	Installed     uint32 `protobuf:"varint,1,opt,name=installed,proto3" json:"installed,omitempty"`
+	// Found is false when the holder has no state for the partition; then no chunk follows.
+	Found bool `protobuf:"varint,1,opt,name=found,proto3" json:"found,omitempty"`
+	// Seq numbers the chunks of one partition from 0.
+	Seq uint64 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	// Data is the chunk.
+	Data []byte `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	// Crc32C is the Castagnoli checksum of data.
+	Crc32C uint32 `protobuf:"varint,4,opt,name=crc32c,proto3" json:"crc32c,omitempty"`
+	// Last marks the final chunk.
+	Last bool `protobuf:"varint,5,opt,name=last,proto3" json:"last,omitempty"`
+	// TotalBytes is the whole state's length, on the last chunk.
+	TotalBytes    uint64 `protobuf:"varint,6,opt,name=total_bytes,json=totalBytes,proto3" json:"total_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *HandoffResponse) Reset() {
 	*x = HandoffResponse{}
-	mi := &file_ns_v1_peer_proto_msgTypes[3]
+	mi := &file_ns_v1_peer_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -254,7 +423,7 @@ func (x *HandoffResponse) String() string {
 func (*HandoffResponse) ProtoMessage() {}
 
 func (x *HandoffResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ns_v1_peer_proto_msgTypes[3]
+	mi := &file_ns_v1_peer_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -267,32 +436,147 @@ func (x *HandoffResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandoffResponse.ProtoReflect.Descriptor instead.
 func (*HandoffResponse) Descriptor() ([]byte, []int) {
-	return file_ns_v1_peer_proto_rawDescGZIP(), []int{3}
+	return file_ns_v1_peer_proto_rawDescGZIP(), []int{5}
 }
 
-func (x *HandoffResponse) GetInstalled() uint32 {
+func (x *HandoffResponse) GetFound() bool {
 	if x != nil {
-		return x.Installed
+		return x.Found
+	}
+	return false
+}
+
+func (x *HandoffResponse) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
 	}
 	return 0
 }
 
-// ReplicateRequest carries writes to apply on a backup.
+func (x *HandoffResponse) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *HandoffResponse) GetCrc32C() uint32 {
+	if x != nil {
+		return x.Crc32C
+	}
+	return 0
+}
+
+func (x *HandoffResponse) GetLast() bool {
+	if x != nil {
+		return x.Last
+	}
+	return false
+}
+
+func (x *HandoffResponse) GetTotalBytes() uint64 {
+	if x != nil {
+		return x.TotalBytes
+	}
+	return 0
+}
+
+// ReplicaOp is one write an owner applied, to apply on a backup.
+type ReplicaOp struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Partition the write belongs to.
+	Partition uint32 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	// Epoch is the owner's ownership epoch; a backup refuses older epochs.
+	Epoch uint64 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// Lsn is the write's sequence number in its partition, from 1.
+	Lsn uint64 `protobuf:"varint,3,opt,name=lsn,proto3" json:"lsn,omitempty"`
+	// NowUnixNano is the owner's clock when it applied the write.
+	NowUnixNano int64 `protobuf:"varint,4,opt,name=now_unix_nano,json=nowUnixNano,proto3" json:"now_unix_nano,omitempty"`
+	// Item is the write as the owner applied it.
+	Item          *Item `protobuf:"bytes,5,opt,name=item,proto3" json:"item,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplicaOp) Reset() {
+	*x = ReplicaOp{}
+	mi := &file_ns_v1_peer_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicaOp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicaOp) ProtoMessage() {}
+
+func (x *ReplicaOp) ProtoReflect() protoreflect.Message {
+	mi := &file_ns_v1_peer_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicaOp.ProtoReflect.Descriptor instead.
+func (*ReplicaOp) Descriptor() ([]byte, []int) {
+	return file_ns_v1_peer_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ReplicaOp) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *ReplicaOp) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *ReplicaOp) GetLsn() uint64 {
+	if x != nil {
+		return x.Lsn
+	}
+	return 0
+}
+
+func (x *ReplicaOp) GetNowUnixNano() int64 {
+	if x != nil {
+		return x.NowUnixNano
+	}
+	return 0
+}
+
+func (x *ReplicaOp) GetItem() *Item {
+	if x != nil {
+		return x.Item
+	}
+	return nil
+}
+
+// ReplicateRequest carries writes to apply on a backup, in order.
 type ReplicateRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Partition the writes belong to.
-	Partition uint32 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
-	// Epoch is the owner's ownership epoch.
-	Epoch uint64 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	// Items are the writes, in apply order.
-	Items         []*Item `protobuf:"bytes,3,rep,name=items,proto3" json:"items,omitempty"`
+	// From is the owner's node id.
+	From string `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	// Ops in apply order (per partition).
+	Ops           []*ReplicaOp `protobuf:"bytes,2,rep,name=ops,proto3" json:"ops,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReplicateRequest) Reset() {
 	*x = ReplicateRequest{}
-	mi := &file_ns_v1_peer_proto_msgTypes[4]
+	mi := &file_ns_v1_peer_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -304,7 +588,7 @@ func (x *ReplicateRequest) String() string {
 func (*ReplicateRequest) ProtoMessage() {}
 
 func (x *ReplicateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ns_v1_peer_proto_msgTypes[4]
+	mi := &file_ns_v1_peer_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -317,44 +601,35 @@ func (x *ReplicateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicateRequest.ProtoReflect.Descriptor instead.
 func (*ReplicateRequest) Descriptor() ([]byte, []int) {
-	return file_ns_v1_peer_proto_rawDescGZIP(), []int{4}
+	return file_ns_v1_peer_proto_rawDescGZIP(), []int{7}
 }
 
-func (x *ReplicateRequest) GetPartition() uint32 {
+func (x *ReplicateRequest) GetFrom() string {
 	if x != nil {
-		return x.Partition
+		return x.From
 	}
-	return 0
+	return ""
 }
 
-func (x *ReplicateRequest) GetEpoch() uint64 {
+func (x *ReplicateRequest) GetOps() []*ReplicaOp {
 	if x != nil {
-		return x.Epoch
-	}
-	return 0
-}
-
-func (x *ReplicateRequest) GetItems() []*Item {
-	if x != nil {
-		return x.Items
+		return x.Ops
 	}
 	return nil
 }
 
-// ReplicateResponse acknowledges applied writes.
+// ReplicateResponse has one result per op, in order.
 type ReplicateResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Partition the acknowledgement is for.
-	Partition uint32 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
-	// Applied counts items applied.
-	Applied       uint32 `protobuf:"varint,2,opt,name=applied,proto3" json:"applied,omitempty"`
+	// Results in op order: OK when applied (or already applied).
+	Results       []*Result `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReplicateResponse) Reset() {
 	*x = ReplicateResponse{}
-	mi := &file_ns_v1_peer_proto_msgTypes[5]
+	mi := &file_ns_v1_peer_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -366,7 +641,7 @@ func (x *ReplicateResponse) String() string {
 func (*ReplicateResponse) ProtoMessage() {}
 
 func (x *ReplicateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ns_v1_peer_proto_msgTypes[5]
+	mi := &file_ns_v1_peer_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -379,21 +654,14 @@ func (x *ReplicateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicateResponse.ProtoReflect.Descriptor instead.
 func (*ReplicateResponse) Descriptor() ([]byte, []int) {
-	return file_ns_v1_peer_proto_rawDescGZIP(), []int{5}
+	return file_ns_v1_peer_proto_rawDescGZIP(), []int{8}
 }
 
-func (x *ReplicateResponse) GetPartition() uint32 {
+func (x *ReplicateResponse) GetResults() []*Result {
 	if x != nil {
-		return x.Partition
+		return x.Results
 	}
-	return 0
-}
-
-func (x *ReplicateResponse) GetApplied() uint32 {
-	if x != nil {
-		return x.Applied
-	}
-	return 0
+	return nil
 }
 
 var File_ns_v1_peer_proto protoreflect.FileDescriptor
@@ -407,28 +675,46 @@ const file_ns_v1_peer_proto_rawDesc = "" +
 	"tableEpoch\x12\x12\n" +
 	"\x04from\x18\x03 \x01(\tR\x04from\":\n" +
 	"\x0fForwardResponse\x12'\n" +
-	"\aresults\x18\x01 \x03(\v2\r.ns.v1.ResultR\aresults\"\xb0\x01\n" +
-	"\x0eHandoffRequest\x12\x1c\n" +
+	"\aresults\x18\x01 \x03(\v2\r.ns.v1.ResultR\aresults\"~\n" +
+	"\fHandoffStart\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x14\n" +
-	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x18\n" +
-	"\aservice\x18\x03 \x01(\tR\aservice\x12\x10\n" +
-	"\x03seq\x18\x04 \x01(\x04R\x03seq\x12\x12\n" +
-	"\x04data\x18\x05 \x01(\fR\x04data\x12\x12\n" +
-	"\x04last\x18\x06 \x01(\bR\x04last\x12\x16\n" +
-	"\x06crc32c\x18\a \x01(\rR\x06crc32c\"/\n" +
-	"\x0fHandoffResponse\x12\x1c\n" +
-	"\tinstalled\x18\x01 \x01(\rR\tinstalled\"i\n" +
-	"\x10ReplicateRequest\x12\x1c\n" +
+	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12&\n" +
+	"\x04mode\x18\x03 \x01(\x0e2\x12.ns.v1.HandoffModeR\x04mode\x12\x12\n" +
+	"\x04from\x18\x04 \x01(\tR\x04from\"*\n" +
+	"\n" +
+	"HandoffAck\x12\x1c\n" +
+	"\tinstalled\x18\x01 \x01(\bR\tinstalled\"k\n" +
+	"\x0eHandoffRequest\x12+\n" +
+	"\x05start\x18\x01 \x01(\v2\x13.ns.v1.HandoffStartH\x00R\x05start\x12%\n" +
+	"\x03ack\x18\x02 \x01(\v2\x11.ns.v1.HandoffAckH\x00R\x03ackB\x05\n" +
+	"\x03msg\"\x9a\x01\n" +
+	"\x0fHandoffResponse\x12\x14\n" +
+	"\x05found\x18\x01 \x01(\bR\x05found\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\x12\x16\n" +
+	"\x06crc32c\x18\x04 \x01(\rR\x06crc32c\x12\x12\n" +
+	"\x04last\x18\x05 \x01(\bR\x04last\x12\x1f\n" +
+	"\vtotal_bytes\x18\x06 \x01(\x04R\n" +
+	"totalBytes\"\x96\x01\n" +
+	"\tReplicaOp\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x14\n" +
-	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12!\n" +
-	"\x05items\x18\x03 \x03(\v2\v.ns.v1.ItemR\x05items\"K\n" +
-	"\x11ReplicateResponse\x12\x1c\n" +
-	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x18\n" +
-	"\aapplied\x18\x02 \x01(\rR\aapplied2\xc7\x01\n" +
+	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x10\n" +
+	"\x03lsn\x18\x03 \x01(\x04R\x03lsn\x12\"\n" +
+	"\rnow_unix_nano\x18\x04 \x01(\x03R\vnowUnixNano\x12\x1f\n" +
+	"\x04item\x18\x05 \x01(\v2\v.ns.v1.ItemR\x04item\"J\n" +
+	"\x10ReplicateRequest\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\tR\x04from\x12\"\n" +
+	"\x03ops\x18\x02 \x03(\v2\x10.ns.v1.ReplicaOpR\x03ops\"<\n" +
+	"\x11ReplicateResponse\x12'\n" +
+	"\aresults\x18\x01 \x03(\v2\r.ns.v1.ResultR\aresults*]\n" +
+	"\vHandoffMode\x12\x1c\n" +
+	"\x18HANDOFF_MODE_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12HANDOFF_MODE_OWNER\x10\x01\x12\x18\n" +
+	"\x14HANDOFF_MODE_REPLICA\x10\x022\xc5\x01\n" +
 	"\vPeerService\x128\n" +
-	"\aForward\x12\x15.ns.v1.ForwardRequest\x1a\x16.ns.v1.ForwardResponse\x12:\n" +
-	"\aHandoff\x12\x15.ns.v1.HandoffRequest\x1a\x16.ns.v1.HandoffResponse(\x01\x12B\n" +
-	"\tReplicate\x12\x17.ns.v1.ReplicateRequest\x1a\x18.ns.v1.ReplicateResponse(\x010\x01B.Z,github.com/nothingshared/ns/proto/ns/v1;nsv1b\x06proto3"
+	"\aForward\x12\x15.ns.v1.ForwardRequest\x1a\x16.ns.v1.ForwardResponse\x12<\n" +
+	"\aHandoff\x12\x15.ns.v1.HandoffRequest\x1a\x16.ns.v1.HandoffResponse(\x010\x01\x12>\n" +
+	"\tReplicate\x12\x17.ns.v1.ReplicateRequest\x1a\x18.ns.v1.ReplicateResponseB.Z,github.com/nothingshared/ns/proto/ns/v1;nsv1b\x06proto3"
 
 var (
 	file_ns_v1_peer_proto_rawDescOnce sync.Once
@@ -442,32 +728,42 @@ func file_ns_v1_peer_proto_rawDescGZIP() []byte {
 	return file_ns_v1_peer_proto_rawDescData
 }
 
-var file_ns_v1_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_ns_v1_peer_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_ns_v1_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_ns_v1_peer_proto_goTypes = []any{
-	(*ForwardRequest)(nil),    // 0: ns.v1.ForwardRequest
-	(*ForwardResponse)(nil),   // 1: ns.v1.ForwardResponse
-	(*HandoffRequest)(nil),    // 2: ns.v1.HandoffRequest
-	(*HandoffResponse)(nil),   // 3: ns.v1.HandoffResponse
-	(*ReplicateRequest)(nil),  // 4: ns.v1.ReplicateRequest
-	(*ReplicateResponse)(nil), // 5: ns.v1.ReplicateResponse
-	(*Item)(nil),              // 6: ns.v1.Item
-	(*Result)(nil),            // 7: ns.v1.Result
+	(HandoffMode)(0),          // 0: ns.v1.HandoffMode
+	(*ForwardRequest)(nil),    // 1: ns.v1.ForwardRequest
+	(*ForwardResponse)(nil),   // 2: ns.v1.ForwardResponse
+	(*HandoffStart)(nil),      // 3: ns.v1.HandoffStart
+	(*HandoffAck)(nil),        // 4: ns.v1.HandoffAck
+	(*HandoffRequest)(nil),    // 5: ns.v1.HandoffRequest
+	(*HandoffResponse)(nil),   // 6: ns.v1.HandoffResponse
+	(*ReplicaOp)(nil),         // 7: ns.v1.ReplicaOp
+	(*ReplicateRequest)(nil),  // 8: ns.v1.ReplicateRequest
+	(*ReplicateResponse)(nil), // 9: ns.v1.ReplicateResponse
+	(*Item)(nil),              // 10: ns.v1.Item
+	(*Result)(nil),            // 11: ns.v1.Result
 }
 var file_ns_v1_peer_proto_depIdxs = []int32{
-	6, // 0: ns.v1.ForwardRequest.items:type_name -> ns.v1.Item
-	7, // 1: ns.v1.ForwardResponse.results:type_name -> ns.v1.Result
-	6, // 2: ns.v1.ReplicateRequest.items:type_name -> ns.v1.Item
-	0, // 3: ns.v1.PeerService.Forward:input_type -> ns.v1.ForwardRequest
-	2, // 4: ns.v1.PeerService.Handoff:input_type -> ns.v1.HandoffRequest
-	4, // 5: ns.v1.PeerService.Replicate:input_type -> ns.v1.ReplicateRequest
-	1, // 6: ns.v1.PeerService.Forward:output_type -> ns.v1.ForwardResponse
-	3, // 7: ns.v1.PeerService.Handoff:output_type -> ns.v1.HandoffResponse
-	5, // 8: ns.v1.PeerService.Replicate:output_type -> ns.v1.ReplicateResponse
-	6, // [6:9] is the sub-list for method output_type
-	3, // [3:6] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	10, // 0: ns.v1.ForwardRequest.items:type_name -> ns.v1.Item
+	11, // 1: ns.v1.ForwardResponse.results:type_name -> ns.v1.Result
+	0,  // 2: ns.v1.HandoffStart.mode:type_name -> ns.v1.HandoffMode
+	3,  // 3: ns.v1.HandoffRequest.start:type_name -> ns.v1.HandoffStart
+	4,  // 4: ns.v1.HandoffRequest.ack:type_name -> ns.v1.HandoffAck
+	10, // 5: ns.v1.ReplicaOp.item:type_name -> ns.v1.Item
+	7,  // 6: ns.v1.ReplicateRequest.ops:type_name -> ns.v1.ReplicaOp
+	11, // 7: ns.v1.ReplicateResponse.results:type_name -> ns.v1.Result
+	1,  // 8: ns.v1.PeerService.Forward:input_type -> ns.v1.ForwardRequest
+	5,  // 9: ns.v1.PeerService.Handoff:input_type -> ns.v1.HandoffRequest
+	8,  // 10: ns.v1.PeerService.Replicate:input_type -> ns.v1.ReplicateRequest
+	2,  // 11: ns.v1.PeerService.Forward:output_type -> ns.v1.ForwardResponse
+	6,  // 12: ns.v1.PeerService.Handoff:output_type -> ns.v1.HandoffResponse
+	9,  // 13: ns.v1.PeerService.Replicate:output_type -> ns.v1.ReplicateResponse
+	11, // [11:14] is the sub-list for method output_type
+	8,  // [8:11] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_ns_v1_peer_proto_init() }
@@ -476,18 +772,23 @@ func file_ns_v1_peer_proto_init() {
 		return
 	}
 	file_ns_v1_node_proto_init()
+	file_ns_v1_peer_proto_msgTypes[4].OneofWrappers = []any{
+		(*HandoffRequest_Start)(nil),
+		(*HandoffRequest_Ack)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ns_v1_peer_proto_rawDesc), len(file_ns_v1_peer_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   6,
+			NumEnums:      1,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_ns_v1_peer_proto_goTypes,
 		DependencyIndexes: file_ns_v1_peer_proto_depIdxs,
+		EnumInfos:         file_ns_v1_peer_proto_enumTypes,
 		MessageInfos:      file_ns_v1_peer_proto_msgTypes,
 	}.Build()
 	File_ns_v1_peer_proto = out.File

@@ -33,10 +33,14 @@ type PeerServiceClient interface {
 	// Forward delivers items that the sender does not own to their owner. The
 	// receiver never forwards again: an item it does not own gets a Moved result.
 	Forward(ctx context.Context, in *ForwardRequest, opts ...grpc.CallOption) (*ForwardResponse, error)
-	// Handoff streams a partition's state to its new owner (reserved; see the handoff issue).
-	Handoff(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[HandoffRequest, HandoffResponse], error)
-	// Replicate streams writes to a partition's backups (reserved; see the handoff issue).
-	Replicate(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ReplicateRequest, ReplicateResponse], error)
+	// Handoff pulls one partition's state from the node that holds it. The
+	// caller sends a HandoffStart; the holder answers with chunks (or found =
+	// false); the caller acknowledges the install with a HandoffAck. In owner
+	// mode the holder fences the partition at the caller's epoch first: it
+	// acknowledges no write for it afterwards.
+	Handoff(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[HandoffRequest, HandoffResponse], error)
+	// Replicate applies an owner's writes on a backup, in order per partition.
+	Replicate(ctx context.Context, in *ReplicateRequest, opts ...grpc.CallOption) (*ReplicateResponse, error)
 }
 
 type peerServiceClient struct {
@@ -57,7 +61,7 @@ func (c *peerServiceClient) Forward(ctx context.Context, in *ForwardRequest, opt
 	return out, nil
 }
 
-func (c *peerServiceClient) Handoff(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[HandoffRequest, HandoffResponse], error) {
+func (c *peerServiceClient) Handoff(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[HandoffRequest, HandoffResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &PeerService_ServiceDesc.Streams[0], PeerService_Handoff_FullMethodName, cOpts...)
 	if err != nil {
@@ -68,20 +72,17 @@ func (c *peerServiceClient) Handoff(ctx context.Context, opts ...grpc.CallOption
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type PeerService_HandoffClient = grpc.ClientStreamingClient[HandoffRequest, HandoffResponse]
+type PeerService_HandoffClient = grpc.BidiStreamingClient[HandoffRequest, HandoffResponse]
 
-func (c *peerServiceClient) Replicate(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ReplicateRequest, ReplicateResponse], error) {
+func (c *peerServiceClient) Replicate(ctx context.Context, in *ReplicateRequest, opts ...grpc.CallOption) (*ReplicateResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &PeerService_ServiceDesc.Streams[1], PeerService_Replicate_FullMethodName, cOpts...)
+	out := new(ReplicateResponse)
+	err := c.cc.Invoke(ctx, PeerService_Replicate_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
-	x := &grpc.GenericClientStream[ReplicateRequest, ReplicateResponse]{ClientStream: stream}
-	return x, nil
+	return out, nil
 }
-
-// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type PeerService_ReplicateClient = grpc.BidiStreamingClient[ReplicateRequest, ReplicateResponse]
 
 // PeerServiceServer is the server API for PeerService service.
 // All implementations must embed UnimplementedPeerServiceServer
@@ -92,10 +93,14 @@ type PeerServiceServer interface {
 	// Forward delivers items that the sender does not own to their owner. The
 	// receiver never forwards again: an item it does not own gets a Moved result.
 	Forward(context.Context, *ForwardRequest) (*ForwardResponse, error)
-	// Handoff streams a partition's state to its new owner (reserved; see the handoff issue).
-	Handoff(grpc.ClientStreamingServer[HandoffRequest, HandoffResponse]) error
-	// Replicate streams writes to a partition's backups (reserved; see the handoff issue).
-	Replicate(grpc.BidiStreamingServer[ReplicateRequest, ReplicateResponse]) error
+	// Handoff pulls one partition's state from the node that holds it. The
+	// caller sends a HandoffStart; the holder answers with chunks (or found =
+	// false); the caller acknowledges the install with a HandoffAck. In owner
+	// mode the holder fences the partition at the caller's epoch first: it
+	// acknowledges no write for it afterwards.
+	Handoff(grpc.BidiStreamingServer[HandoffRequest, HandoffResponse]) error
+	// Replicate applies an owner's writes on a backup, in order per partition.
+	Replicate(context.Context, *ReplicateRequest) (*ReplicateResponse, error)
 	mustEmbedUnimplementedPeerServiceServer()
 }
 
@@ -109,11 +114,11 @@ type UnimplementedPeerServiceServer struct{}
 func (UnimplementedPeerServiceServer) Forward(context.Context, *ForwardRequest) (*ForwardResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Forward not implemented")
 }
-func (UnimplementedPeerServiceServer) Handoff(grpc.ClientStreamingServer[HandoffRequest, HandoffResponse]) error {
+func (UnimplementedPeerServiceServer) Handoff(grpc.BidiStreamingServer[HandoffRequest, HandoffResponse]) error {
 	return status.Error(codes.Unimplemented, "method Handoff not implemented")
 }
-func (UnimplementedPeerServiceServer) Replicate(grpc.BidiStreamingServer[ReplicateRequest, ReplicateResponse]) error {
-	return status.Error(codes.Unimplemented, "method Replicate not implemented")
+func (UnimplementedPeerServiceServer) Replicate(context.Context, *ReplicateRequest) (*ReplicateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Replicate not implemented")
 }
 func (UnimplementedPeerServiceServer) mustEmbedUnimplementedPeerServiceServer() {}
 func (UnimplementedPeerServiceServer) testEmbeddedByValue()                     {}
@@ -159,14 +164,25 @@ func _PeerService_Handoff_Handler(srv interface{}, stream grpc.ServerStream) err
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type PeerService_HandoffServer = grpc.ClientStreamingServer[HandoffRequest, HandoffResponse]
+type PeerService_HandoffServer = grpc.BidiStreamingServer[HandoffRequest, HandoffResponse]
 
-func _PeerService_Replicate_Handler(srv interface{}, stream grpc.ServerStream) error {
-	return srv.(PeerServiceServer).Replicate(&grpc.GenericServerStream[ReplicateRequest, ReplicateResponse]{ServerStream: stream})
+func _PeerService_Replicate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReplicateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PeerServiceServer).Replicate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PeerService_Replicate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PeerServiceServer).Replicate(ctx, req.(*ReplicateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
 }
-
-// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type PeerService_ReplicateServer = grpc.BidiStreamingServer[ReplicateRequest, ReplicateResponse]
 
 // PeerService_ServiceDesc is the grpc.ServiceDesc for PeerService service.
 // It's only intended for direct use with grpc.RegisterService,
@@ -179,16 +195,15 @@ var PeerService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "Forward",
 			Handler:    _PeerService_Forward_Handler,
 		},
+		{
+			MethodName: "Replicate",
+			Handler:    _PeerService_Replicate_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "Handoff",
 			Handler:       _PeerService_Handoff_Handler,
-			ClientStreams: true,
-		},
-		{
-			StreamName:    "Replicate",
-			Handler:       _PeerService_Replicate_Handler,
 			ServerStreams: true,
 			ClientStreams: true,
 		},
