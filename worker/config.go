@@ -19,6 +19,14 @@ type Config struct {
 	// process may use (Linux only; elsewhere Start fails with an error
 	// wrapping ErrPinningUnsupported). false leaves placement to the OS.
 	PinCPUs bool
+	// LockOSThread locks each worker goroutine to its own OS thread for
+	// its whole life (runtime.LockOSThread). PinCPUs implies it. false
+	// lets the Go scheduler move workers between threads: measured here
+	// (BenchmarkWakeup/pool-ask vs pool-ask-locked) waking a parked locked
+	// worker costs ~15µs instead of ~0.6µs, because the runtime must hand
+	// the P to that specific sleeping thread, so it pays off only with
+	// pinning or with busy workers that rarely park.
+	LockOSThread bool
 	// Partitioner maps keys to workers for Send, TrySend, Ask and WorkerOf;
 	// nil means Hash{}. Range and Weighted need Workers to equal their
 	// Partitions().

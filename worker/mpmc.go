@@ -117,3 +117,16 @@ func (q *MPMC[T]) Pop(ctx context.Context) (T, error) {
 		}
 	}
 }
+
+// PushBatchWait appends all of src in order, waiting for room until ctx
+// is done (then the error matches ErrPoolFull and ctx.Err()); it returns
+// how many were appended.
+func (q *MPMC[T]) PushBatchWait(ctx context.Context, src []T) (int, error) {
+	return pushAll(ctx, src, q.PushBatch, q.notFull, q.free, q.Cap())
+}
+
+// PopBatchWait waits until an element is queued or ctx is done (then it
+// returns ctx.Err()), and moves up to len(dst) elements into dst.
+func (q *MPMC[T]) PopBatchWait(ctx context.Context, dst []T) (int, error) {
+	return popSome(ctx, dst, q.PopBatch, q.notEmpty, q.headReady)
+}

@@ -95,11 +95,11 @@ func New[S, M, R any](cfg Config, h Handler[S, M, R]) (*Pool[S, M, R], error) {
 	return p, nil
 }
 
-// Start launches one goroutine per worker, each locked to its OS thread
-// (and pinned with Config.PinCPUs), and waits until every worker's Init
-// has returned. If any Init fails or pinning fails, Start stops the pool
-// and returns the errors joined. A second call returns ErrAlreadyRunning,
-// a call after Close or Stop ErrClosed.
+// Start launches one goroutine per worker (locked to its OS thread with
+// Config.LockOSThread, pinned to a CPU with Config.PinCPUs) and waits
+// until every worker's Init has returned. If any Init fails or pinning
+// fails, Start stops the pool and returns the errors joined. A second
+// call returns ErrAlreadyRunning, a call after Close or Stop ErrClosed.
 func (p *Pool[S, M, R]) Start() error {
 	p.lifecycleMu.Lock()
 	switch p.state.Load() {
@@ -182,7 +182,7 @@ func (p *Pool[S, M, R]) Send(key string, msg M) error {
 	if err != nil {
 		return err
 	}
-	return w.push(nil, envelope[M, R]{msg: msg}, true)
+	return w.push(context.Background(), envelope[M, R]{msg: msg}, true)
 }
 
 // TrySend is Send that returns ErrPoolFull instead of waiting.
@@ -191,7 +191,7 @@ func (p *Pool[S, M, R]) TrySend(key string, msg M) error {
 	if err != nil {
 		return err
 	}
-	return w.push(nil, envelope[M, R]{msg: msg}, false)
+	return w.push(context.Background(), envelope[M, R]{msg: msg}, false)
 }
 
 // SendTo queues msg for worker i. It waits for room until ctx is done,
@@ -278,7 +278,7 @@ func (p *Pool[S, M, R]) Broadcast(msg M) error {
 	}
 	var errs []error
 	for _, w := range p.workers {
-		if err := w.push(nil, envelope[M, R]{msg: msg}, true); err != nil {
+		if err := w.push(context.Background(), envelope[M, R]{msg: msg}, true); err != nil {
 			errs = append(errs, fmt.Errorf("worker %d: %w", w.id, err))
 		}
 	}

@@ -657,3 +657,13 @@ func TestHandlerFuncs(t *testing.T) {
 		t.Fatal("ShutdownFunc not called")
 	}
 }
+
+func TestLockOSThread(t *testing.T) {
+	p, _ := newTestPool(t, Config{Workers: 2, LockOSThread: true})
+	for w := range 2 {
+		if _, err := p.AskTo(context.Background(), w, tmsg{op: "get"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = p.Close()
+}

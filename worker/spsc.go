@@ -6,9 +6,9 @@ import (
 )
 
 // SPSC is a bounded single-producer single-consumer ring. At most one
-// goroutine may push (TryPush, PushBatch, Push) and at most one other
-// goroutine may pop (TryPop, PopBatch, Pop) at a time; Len and Cap are
-// safe from anywhere.
+// goroutine at a time may push (TryPush, PushBatch, Push, PushBatchWait)
+// and at most one other may pop (TryPop, PopBatch, Pop, PopBatchWait);
+// Len and Cap are safe from anywhere.
 //
 // The producer's index and its cached copy of the consumer's index share
 // one cache line, the consumer's another, so in steady state each side
@@ -16,17 +16,17 @@ import (
 type SPSC[T any] struct {
 	_ pad
 	// producer side
-	tail       atomic.Uint64 // next position to write; written by the producer only
-	headCache  uint64        // producer's last view of head
-	_          [cacheLine - 16]byte
-	head       atomic.Uint64 // next position to read; written by the consumer only
-	tailCache  uint64        // consumer's last view of tail
-	_          [cacheLine - 16]byte
-	mask       uint64
-	buf        []T
-	notEmpty   *waiter
-	notFull    *waiter
-	_          pad
+	tail      atomic.Uint64 // next position to write; written by the producer only
+	headCache uint64        // producer's last view of head
+	_         [cacheLine - 16]byte
+	head      atomic.Uint64 // next position to read; written by the consumer only
+	tailCache uint64        // consumer's last view of tail
+	_         [cacheLine - 16]byte
+	mask      uint64
+	buf       []T
+	notEmpty  *waiter
+	notFull   *waiter
+	_         pad
 }
 
 // NewSPSC returns an empty SPSC ring. capacity must be a power of two
@@ -81,9 +81,9 @@ func (q *SPSC[T]) PushBatch(src []T) int {
 		free = uint64(len(q.buf)) - (t - q.headCache)
 	}
 	n := min(uint64(len(src)), free)
-	for i := range n {
-		q.buf[(t+i)&q.mask] = src[i]
-	}
+	i := t & q.mask
+	c := copy(q.buf[i:], src[:n])
+	copy(q.buf, src[c:n])
 	if n > 0 {
 		q.tail.Store(t + n)
 		q.notEmpty.wake()
@@ -120,11 +120,13 @@ func (q *SPSC[T]) PopBatch(dst []T) int {
 		avail = q.tailCache - h
 	}
 	n := min(uint64(len(dst)), avail)
-	var zero T
-	for i := range n {
-		j := (h + i) & q.mask
-		dst[i] = q.buf[j]
-		q.buf[j] = zero
+	i := h & q.mask
+	end := min(i+n, uint64(len(q.buf)))
+	c := copy(dst, q.buf[i:end])
+	clear(q.buf[i:end])
+	if uint64(c) < n {
+		c2 := copy(dst[c:], q.buf[:n-uint64(c)])
+		clear(q.buf[:c2])
 	}
 	if n > 0 {
 		q.head.Store(h + n)
@@ -160,3 +162,19 @@ func (q *SPSC[T]) Pop(ctx context.Context) (T, error) {
 
 func (q *SPSC[T]) hasRoom() bool  { return q.tail.Load()-q.head.Load() <= q.mask }
 func (q *SPSC[T]) nonEmpty() bool { return q.tail.Load() != q.head.Load() }
+
+// PushBatchWait appends all of src in order, waiting for room until ctx
+// is done (then the error matches ErrPoolFull and ctx.Err()); it returns
+// how many were appended.
+func (q *SPSC[T]) PushBatchWait(ctx context.Context, src []T) (int, error) {
+	return pushAll(ctx, src, q.PushBatch, q.notFull, q.free, q.Cap())
+}
+
+// PopBatchWait waits until an element is queued or ctx is done (then it
+// returns ctx.Err()), and moves up to len(dst) elements into dst.
+func (q *SPSC[T]) PopBatchWait(ctx context.Context, dst []T) (int, error) {
+	return popSome(ctx, dst, q.PopBatch, q.notEmpty, q.nonEmpty)
+}
+
+// free returns the room left.
+func (q *SPSC[T]) free() int { return len(q.buf) - q.Len() }

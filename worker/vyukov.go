@@ -4,9 +4,9 @@ import (
 	"sync/atomic"
 )
 
-// closedBit marks a vyukov ring's tail as closed: producers can no longer
-// claim positions, so a consumer that drains up to the tail has seen
-// every element ever accepted. Used by Pool for Close and Stop.
+// closedBit marks a ring's tail as closed: producers can no longer claim
+// positions, so a consumer that drains up to the tail has seen every
+// element ever accepted. Pool closes its MPSC rings on Close and Stop.
 const closedBit = uint64(1) << 63
 
 // slot is one cell of a vyukov ring. seq tells whose turn it is: for the
@@ -18,9 +18,9 @@ type slot[T any] struct {
 	val T
 }
 
-// vyukov is the producer half shared by MPSC and MPMC: Dmitry Vyukov's
-// bounded MPMC queue with one sequence number per slot. Producers claim a
-// position (or a range of positions) with one CAS on tail.
+// vyukov is the producer half of MPMC: Dmitry Vyukov's bounded MPMC
+// queue with one sequence number per slot. Producers claim a position (or
+// a range of positions) with one CAS on tail.
 type vyukov[T any] struct {
 	_        pad
 	tail     atomic.Uint64 // next position producers claim; closedBit when closed
@@ -120,29 +120,6 @@ func (q *vyukov[T]) tryPushFunc(n int, at func(i int) T) (int, pushStatus) {
 	}
 }
 
-// close marks the ring closed; later pushes report closed.
-func (q *vyukov[T]) close() {
-	for {
-		t := q.tail.Load()
-		if t&closedBit != 0 || q.tail.CompareAndSwap(t, t|closedBit) {
-			q.notFull.signal()
-			return
-		}
-	}
-}
-
-func (q *vyukov[T]) isClosed() bool { return q.tail.Load()&closedBit != 0 }
-
-// drained reports whether the ring is closed and every claimed position
-// has been consumed.
-func (q *vyukov[T]) drained() bool {
-	t := q.tail.Load()
-	return t&closedBit != 0 && t&^closedBit == q.head.Load()
-}
-
-// pushed returns the number of positions ever claimed by producers.
-func (q *vyukov[T]) pushedCount() uint64 { return q.tail.Load() &^ closedBit }
-
 // Len returns the number of queued elements (claimed, not yet consumed).
 func (q *vyukov[T]) Len() int {
 	h := q.head.Load()
@@ -171,3 +148,6 @@ func (q *vyukov[T]) headReady() bool {
 	h := q.head.Load()
 	return q.slots[h&q.mask].seq.Load() == h+1
 }
+
+// free returns the room left.
+func (q *vyukov[T]) free() int { return len(q.slots) - q.Len() }

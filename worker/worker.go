@@ -65,7 +65,7 @@ func (w *worker[S, M, R]) push(ctx context.Context, e envelope[M, R], wait bool)
 		if !wait {
 			return ErrPoolFull
 		}
-		if !w.data.notFull.wait(w.data.hasRoom, w.p.done, ctxDone(ctx)) && ctx != nil && ctx.Err() != nil {
+		if !w.data.notFull.wait(w.data.hasRoom, w.p.done, ctxDone(ctx)) && ctx.Err() != nil {
 			return fullErr(ctx)
 		}
 	}
@@ -87,7 +87,7 @@ func (w *worker[S, M, R]) pushBatch(ctx context.Context, msgs []M) (int, error) 
 		if st == closed {
 			return sent, ErrClosed
 		}
-		if n == 0 && !w.data.notFull.wait(w.data.hasRoom, w.p.done, ctxDone(ctx)) && ctx != nil && ctx.Err() != nil {
+		if n == 0 && !w.data.notFull.wait(w.data.hasRoom, w.p.done, ctxDone(ctx)) && ctx.Err() != nil {
 			return sent, fullErr(ctx)
 		}
 	}
@@ -106,9 +106,11 @@ const (
 // run is the worker goroutine. It reports the first Init on started.
 func (w *worker[S, M, R]) run(started chan<- error) {
 	defer w.p.wg.Done()
-	// Never unlocked: a pinned thread must die with its goroutine rather
-	// than return to the runtime's pool with a one-CPU affinity mask.
-	runtime.LockOSThread()
+	if w.p.cfg.LockOSThread || w.p.cfg.PinCPUs {
+		// Never unlocked: a pinned thread must die with its goroutine
+		// rather than return to the runtime with a one-CPU affinity mask.
+		runtime.LockOSThread()
+	}
 	if w.p.cfg.PinCPUs {
 		if err := Pin(w.id); err != nil {
 			started <- fmt.Errorf("worker %d: %w", w.id, err)
