@@ -331,3 +331,13 @@ func (d *decoder) finish() error {
 	}
 	return nil
 }
+
+// ReadOnly reports whether payload encodes a request that changes nothing
+// (a get). The node replicates only the other requests to backups. A payload
+// that is not a valid request counts as a write; applying it fails anyway.
+func ReadOnly(payload []byte) bool {
+	return len(payload) >= 2 && payload[0] == codecVersion && Op(payload[1]) == OpGet
+}
+
+// ReadOnly implements the node's read classifier; see the function ReadOnly.
+func (s *Store) ReadOnly(payload []byte) bool { return ReadOnly(payload) }
