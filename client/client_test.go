@@ -616,3 +616,83 @@ func TestConnAndLocate(t *testing.T) {
 		t.Fatalf("Endpoints = %v", eps)
 	}
 }
+
+// TestRetryKeepsRequestID: a write retried after "moved" and after
+// backpressure carries the same non-zero request id every time.
+func TestRetryKeepsRequestID(t *testing.T) {
+	fc := newCluster(t, fakecluster.Bufconn, 2)
+	a, b := fc.Node("a"), fc.Node("b")
+	cfg := testConfig(t, fc)
+	cfg.DisableWatch = true
+	c := newClient(t, cfg)
+	ctx := ctxT(t)
+
+	k := keysOf(c.Table(), "a", 1)[0]
+	a.Backpressure.Store(2)
+	if err := c.Put(ctx, k, k); err != nil {
+		t.Fatal(err)
+	}
+	if n := a.Backpressure.Load(); n != 0 {
+		t.Fatalf("%d backpressure answers left", n)
+	}
+	// Backpressured items are refused before the store sees them: one id.
+	if ids := fc.RequestIDs(k); len(ids) != 1 || ids[0] == 0 {
+		t.Fatalf("request ids %v", ids)
+	}
+	if s := c.Stats(); s.Retries != 2 {
+		t.Fatalf("retries %d, want 2", s.Retries)
+	}
+
+	// Moved: b now owns everything; a says so. a serves nothing foreign,
+	// so each attempt that reaches the store is recorded.
+	tb, _ := fc.TableOf(2, b)
+	a.SetTable(tb)
+	b.SetTable(tb)
+	a.Strict.Store(true)
+	k2 := keysOf(c.Table(), "a", 2)[1]
+	if _, err := c.Incr(ctx, k2, 1); err != nil {
+		t.Fatal(err)
+	}
+	if a.Moved.Load() == 0 {
+		t.Fatal("a never answered moved")
+	}
+	if ids := fc.RequestIDs(k2); len(ids) != 1 || ids[0] == 0 {
+		t.Fatalf("request ids %v", ids)
+	}
+
+	// Retries exhausted: the caller gets the backpressure error.
+	cfg2 := cfg
+	cfg2.MaxRetries = 1
+	c2 := newClient(t, cfg2)
+	b.Backpressure.Store(10)
+	if err := c2.Put(ctx, k, k); !errors.Is(err, ErrBackpressure) {
+		t.Fatalf("Put = %v, want ErrBackpressure", err)
+	}
+	// Reads carry no request id; final errors are not retried.
+	b.Backpressure.Store(0)
+	before := c2.Stats().Retries
+	if _, err := c2.Get(ctx, []byte("absent")); !errors.Is(err, ErrNotFound) {
+		t.Fatal(err)
+	}
+	if got := c2.Stats().Retries; got != before {
+		t.Fatalf("NotFound was retried (%d -> %d)", before, got)
+	}
+}
+
+// TestWatchReconnects stops the node the watch follows; the watch moves to
+// another node and still delivers tables.
+func TestWatchReconnects(t *testing.T) {
+	fc := newCluster(t, fakecluster.Bufconn, 3)
+	c := newClient(t, testConfig(t, fc))
+	for i, n := range fc.Nodes() {
+		n.Stop() // one node at a time: the watch must find a live one
+		next, _ := fc.TableOf(uint64(10+i), fc.Nodes()...)
+		fc.SetTable(next)
+		waitFor(t, 10*time.Second, "the watch to deliver the next table", func() bool {
+			return c.Table().Epoch() == uint64(10+i)
+		})
+		if err := n.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -183,6 +184,12 @@ func (n *nodeConn) run() {
 			n.failBatch(batch, ErrClosed)
 			return
 		}
+		if len(st.slots) > 1 {
+			// Frames are in flight: let callers that are about to enqueue
+			// do so, so this frame carries them too. No timer, no wait
+			// when the stream is idle.
+			runtime.Gosched()
+		}
 		bytes := first.size()
 	fill:
 		for len(batch) < cap(batch) && bytes < maxFrameBytes {
@@ -229,7 +236,8 @@ func (n *nodeConn) send(st *stream, batch []*call) {
 	f.req.Id = id
 	f.req.Items = f.items
 	f.req.TableEpoch = n.c.epoch()
-	nitems := len(f.items)
+	n.frames.Add(1)
+	n.items.Add(uint64(len(f.items)))
 	// The receiver may answer and release f as soon as Send has written it.
 	if err := st.s.Send(&f.req); err != nil {
 		if f := st.take(id); f != nil {
@@ -242,10 +250,7 @@ func (n *nodeConn) send(st *stream, batch []*call) {
 			f.release()
 			<-st.slots
 		}
-		return
 	}
-	n.frames.Add(1)
-	n.items.Add(uint64(nitems))
 }
 
 // open starts a stream and its receiver.

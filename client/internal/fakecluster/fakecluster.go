@@ -45,14 +45,15 @@ type Cluster struct {
 	net   Network
 	nodes []*Node
 
-	storeMu sync.Mutex // guards store
+	storeMu sync.Mutex // guards store and ids
 	store   *kv.Store
+	ids     map[string][]uint64 // request ids seen per key
 }
 
 // New starts n nodes named "a", "b", ... and gives each the table of all of
 // them at epoch 1.
 func New(network Network, n int) (*Cluster, error) {
-	c := &Cluster{net: network, store: kv.NewStore()}
+	c := &Cluster{net: network, store: kv.NewStore(), ids: map[string][]uint64{}}
 	for i := range n {
 		nd := &Node{ID: string(rune('a' + i)), c: c}
 		if network == Bufconn {
@@ -148,11 +149,20 @@ func (c *Cluster) Close() {
 	}
 }
 
-// apply runs one kv request on the shared store.
-func (c *Cluster) apply(payload []byte) ([]byte, error) {
+// RequestIDs returns the request ids of the kv items served for key, in
+// order.
+func (c *Cluster) RequestIDs(key []byte) []uint64 {
 	c.storeMu.Lock()
 	defer c.storeMu.Unlock()
-	return c.store.Handle(time.Now(), payload)
+	return append([]uint64(nil), c.ids[string(key)]...)
+}
+
+// apply runs one kv request on the shared store.
+func (c *Cluster) apply(it *nsv1.Item) ([]byte, error) {
+	c.storeMu.Lock()
+	defer c.storeMu.Unlock()
+	c.ids[string(it.GetKey())] = append(c.ids[string(it.GetKey())], it.GetRequestId())
+	return c.store.Handle(time.Now(), it.GetPayload())
 }
 
 // Node is one fake node.
@@ -171,6 +181,10 @@ type Node struct {
 	Owned   atomic.Int64 // items served for keys the node owns
 	Foreign atomic.Int64 // items served for keys another node owns
 	Moved   atomic.Int64 // items answered "moved"
+
+	// Backpressure is the number of items still to refuse with
+	// transport.ErrBackpressure before serving again.
+	Backpressure atomic.Int64
 
 	table atomic.Pointer[ring.Table]
 
@@ -277,6 +291,11 @@ func (n *Node) process(it *nsv1.Item) *nsv1.Result {
 	if len(it.GetKey()) == 0 {
 		return transport.ResultError(transport.ErrKeyEmpty)
 	}
+	for v := n.Backpressure.Load(); v > 0; v = n.Backpressure.Load() {
+		if n.Backpressure.CompareAndSwap(v, v-1) {
+			return transport.ResultError(transport.ErrBackpressure)
+		}
+	}
 	t := n.table.Load()
 	p := t.PartitionOf(it.GetKey())
 	owner := t.Owner(p)
@@ -293,7 +312,7 @@ func (n *Node) process(it *nsv1.Item) *nsv1.Result {
 	case EchoService:
 		return &nsv1.Result{Payload: it.GetPayload()}
 	case transport.KVServiceName:
-		out, err := n.c.apply(it.GetPayload())
+		out, err := n.c.apply(it)
 		if err != nil {
 			return transport.ResultError(err)
 		}
