@@ -20,8 +20,11 @@ import (
 // is enqueued; from then on the node's goroutines own it until they send it
 // on done, exactly once per enqueue.
 type call struct {
-	item nsv1.Item
-	ctx  context.Context // the caller's; an expired call is not sent
+	service   string
+	key       []byte
+	payload   []byte
+	requestID uint64
+	ctx       context.Context // the caller's; an expired call is not sent
 
 	// Set by the node's goroutines before done.
 	res  *nsv1.Result // the node's answer; nil when err is set
@@ -39,7 +42,7 @@ type call struct {
 }
 
 // size is the item's contribution to a frame's size, roughly.
-func (c *call) size() int { return len(c.item.Key) + len(c.item.Payload) + len(c.item.Service) + 16 }
+func (c *call) size() int { return len(c.key) + len(c.payload) + len(c.service) + 16 }
 
 // complete hands c back to the caller.
 func (c *call) complete(n *nodeConn, res *nsv1.Result, err error) {
@@ -47,19 +50,44 @@ func (c *call) complete(n *nodeConn, res *nsv1.Result, err error) {
 	c.done <- c
 }
 
-// frame is one StreamRequest in flight with the calls it carries.
+// frame is one StreamRequest in flight with the calls it carries. Its
+// items are its own (copies of the calls' fields), so a completed call may
+// be reused while Send still holds the message. Once sent a frame has two
+// owners, the batcher (until Send returns: gRPC stats handlers may still
+// look at the message) and whoever completes its calls; the last to unref
+// recycles it.
 type frame struct {
 	calls []*call
-	items []*nsv1.Item
+	items []*nsv1.Item // len(calls) in use; spare ones kept for reuse
 	req   nsv1.StreamRequest
+	refs  atomic.Int32
+}
+
+// add appends cl and its item.
+func (f *frame) add(cl *call) {
+	i := len(f.calls)
+	f.calls = append(f.calls, cl)
+	if i == len(f.items) {
+		f.items = append(f.items, new(nsv1.Item))
+	}
+	it := f.items[i]
+	it.Service, it.Key, it.Payload, it.RequestId = cl.service, cl.key, cl.payload, cl.requestID
+}
+
+func (f *frame) unref() {
+	if f.refs.Add(-1) == 0 {
+		f.release()
+	}
 }
 
 var framePool = sync.Pool{New: func() any { return new(frame) }}
 
 func (f *frame) release() {
+	for _, it := range f.items[:len(f.calls)] {
+		it.Key, it.Payload = nil, nil
+	}
 	clear(f.calls)
-	clear(f.items)
-	f.calls, f.items = f.calls[:0], f.items[:0]
+	f.calls = f.calls[:0]
 	f.req.Items = nil
 	framePool.Put(f)
 }
@@ -213,8 +241,7 @@ func (n *nodeConn) send(st *stream, batch []*call) {
 			cl.complete(n, nil, err)
 			continue
 		}
-		f.calls = append(f.calls, cl)
-		f.items = append(f.items, &cl.item)
+		f.add(cl)
 	}
 	if len(f.calls) == 0 {
 		f.release()
@@ -234,23 +261,24 @@ func (n *nodeConn) send(st *stream, batch []*call) {
 	st.mu.Unlock()
 
 	f.req.Id = id
-	f.req.Items = f.items
+	f.req.Items = f.items[:len(f.calls)]
 	f.req.TableEpoch = n.c.epoch()
+	f.refs.Store(2)
 	n.frames.Add(1)
-	n.items.Add(uint64(len(f.items)))
-	// The receiver may answer and release f as soon as Send has written it.
-	if err := st.s.Send(&f.req); err != nil {
-		if f := st.take(id); f != nil {
-			if err == io.EOF { // the stream ended; Recv has the reason
-				err = n.unavailable(errors.New("stream closed by the node"))
-			} else {
-				err = n.unavailable(err)
-			}
-			n.failBatch(f.calls, err)
-			f.release()
-			<-st.slots
+	n.items.Add(uint64(len(f.calls)))
+	// The receiver may complete f's calls as soon as Send has written it.
+	err := st.s.Send(&f.req)
+	if err != nil && st.take(id) != nil { // the receiver will not see f
+		if err == io.EOF { // the stream ended; Recv has the reason
+			err = n.unavailable(errors.New("stream closed by the node"))
+		} else {
+			err = n.unavailable(err)
 		}
+		n.failBatch(f.calls, err)
+		f.unref()
+		<-st.slots
 	}
+	f.unref()
 }
 
 // open starts a stream and its receiver.
@@ -296,7 +324,7 @@ func (n *nodeConn) receive(st *stream) {
 			}
 			for _, f := range pending {
 				n.failBatch(f.calls, err)
-				f.release()
+				f.unref()
 			}
 			return
 		}
@@ -317,7 +345,7 @@ func (n *nodeConn) receive(st *stream) {
 				cl.complete(n, results[i], nil)
 			}
 		}
-		f.release()
+		f.unref()
 	}
 }
 

@@ -65,11 +65,11 @@ func (c *Client) sendBatch(ctx context.Context, msgs []Message, ids []uint64) []
 			continue
 		}
 		cl := &calls[i]
-		cl.item.Service, cl.item.Key, cl.item.Payload = m.Service, m.Key, m.Payload
+		cl.service, cl.key, cl.payload = m.Service, m.Key, m.Payload
 		if ids != nil {
-			cl.item.RequestId = ids[i]
+			cl.requestID = ids[i]
 		} else {
-			cl.item.RequestId = newRequestID()
+			cl.requestID = newRequestID()
 		}
 		cl.done = done
 		ptrs = append(ptrs, cl)
@@ -93,7 +93,7 @@ func (c *Client) send(ctx context.Context, service string, key, payload []byte, 
 		return nil, ErrKeyEmpty
 	}
 	cl := callPool.Get().(*call)
-	cl.item.Service, cl.item.Key, cl.item.Payload, cl.item.RequestId = service, key, payload, requestID
+	cl.service, cl.key, cl.payload, cl.requestID = service, key, payload, requestID
 	one := [1]*call{cl}
 	if c.exec(ctx, one[:], cl.done) {
 		return nil, cl.final // abandoned: a node goroutine may still write cl; never reuse it
@@ -253,7 +253,7 @@ func (c *Client) judge(cl *call) verdict {
 // call to the owner.
 func (c *Client) pick(r *routing, cl *call) (*nodeConn, error) {
 	t := r.table
-	i := t.OwnerIndex(t.PartitionOf(cl.item.Key))
+	i := t.OwnerIndex(t.PartitionOf(cl.key))
 	owner := r.nodes[i]
 	if owner != cl.avoid && owner.breaker.allow(c.now) {
 		return owner, nil
