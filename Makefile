@@ -27,6 +27,8 @@ GRPC_HEALTH_PROBE_VERSION  := v0.4.62
 GRPC_HEALTH_PROBE_PKG      := github.com/grpc-ecosystem/grpc-health-probe
 GRPCURL_VERSION            := v1.9.4
 GRPCURL_PKG                := github.com/fullstorydev/grpcurl/cmd/grpcurl
+HELM_VERSION               := v3.22.0
+HELM_PKG                   := helm.sh/helm/v3/cmd/helm
 
 PKGS := ./...
 
@@ -38,7 +40,7 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" $(PKGS)
 
 ## test: everything that must pass before a change lands.
-test: fmt-check vet tidy-check proto-check lint unit
+test: fmt-check vet tidy-check proto-check lint unit helm-check
 
 fmt-check:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bin/*'))"; \
@@ -63,7 +65,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 ## tools: pinned tools into ./bin (cached: a stamp per version).
-TOOLS := staticcheck buf protoc-gen-go protoc-gen-go-grpc grpc-health-probe grpcurl
+TOOLS := staticcheck buf protoc-gen-go protoc-gen-go-grpc grpc-health-probe grpcurl helm
 tools: $(addprefix $(BIN)/,$(TOOLS))
 
 # tool-rule name,version,package: $(BIN)/name is (re)installed when it is
@@ -85,6 +87,7 @@ $(eval $(call tool-rule,protoc-gen-go,$(PROTOC_GEN_GO_VERSION),$(PROTOC_GEN_GO_P
 $(eval $(call tool-rule,protoc-gen-go-grpc,$(PROTOC_GEN_GO_GRPC_VERSION),$(PROTOC_GEN_GO_GRPC_PKG)))
 $(eval $(call tool-rule,grpc-health-probe,$(GRPC_HEALTH_PROBE_VERSION),$(GRPC_HEALTH_PROBE_PKG)))
 $(eval $(call tool-rule,grpcurl,$(GRPCURL_VERSION),$(GRPCURL_PKG)))
+$(eval $(call tool-rule,helm,$(HELM_VERSION),$(HELM_PKG)))
 
 ## proto: regenerate proto/ns/v1/*.pb.go from proto/ns/v1/*.proto (buf compiles
 ## the protos itself; no protoc needed; plugins are the pinned ones in ./bin).
@@ -144,3 +147,55 @@ cluster-stop:
 ## e2e: only the end-to-end tests (real nsnode processes); `make test` runs them too.
 e2e:
 	$(GO) test -count=1 -timeout 15m ./e2e/...
+
+## ---- deploy: container image, Helm chart, plain manifests (deploy/) ----
+IMAGE_NAME      ?= ns
+# A Docker tag allows [A-Za-z0-9_.-]: git describe's "+" would not do.
+IMAGE_TAG       ?= $(subst +,_,$(VERSION))
+IMAGE_STAGE     := dist/image
+DOCKERFILE      := deploy/docker/Dockerfile
+CHART           := deploy/k8s/ns
+CHARTCHECK      := deploy/k8s/chartcheck
+# helm built by `go install` assumes Kubernetes v1.20 (no ldflags); say which.
+KUBE_VERSION    ?= 1.37.0
+.PHONY: image helm-lint helm-check k8s-manifests e2e-container
+
+## image: static nsnode (and nsctl once ./cmd/nsctl exists) for the Docker
+## engine's OS/arch, staged in dist/image/ (the whole, tiny build context),
+## in a FROM-scratch image tagged $(IMAGE_NAME):$(IMAGE_TAG) and :latest.
+image:
+	@command -v docker >/dev/null || { echo "image: docker is not installed"; exit 1; }
+	rm -rf $(IMAGE_STAGE) && mkdir -p $(IMAGE_STAGE)
+	@arch="$$(docker version -f '{{.Server.Arch}}' 2>/dev/null || $(GO) env GOARCH)"; \
+	for c in nsnode nsctl; do \
+		if [ ! -d cmd/$$c ]; then echo "image: no ./cmd/$$c yet, skipped"; continue; fi; \
+		echo "image: building $$c (linux/$$arch, static)"; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o $(IMAGE_STAGE)/$$c ./cmd/$$c; \
+	done
+	docker build -f $(DOCKERFILE) \
+		--build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) \
+		--build-arg CREATED=$$(date -u +%Y-%m-%dT%H:%M:%SZ) \
+		-t $(IMAGE_NAME):$(IMAGE_TAG) -t $(IMAGE_NAME):latest $(IMAGE_STAGE)
+	@echo "image: built $(IMAGE_NAME):$(IMAGE_TAG) and $(IMAGE_NAME):latest"
+
+## helm-lint: the chart lints clean with --strict (values.schema.json included).
+helm-lint: $(BIN)/helm
+	$(BIN)/helm lint --strict --kube-version $(KUBE_VERSION) $(CHART)
+
+## helm-check: lint, then the chartcheck module (its own go.mod, k8s.io deps
+## kept out of ours): renders the chart for a table of values, decodes every
+## document strictly into k8s.io/api types, checks selectors, Services, probes,
+## flags (against nsnode --help) and security context, and that
+## deploy/k8s/manifests/ns.yaml is current. Offline.
+helm-check: helm-lint
+	cd $(CHARTCHECK) && GOWORK=off $(GO) mod tidy -diff
+	cd $(CHARTCHECK) && GOWORK=off $(GO) vet ./...
+	cd $(CHARTCHECK) && GOWORK=off HELM=$(BIN)/helm KUBE_VERSION=$(KUBE_VERSION) $(GO) test -count=1 ./...
+
+## k8s-manifests: regenerate deploy/k8s/manifests/ns.yaml from the chart.
+k8s-manifests: $(BIN)/helm
+	cd $(CHARTCHECK) && GOWORK=off HELM=$(BIN)/helm KUBE_VERSION=$(KUBE_VERSION) $(GO) test -count=1 -run '^TestManifestsInSync$$' ./... -args -update
+
+## e2e-container: only the Docker e2e (3 containers; skipped loudly without docker).
+e2e-container:
+	$(GO) test -count=1 -timeout 10m -run '^TestContainer' -v ./e2e/
