@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -27,7 +28,7 @@ func fastMemberlist(tr memberlist.Transport) *memberlist.Config {
 	mc.GossipInterval = 20 * time.Millisecond
 	mc.PushPullInterval = 2 * time.Second
 	mc.TCPTimeout = 2 * time.Second
-	mc.DeadNodeReclaimTime = 100 * time.Millisecond
+	mc.DeadNodeReclaimTime = time.Nanosecond // a restarted node may reuse its id at once
 	return mc
 }
 
@@ -196,6 +197,40 @@ func TestJoinConverge(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestJoinAllAtOnce starts five nodes concurrently, each seeded with every
+// address (as with a headless service), and checks that they agree.
+func TestJoinAllAtOnce(t *testing.T) {
+	n := newTestNet(t)
+	ids := []string{"n1", "n2", "n3", "n4", "n5"}
+	var cfgs []Config
+	var seeds []string
+	for _, id := range ids {
+		cfg := n.config(id)
+		seeds = append(seeds, cfg.Memberlist.Transport.(*memnet.Transport).Addr())
+		cfgs = append(cfgs, cfg)
+	}
+	cs := make([]*Cluster, len(ids))
+	for i := range cfgs {
+		cfgs[i].Join = seeds
+		c, err := New(cfgs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Shutdown() })
+		cs[i] = c
+	}
+	var wg sync.WaitGroup
+	for _, c := range cs {
+		wg.Go(func() {
+			if err := c.Start(ctxT(t)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	waitFor(t, 10*time.Second, "convergence", func() (bool, string) { return converged(cs, ids...) })
 }
 
 // startN starts n nodes joined through the first and waits for agreement.
@@ -462,7 +497,10 @@ func TestJoinGivesUp(t *testing.T) {
 // TestForeignNodeRejected: a memberlist node without ns metadata cannot join.
 func TestForeignNodeRejected(t *testing.T) {
 	n := newTestNet(t)
-	c := n.start(n.config("ns"))
+	cfg := n.config("ns")
+	logs := &captureHandler{}
+	cfg.Logger = slog.New(logs)
+	c := n.start(cfg)
 	mc := fastMemberlist(n.net.NewTransport("foreign"))
 	mc.Name = "foreign"
 	mc.Logger = newMemberlistLogger(testLogger(t))
@@ -471,10 +509,12 @@ func TestForeignNodeRejected(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ml.Shutdown()
-	_, _ = ml.Join([]string{c.LocalAddr()})
-	if err := ml.UpdateNode(time.Second); err != nil {
-		t.Logf("UpdateNode: %v", err)
+	if _, err := ml.Join([]string{c.LocalAddr()}); err != nil {
+		t.Fatal(err)
 	}
+	waitFor(t, 5*time.Second, "rejection", func() (bool, string) {
+		return logs.contains("ignoring alive message for 'foreign'"), "not logged"
+	})
 	for _, m := range c.Members() {
 		if m.ID == "foreign" {
 			t.Fatalf("foreign node admitted: %+v", m)
@@ -483,6 +523,33 @@ func TestForeignNodeRejected(t *testing.T) {
 	if ids := c.View().IDs(); !slices.Equal(ids, []string{"ns"}) {
 		t.Fatalf("view %v", ids)
 	}
+}
+
+// captureHandler is a slog.Handler keeping every message.
+type captureHandler struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (h *captureHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *captureHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *captureHandler) WithGroup(string) slog.Handler            { return h }
+func (h *captureHandler) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.msgs = append(h.msgs, r.Message)
+	return nil
+}
+
+func (h *captureHandler) contains(s string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, m := range h.msgs {
+		if strings.Contains(m, s) {
+			return true
+		}
+	}
+	return false
 }
 
 func TestConfigValidate(t *testing.T) {
