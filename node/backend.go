@@ -26,6 +26,12 @@ func (b *backend) Dispatch(ctx context.Context, items []*nsv1.Item, forwarded bo
 
 func (b *backend) Table() *ring.Table { return b.table.Load() }
 
+func (b *backend) Replicate(ctx context.Context, req *nsv1.ReplicateRequest) []*nsv1.Result {
+	return b.n().Replicate(ctx, req)
+}
+
+func (b *backend) Handoff(stream nsv1.PeerService_HandoffServer) error { return b.n().Handoff(stream) }
+
 func (b *backend) WatchTable() (<-chan struct{}, func()) { return b.n().watch() }
 
 func (b *backend) Leave() error {
@@ -114,8 +120,11 @@ func (n *Node) countKeys() uint64 {
 		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 		var c uint64
 		if err := n.pool.Exec(ctx, w, func(s *shard) {
-			for _, svcs := range s.parts {
-				for _, p := range svcs {
+			for _, ps := range s.parts {
+				if ps.status != psOwned {
+					continue
+				}
+				for _, p := range ps.svcs {
 					if sz, ok := p.(Sizer); ok {
 						c += uint64(sz.Len())
 					}

@@ -60,6 +60,21 @@ type Config struct {
 	ExpiryInterval time.Duration
 	// DisablePprof removes /debug/pprof from the admin server.
 	DisablePprof bool
+
+	// JoinTimeout is how long a node with seeds waits for one to answer
+	// before it starts a new cluster of its own. 0 means 30s.
+	JoinTimeout time.Duration
+	// ReplicationTimeout bounds one Replicate call to a backup. 0 means 5s.
+	ReplicationTimeout time.Duration
+	// HandoffTimeout bounds one partition pull. 0 means 30s.
+	HandoffTimeout time.Duration
+	// HandoffConcurrency bounds the partition pulls running at once.
+	// 0 means 8.
+	HandoffConcurrency int
+	// DisableQuorum keeps acknowledging writes on the minority side of a
+	// network partition (risking split brain). By default a node that sees
+	// fewer than half of the last agreed members refuses writes.
+	DisableQuorum bool
 }
 
 // DefaultConfig returns a one-node configuration on loopback with the
@@ -106,7 +121,7 @@ func (c *Config) validate() error {
 	if err := c.Limits.Validate(); err != nil {
 		return bad("%v", err)
 	}
-	if c.RequestTimeout < 0 || c.LeaveTimeout < 0 || c.ExpiryInterval < 0 {
+	if c.RequestTimeout < 0 || c.LeaveTimeout < 0 || c.ExpiryInterval < 0 || c.ReplicationTimeout < 0 || c.HandoffTimeout < 0 || c.HandoffConcurrency < 0 {
 		return bad("timeouts must not be negative")
 	}
 	seen := map[string]bool{}
@@ -131,6 +146,18 @@ func (c *Config) setDefaults() {
 	}
 	if c.ExpiryInterval == 0 {
 		c.ExpiryInterval = 100 * time.Millisecond
+	}
+	if c.JoinTimeout == 0 {
+		c.JoinTimeout = 30 * time.Second
+	}
+	if c.ReplicationTimeout == 0 {
+		c.ReplicationTimeout = 5 * time.Second
+	}
+	if c.HandoffTimeout == 0 {
+		c.HandoffTimeout = 30 * time.Second
+	}
+	if c.HandoffConcurrency == 0 {
+		c.HandoffConcurrency = 8
 	}
 	if c.Services == nil {
 		c.Services = []Service{KVService()}

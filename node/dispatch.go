@@ -7,18 +7,25 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/grpc/codes"
+
 	nsv1 "github.com/nothingshared/ns/proto/ns/v1"
 	"github.com/nothingshared/ns/ring"
 	"github.com/nothingshared/ns/transport"
 	"github.com/nothingshared/ns/worker"
 )
 
-// call tracks one Dispatch: the sub-batches (per worker, per peer) still
-// running. The last one to finish wakes the caller.
+// call tracks one Dispatch (or one Replicate request): the pieces still
+// running (sub-batches on workers, forwards, parked items, replications).
+// The last one to finish wakes the caller.
 type call struct {
 	pending atomic.Int32
 	done    chan struct{}
 }
+
+func newCall() *call { return &call{done: make(chan struct{})} }
+
+func (c *call) add(n int32) { c.pending.Add(n) }
 
 func (c *call) finish() {
 	if c.pending.Add(-1) == 0 {
@@ -26,33 +33,32 @@ func (c *call) finish() {
 	}
 }
 
-// envelope is the sub-batch of one Dispatch for one worker: one ring push
-// carries all of a request's items that the worker owns.
+// envKind says what an envelope carries.
+type envKind uint8
+
+const (
+	envItems   envKind = iota // client items for partitions this node owns
+	envReplica                // writes to apply on backup copies
+)
+
+// envelope is one ring push: a sub-batch of one request for one worker.
 type envelope struct {
+	kind    envKind
 	ctx     context.Context
-	table   *ring.Table
-	items   []*nsv1.Item
-	parts   []int32 // partition of each item
-	pos     []int32 // index of each item in results
+	items   []*nsv1.Item     // envItems
+	ops     []*nsv1.ReplicaOp // envReplica
+	parts   []int32          // partition of each item or op
+	pos     []int32          // index of each item or op in results
 	results []*nsv1.Result
 	call    *call
 }
 
-// shard is one worker's private state: the partitions it owns, each with
-// one state per service. Only that worker touches it.
+// shard is one worker's private state: the partitions it owns and the
+// backup copies it keeps. Only that worker touches it.
 type shard struct {
-	worker int
-	parts  map[int32][]Partition
-}
-
-func (s *shard) expire(now time.Time) {
-	for _, svcs := range s.parts {
-		for _, p := range svcs {
-			if e, ok := p.(Expirer); ok {
-				e.ExpireSome(now, 64)
-			}
-		}
-	}
+	worker   int
+	parts    map[int32]*partState
+	replicas map[int32]*replicaState
 }
 
 // handler adapts the node to worker.Handler.
@@ -61,63 +67,152 @@ type handler struct{ n *Node }
 var _ worker.Handler[shard, *envelope, struct{}] = (*handler)(nil)
 
 func (h *handler) Init(w int) (shard, error) {
-	return shard{worker: w, parts: map[int32][]Partition{}}, nil
+	return shard{worker: w, parts: map[int32]*partState{}, replicas: map[int32]*replicaState{}}, nil
 }
 
 func (h *handler) Shutdown(*shard) {}
 
-// Handle runs on the worker goroutine: it applies every item of the
-// envelope to its partition's state, in order, and writes the results.
+// Handle runs on the worker goroutine.
 func (h *handler) Handle(s *shard, env *envelope) (struct{}, error) {
 	defer env.call.finish()
-	n := h.n
 	now := time.Now()
-	expired := env.ctx.Err()
-	cur := n.table.Load()
-	self := cur.MemberIndex(n.cfg.NodeID)
-	for j, it := range env.items {
-		p := env.parts[j]
-		var res *nsv1.Result
-		switch {
-		case expired != nil:
-			res = transport.ResultError(expired)
-		case cur.OwnerIndex(int(p)) != self:
-			// The table changed while the item waited in the ring.
-			res = transport.ResultError(movedError(cur, int(p)))
-		default:
-			res = h.apply(s, p, it, now)
+	switch env.kind {
+	case envItems:
+		t := h.n.table.Load()
+		for j := range env.items {
+			h.process(s, env, j, now, t)
 		}
-		env.results[env.pos[j]] = res
+	case envReplica:
+		for j := range env.ops {
+			h.applyReplica(s, env, j)
+		}
 	}
 	return struct{}{}, nil
 }
 
-func (h *handler) apply(s *shard, p int32, it *nsv1.Item, now time.Time) (res *nsv1.Result) {
-	si, ok := h.n.services[it.GetService()]
+// process handles one client item: it parks it while the partition's state
+// is incoming, answers moved when another node owns it, and otherwise applies
+// it, replicating writes to the partition's backups.
+func (h *handler) process(s *shard, env *envelope, j int, now time.Time, t *ring.Table) {
+	n := h.n
+	p := env.parts[j]
+	res := &env.results[env.pos[j]]
+	if err := env.ctx.Err(); err != nil {
+		*res = transport.ResultError(err)
+		return
+	}
+	ps := s.parts[p]
+	self := t.MemberIndex(n.cfg.NodeID)
+	if ps != nil && ps.status == psFenced {
+		*res = transport.ResultError(&transport.MovedError{Epoch: ps.epoch, Partition: int(p), OwnerID: ps.movedTo.id, OwnerAddr: ps.movedTo.addr})
+		return
+	}
+	if t.OwnerIndex(int(p)) != self {
+		*res = transport.ResultError(movedError(t, int(p)))
+		return
+	}
+	if ps == nil {
+		// Owned by the table but not planned yet (the plan for this table is
+		// on its way through the priority lane): wait for it.
+		ps = &partState{status: psIncoming, epoch: t.Epoch(), since: now}
+		s.parts[p] = ps
+	}
+	if ps.status == psIncoming {
+		env.call.add(1)
+		ps.parked = append(ps.parked, parkedItem{env: env, j: j})
+		return
+	}
+	h.apply(s, ps, env, j, now, t)
+}
+
+// apply runs an item on its owned partition.
+func (h *handler) apply(s *shard, ps *partState, env *envelope, j int, now time.Time, t *ring.Table) {
+	n := h.n
+	p := env.parts[j]
+	it := env.items[j]
+	res := &env.results[env.pos[j]]
+	si, ok := n.services[it.GetService()]
 	if !ok {
-		return transport.ResultError(fmt.Errorf("%w: %q", transport.ErrUnknownService, it.GetService()))
+		*res = transport.ResultError(fmt.Errorf("%w: %q", transport.ErrUnknownService, it.GetService()))
+		return
 	}
-	svcs := s.parts[p]
-	if svcs == nil {
-		svcs = make([]Partition, len(h.n.svcList))
-		s.parts[p] = svcs
-	}
-	st := svcs[si]
+	st := ps.svcs[si]
 	if st == nil {
-		st = h.n.svcList[si].NewPartition(int(p))
-		svcs[si] = st
+		st = n.svcList[si].NewPartition(int(p))
+		ps.svcs[si] = st
 	}
+	write := !isRead(st, it.GetPayload())
+	if write && !n.quorum.Load() {
+		*res = transport.ResultError(fmt.Errorf("%w: this node sees fewer than half of the cluster's last agreed members; it acknowledges no write until the cluster heals", transport.ErrUnavailable))
+		return
+	}
+	id := it.GetRequestId()
+	if write && id != 0 {
+		if e, ok := ps.dedup.get(id); ok {
+			// A retry of a write already applied: answer as the first time,
+			// and make sure the backups have it (they skip what they have).
+			*res = &nsv1.Result{Code: e.code, Payload: e.payload}
+			if e.code != int32(codes.OK) {
+				*res = &nsv1.Result{Code: e.code, Message: "retried request failed the first time", Payload: e.payload}
+			}
+			if e.item != nil {
+				h.replicate(ps, p, e.lsn, e.now, e.item, env, env.pos[j], t)
+			}
+			return
+		}
+	}
+	out, err := h.safeHandle(st, s.worker, p, it, now)
+	if err != nil {
+		*res = transport.ResultError(err)
+	} else {
+		*res = &nsv1.Result{Payload: out}
+	}
+	if !write {
+		return
+	}
+	ps.lsn++
+	if id != 0 {
+		ps.dedup.put(id, dedupEntry{lsn: ps.lsn, code: (*res).GetCode(), payload: (*res).GetPayload(), now: now.UnixNano(), item: it})
+	}
+	h.replicate(ps, p, ps.lsn, now.UnixNano(), it, env, env.pos[j], t)
+}
+
+// replicate queues one applied write to each backup of p; the item's result
+// is released only when every backup has applied it.
+func (h *handler) replicate(ps *partState, p int32, lsn uint64, now int64, it *nsv1.Item, env *envelope, pos int32, t *ring.Table) {
+	n := h.n
+	if t.BackupCount() == 0 {
+		return
+	}
+	for _, b := range t.BackupsOf(int(p)) {
+		if b.ID == n.cfg.NodeID {
+			continue
+		}
+		env.call.add(1)
+		n.repl.enqueue(b, replOp{
+			op:  &nsv1.ReplicaOp{Partition: uint32(p), Epoch: ps.epoch, Lsn: lsn, NowUnixNano: now, Item: it},
+			env: env,
+			pos: pos,
+		})
+	}
+}
+
+func isRead(st Partition, payload []byte) bool {
+	if r, ok := st.(ReadOnlyClassifier); ok {
+		return r.ReadOnly(payload)
+	}
+	return false
+}
+
+func (h *handler) safeHandle(st Partition, w int, p int32, it *nsv1.Item, now time.Time) (out []byte, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			h.n.log.Error("service handler panicked", "service", it.GetService(), "partition", p, "panic", v, "stack", string(debug.Stack()))
-			res = transport.ResultError(&worker.PanicError{Worker: s.worker, Value: v, Stack: debug.Stack()})
+			stack := debug.Stack()
+			h.n.log.Error("service handler panicked", "service", it.GetService(), "partition", p, "panic", v, "stack", string(stack))
+			err = &worker.PanicError{Worker: w, Value: v, Stack: stack}
 		}
 	}()
-	out, err := st.Handle(now, it.GetPayload())
-	if err != nil {
-		return transport.ResultError(err)
-	}
-	return &nsv1.Result{Payload: out}
+	return st.Handle(now, it.GetPayload())
 }
 
 func movedError(t *ring.Table, p int) error {
@@ -125,9 +220,15 @@ func movedError(t *ring.Table, p int) error {
 	return &transport.MovedError{Epoch: t.Epoch(), Partition: p, OwnerID: o.ID, OwnerAddr: o.Addr}
 }
 
+// maxRoutes bounds how often Dispatch re-routes an item that answered moved
+// (its partition moved while it was on its way).
+const maxRoutes = 3
+
 // Dispatch routes items to their owners: local items go to their workers in
 // one envelope per worker, the rest to their owners in one Forward per
-// peer. It returns when every item has a result.
+// peer. An item that answers moved is re-routed to the node it names, up to
+// maxRoutes times, unless it was itself forwarded (at most one hop between
+// nodes per route). It returns when every item has a result.
 func (n *Node) Dispatch(ctx context.Context, items []*nsv1.Item, forwarded bool) []*nsv1.Result {
 	results := make([]*nsv1.Result, len(items))
 	if _, ok := ctx.Deadline(); !ok {
@@ -135,38 +236,80 @@ func (n *Node) Dispatch(ctx context.Context, items []*nsv1.Item, forwarded bool)
 		ctx, cancel = context.WithTimeout(ctx, n.cfg.RequestTimeout)
 		defer cancel()
 	}
+	if !n.formed.Load() {
+		err := fmt.Errorf("%w: node %s has not joined its cluster yet (seeds %v)", transport.ErrUnavailable, n.cfg.NodeID, n.cfg.Cluster.Join)
+		for i := range results {
+			results[i] = transport.ResultError(err)
+		}
+		return results
+	}
+	all := make([]int32, len(items))
+	for i := range all {
+		all[i] = int32(i)
+	}
+	todo := all
+	for route := 0; ; route++ {
+		n.route(ctx, items, todo, results, forwarded, route)
+		if forwarded || route+1 >= maxRoutes || ctx.Err() != nil {
+			return results
+		}
+		var again []int32
+		for _, i := range todo {
+			if r := results[i]; r.GetMoved() != nil && r.GetCode() != 0 {
+				again = append(again, i)
+			}
+		}
+		if len(again) == 0 {
+			return results
+		}
+		todo = again
+	}
+}
+
+// route sends the items at idx once: local ones to workers, others to the
+// owner named by a previous moved answer or by the table.
+func (n *Node) route(ctx context.Context, items []*nsv1.Item, idx []int32, results []*nsv1.Result, forwarded bool, attempt int) {
 	t := n.table.Load()
 	self := t.MemberIndex(n.cfg.NodeID)
 	W := n.pool.Size()
-	c := &call{done: make(chan struct{})}
+	c := newCall()
 
 	var local []*envelope // by worker, allocated lazily
-	var remote map[int][]int32
-	for i, it := range items {
+	var remote map[string][]int32
+	var remoteAddr map[string]string
+	for _, i := range idx {
+		it := items[i]
 		p := t.PartitionOf(it.GetKey())
-		owner := t.OwnerIndex(p)
+		ownerID, ownerAddr := t.Owner(p).ID, t.Owner(p).Addr
+		if attempt > 0 {
+			if mv := results[i].GetMoved(); mv != nil && mv.GetOwnerAddr() != "" {
+				ownerID, ownerAddr = mv.GetOwnerId(), mv.GetOwnerAddr()
+			}
+		}
 		switch {
-		case owner == self:
+		case ownerID == n.cfg.NodeID && self >= 0:
 			if local == nil {
 				local = make([]*envelope, W)
 			}
 			w := p % W
 			env := local[w]
 			if env == nil {
-				env = &envelope{ctx: ctx, table: t, results: results, call: c}
+				env = &envelope{kind: envItems, ctx: ctx, results: results, call: c}
 				local[w] = env
 			}
 			env.items = append(env.items, it)
 			env.parts = append(env.parts, int32(p))
-			env.pos = append(env.pos, int32(i))
+			env.pos = append(env.pos, i)
 		case forwarded:
-			// At most one hop: the sender's table is newer or older than ours.
+			// At most one hop: the sender's table differs from ours.
 			results[i] = transport.ResultError(movedError(t, p))
 		default:
 			if remote == nil {
-				remote = map[int][]int32{}
+				remote = map[string][]int32{}
+				remoteAddr = map[string]string{}
 			}
-			remote[owner] = append(remote[owner], int32(i))
+			remote[ownerID] = append(remote[ownerID], i)
+			remoteAddr[ownerID] = ownerAddr
 		}
 	}
 	var pending int32
@@ -177,12 +320,11 @@ func (n *Node) Dispatch(ctx context.Context, items []*nsv1.Item, forwarded bool)
 	}
 	pending += int32(len(remote))
 	if pending == 0 {
-		return results
+		return
 	}
 	c.pending.Store(pending)
-	for owner, pos := range remote {
-		m := t.Members()[owner]
-		go n.forward(ctx, t, m, items, pos, results, c)
+	for id, pos := range remote {
+		go n.forward(ctx, t, ring.Member{ID: id, Addr: remoteAddr[id]}, items, pos, results, c)
 	}
 	for w, env := range local {
 		if env == nil {
@@ -197,5 +339,4 @@ func (n *Node) Dispatch(ctx context.Context, items []*nsv1.Item, forwarded bool)
 		}
 	}
 	<-c.done
-	return results
 }

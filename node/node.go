@@ -47,9 +47,31 @@ type Node struct {
 
 	viewCh chan cluster.View // latest view, capacity 1, coalesced
 
-	forwarded atomic.Uint64
-	started   time.Time
-	leaving   atomic.Bool
+	forwarded    atomic.Uint64
+	handoffs     atomic.Uint64
+	handoffBytes atomic.Uint64
+	started      time.Time
+	leaving      atomic.Bool
+	quorum       atomic.Bool // false on the minority side of a partition: no write is acknowledged
+	formed       atomic.Bool // a view with other members (or the join timeout) was applied
+	retryArmed   atomic.Bool
+
+	quorumMu sync.Mutex      // guards agreed
+	agreed   map[string]bool // the last agreed members, less those that left gracefully
+
+	repl        *replicators
+	logRepl     *slog.Logger
+	syncCh      chan int32 // backup copies to (re)synchronise
+	repullCh    chan int32 // owned partitions found stale
+	handoffSem  chan struct{}
+	pendingAcks sync.Map // ackKey -> handoff stream awaiting the install ack
+
+	pullMu   sync.Mutex // guards pulling and stopping
+	pulling  map[pullKey]bool
+	stopping bool
+	pullWG   sync.WaitGroup
+
+	runCtx context.Context // cancelled by Shutdown
 
 	startOnce    sync.Once
 	shutdownOnce sync.Once
@@ -74,7 +96,16 @@ func New(cfg Config) (_ *Node, err error) {
 		watchers: map[chan struct{}]struct{}{},
 		viewCh:   make(chan cluster.View, 1),
 		done:     make(chan struct{}),
+		agreed:   map[string]bool{},
+		syncCh:   make(chan int32, 4096),
+		repullCh: make(chan int32, 4096),
+		pulling:  map[pullKey]bool{},
+		runCtx:   context.Background(),
 	}
+	n.handoffSem = make(chan struct{}, cfg.HandoffConcurrency)
+	n.quorum.Store(true)
+	n.logRepl = n.log
+	n.repl = newReplicators(n)
 	for i, s := range cfg.Services {
 		n.services[s.Name()] = i
 	}
@@ -203,6 +234,12 @@ func (n *Node) start(ctx context.Context) error {
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
+	n.runCtx = runCtx
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.syncLoop(runCtx)
+	}()
 
 	n.wg.Add(1)
 	go func() {
@@ -248,12 +285,15 @@ func (n *Node) Ready() (bool, string) {
 	if n.leaving.Load() {
 		return false, "leaving"
 	}
-	if !n.members.Joined() {
+	if !n.formed.Load() {
 		return false, "not joined yet (seeds: " + fmt.Sprint(n.cfg.Cluster.Join) + ")"
 	}
 	t := n.table.Load()
 	if t.MemberIndex(n.cfg.NodeID) < 0 {
 		return false, "table does not include this node yet"
+	}
+	if _, incoming, _, _ := n.partitionStates(); incoming > 0 {
+		return false, fmt.Sprintf("%d partitions still incoming (handoff under way)", incoming)
 	}
 	return true, "ok: epoch " + strconv.FormatUint(t.Epoch(), 10)
 }
@@ -285,8 +325,24 @@ func (n *Node) viewLoop(ctx context.Context) {
 	}
 }
 
-// applyView builds the table for a view and publishes it.
+// applyView builds the table for a view, publishes it, and rebalances the
+// partitions that moved.
 func (n *Node) applyView(v cluster.View) {
+	if !n.formed.Load() {
+		// A view of this node alone, before it ever saw its cluster, says
+		// nothing about who holds what: wait for a real one, or for the
+		// join timeout (then this node starts a new cluster).
+		alone := len(v.Members) <= 1
+		if alone && len(n.cfg.Cluster.Join) > 0 && time.Since(n.started) < n.cfg.JoinTimeout {
+			n.retryViewAfter(n.cfg.JoinTimeout - time.Since(n.started))
+			return
+		}
+		if alone && len(n.cfg.Cluster.Join) > 0 {
+			n.log.Warn("no seed answered within the join timeout; starting a new cluster", "seeds", n.cfg.Cluster.Join, "timeout", n.cfg.JoinTimeout)
+		}
+		n.formed.Store(true)
+	}
+	n.updateQuorum(v)
 	members := make([]ring.Member, 0, len(v.Members))
 	for _, m := range v.Members {
 		members = append(members, ring.Member{ID: m.ID, Addr: m.Meta.GRPCAddr, Zone: m.Meta.Zone})
@@ -304,25 +360,32 @@ func (n *Node) applyView(v cluster.View) {
 	moves := ring.Diff(old, t)
 	n.log.Info("partition table changed", "epoch", t.Epoch(), "hash", fmt.Sprintf("%016x", t.Hash()),
 		"members", len(members), "moved", len(moves), "owned", len(t.Owned(n.cfg.NodeID)))
-	n.dropLost(t)
+	n.rebalance(old, t)
 	n.notifyWatchers()
 }
 
-// dropLost frees the state of partitions this node no longer owns, on the
-// owning workers. (Handing that state to the new owner is the handoff
-// protocol's job; until then a partition that moves starts empty there.)
-func (n *Node) dropLost(t *ring.Table) {
-	self := t.MemberIndex(n.cfg.NodeID)
-	for w := 0; w < n.pool.Size(); w++ {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_ = n.pool.Exec(ctx, w, func(s *shard) {
-			for p := range s.parts {
-				if t.OwnerIndex(int(p)) != self {
-					delete(s.parts, p)
-				}
-			}
-		})
-		cancel()
+// updateQuorum tracks the last agreed member set and whether this node sees
+// at least half of it. Members that left gracefully leave the set; members
+// that failed stay in it, so the side of a network partition with fewer than
+// half of them stops acknowledging writes.
+func (n *Node) updateQuorum(v cluster.View) {
+	n.quorumMu.Lock()
+	defer n.quorumMu.Unlock()
+	for _, m := range v.Members {
+		n.agreed[m.ID] = true
+	}
+	for _, m := range n.members.Members() {
+		if m.State == cluster.StateLeft {
+			delete(n.agreed, m.ID)
+		}
+	}
+	ok := n.cfg.DisableQuorum || 2*len(v.Members) >= len(n.agreed)
+	if n.quorum.Swap(ok) != ok {
+		if ok {
+			n.log.Info("quorum regained: acknowledging writes again", "live", len(v.Members), "agreed", len(n.agreed))
+		} else {
+			n.log.Warn("minority side: fewer than half of the agreed members are live; refusing writes", "live", len(v.Members), "agreed", len(n.agreed))
+		}
 	}
 }
 
@@ -337,7 +400,7 @@ func (n *Node) expiryLoop(ctx context.Context) {
 		}
 		for w := 0; w < n.pool.Size(); w++ {
 			ectx, cancel := context.WithTimeout(ctx, n.cfg.ExpiryInterval)
-			_ = n.pool.Exec(ectx, w, func(s *shard) { s.expire(time.Now()) })
+			_ = n.pool.Exec(ectx, w, func(s *shard) { s.tick(time.Now()) })
 			cancel()
 		}
 	}
@@ -395,9 +458,17 @@ func (n *Node) shutdown(ctx context.Context) error {
 	n.log.Info("leaving the cluster")
 	var errs []error
 	n.server.SetServing(false)
+	atLeave := n.table.Load()
 	if err := n.members.Leave(n.cfg.LeaveTimeout); err != nil {
 		errs = append(errs, err)
 	}
+	if len(atLeave.Members()) > 1 && n.started != (time.Time{}) {
+		n.waitHandedOff(ctx, atLeave)
+	}
+	n.pullMu.Lock()
+	n.stopping = true
+	n.pullMu.Unlock()
+	n.repl.close()
 	n.server.GracefulStop(ctx)
 	if n.httpSrv != nil {
 		hctx, cancel := context.WithTimeout(ctx, time.Second)
@@ -407,6 +478,7 @@ func (n *Node) shutdown(ctx context.Context) error {
 	if n.cancel != nil {
 		n.cancel()
 	}
+	n.pullWG.Wait()
 	n.closeListeners()
 	if err := n.pool.Close(); err != nil && !errors.Is(err, worker.ErrNotRunning) {
 		errs = append(errs, err)
@@ -418,4 +490,47 @@ func (n *Node) shutdown(ctx context.Context) error {
 	n.wg.Wait()
 	n.log.Info("node stopped")
 	return errors.Join(errs...)
+}
+
+// waitHandedOff waits until every partition this node owned has been pulled
+// by its new owner (or ctx ends), serving and forwarding meanwhile.
+func (n *Node) waitHandedOff(ctx context.Context, t *ring.Table) {
+	start := time.Now()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		left := n.ownedCount(t)
+		if left == 0 {
+			n.log.Info("every partition handed off", "took", time.Since(start))
+			break
+		}
+		select {
+		case <-ctx.Done():
+			n.log.Warn("shutdown deadline passed before every partition was handed off", "left", left)
+			return
+		case <-tick.C:
+		}
+	}
+	// Let replication of the last writes finish.
+	for n.repl.pending() > 0 && ctx.Err() == nil {
+		<-tick.C
+	}
+}
+
+// retryViewAfter re-applies the latest view after d (once), so a node whose
+// seeds never answer still forms its own cluster at the join timeout.
+func (n *Node) retryViewAfter(d time.Duration) {
+	if !n.retryArmed.CompareAndSwap(false, true) {
+		return
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		select {
+		case <-time.After(d):
+			n.retryArmed.Store(false)
+			n.onView(n.members.View())
+		case <-n.runCtx.Done():
+		}
+	}()
 }

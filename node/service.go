@@ -45,6 +45,14 @@ type Expirer interface {
 	ExpireSome(now time.Time, max int) int
 }
 
+// ReadOnlyClassifier is implemented by partitions that can tell reads from
+// writes. A node replicates only writes to backups and refuses only writes on
+// the minority side of a network partition; without it every message counts
+// as a write.
+type ReadOnlyClassifier interface {
+	ReadOnly(payload []byte) bool
+}
+
 // ServiceFunc adapts a name and a factory function into a Service.
 type ServiceFunc struct {
 	ServiceName string
@@ -68,4 +76,5 @@ var (
 	_ Snapshotter = (*kv.Store)(nil)
 	_ Sizer       = (*kv.Store)(nil)
 	_ Expirer     = (*kv.Store)(nil)
+	_ ReadOnlyClassifier = (*kv.Store)(nil)
 )

@@ -40,6 +40,10 @@ type Backend interface {
 	Stats() *nsv1.StatsResponse
 	// Leave starts a graceful leave and returns at once.
 	Leave() error
+	// Replicate applies an owner's writes on this backup; one result per op.
+	Replicate(ctx context.Context, req *nsv1.ReplicateRequest) []*nsv1.Result
+	// Handoff serves a peer pulling a partition's state.
+	Handoff(stream nsv1.PeerService_HandoffServer) error
 }
 
 // ServerConfig configures a Server.
@@ -268,6 +272,21 @@ type peerService struct {
 func (p *peerService) Forward(ctx context.Context, req *nsv1.ForwardRequest) (*nsv1.ForwardResponse, error) {
 	return &nsv1.ForwardResponse{Results: p.s.process(ctx, req.GetItems(), true)}, nil
 }
+
+func (p *peerService) Replicate(ctx context.Context, req *nsv1.ReplicateRequest) (*nsv1.ReplicateResponse, error) {
+	if len(req.GetOps()) > maxReplicateOps {
+		return nil, ToStatus(&LimitError{Limit: "replicate-ops", Size: len(req.GetOps()), Max: maxReplicateOps}).Err()
+	}
+	return &nsv1.ReplicateResponse{Results: p.s.backend.Replicate(ctx, req)}, nil
+}
+
+func (p *peerService) Handoff(stream nsv1.PeerService_HandoffServer) error {
+	return p.s.backend.Handoff(stream)
+}
+
+// maxReplicateOps bounds the ops of one Replicate call (a node sends at
+// most 1024).
+const maxReplicateOps = 4096
 
 type clusterService struct {
 	nsv1.UnimplementedClusterServiceServer

@@ -1,0 +1,638 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"slices"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	nsv1 "github.com/nothingshared/ns/proto/ns/v1"
+	"github.com/nothingshared/ns/ring"
+	"github.com/nothingshared/ns/transport"
+)
+
+// Handoff (see docs/handoff.md): a node that becomes the owner of a
+// partition pulls its state from the node that holds it, in owner mode: the
+// holder snapshots the partition inside its worker and fences it in the same
+// step, so every write it acknowledged is in the snapshot and it
+// acknowledges none afterwards. Items for the partition wait (parked) in the
+// new owner's worker until the state is installed. A node that becomes a
+// backup pulls in replica mode from the owner, which keeps serving; writes
+// after the snapshot reach the backup through replication (ordered by LSN).
+
+// handoffChunk is the size of one Handoff chunk.
+const handoffChunk = 256 << 10
+
+// pullKind is what a pull is for.
+type pullKind uint8
+
+const (
+	pullOwner pullKind = iota
+	pullReplica
+)
+
+type pullKey struct {
+	p    int32
+	kind pullKind
+}
+
+// planResult is what one worker's plan asks the node to do.
+type planResult struct {
+	pulls   []int32
+	syncs   []int32
+	promote int
+	empty   int
+}
+
+// rebalance runs on every new table: each worker plans its partitions in
+// its priority lane, then the node starts the pulls the plans ask for.
+func (n *Node) rebalance(told, t *ring.Table) {
+	var total planResult
+	for w := 0; w < n.pool.Size(); w++ {
+		var pr planResult
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := n.pool.Exec(ctx, w, func(s *shard) { pr = n.plan(s, told, t) })
+		cancel()
+		if err != nil {
+			n.log.Error("cannot plan partitions on worker", "worker", w, "err", err)
+			continue
+		}
+		total.pulls = append(total.pulls, pr.pulls...)
+		total.syncs = append(total.syncs, pr.syncs...)
+		total.promote += pr.promote
+		total.empty += pr.empty
+	}
+	if len(total.pulls)+len(total.syncs)+total.promote > 0 {
+		n.log.Info("rebalancing", "epoch", t.Epoch(), "pull", len(total.pulls), "sync_backups", len(total.syncs), "promoted", total.promote, "new_empty", total.empty)
+	}
+	for _, p := range total.pulls {
+		n.startPull(pullKey{p, pullOwner}, told)
+	}
+	for _, p := range total.syncs {
+		n.startPull(pullKey{p, pullReplica}, told)
+	}
+}
+
+// plan decides, on the worker, what each of its partitions needs under
+// table t (told is the table before).
+func (n *Node) plan(s *shard, told, t *ring.Table) planResult {
+	var pr planResult
+	now := time.Now()
+	self := t.MemberIndex(n.cfg.NodeID)
+	P, W := t.Partitions(), n.pool.Size()
+	for pi := s.worker; pi < P; pi += W {
+		p := int32(pi)
+		ps, rs := s.parts[p], s.replicas[p]
+		if t.OwnerIndex(pi) == self && self >= 0 {
+			switch {
+			case ps != nil && ps.status == psOwned:
+				// Still ours.
+			case ps != nil && ps.status == psIncoming:
+				pr.pulls = append(pr.pulls, p)
+			case rs != nil && !rs.syncing && told != nil && told.Owner(pi).ID != n.cfg.NodeID && t.MemberIndex(told.Owner(pi).ID) < 0:
+				// The owner is gone and this node has a backup copy: promote it.
+				s.parts[p] = &partState{status: psOwned, epoch: t.Epoch(), lsn: rs.lsn, svcs: fillSvcs(rs.svcs, len(n.svcList)), dedup: rs.dedup, since: now}
+				delete(s.replicas, p)
+				failBuffered(rs, fmt.Errorf("%w: this node now owns partition %d", transport.ErrNotOwner, p))
+				pr.promote++
+			case len(n.pullCandidates(pi, told, t)) == 0:
+				// Nobody else could hold it: a new partition.
+				s.parts[p] = &partState{status: psOwned, epoch: t.Epoch(), svcs: make([]Partition, len(n.svcList)), since: now}
+				pr.empty++
+			default:
+				nps := &partState{status: psIncoming, epoch: t.Epoch(), since: now}
+				if ps != nil {
+					nps.parked = ps.parked
+				}
+				s.parts[p] = nps
+				pr.pulls = append(pr.pulls, p)
+			}
+			if rs != nil && s.parts[p].status != psOwned {
+				rs.orphan = now
+			}
+			continue
+		}
+		if ps != nil && ps.status == psIncoming {
+			// No longer ours before its state arrived: its parked items go
+			// where the table now says.
+			for _, pk := range ps.parked {
+				pk.env.results[pk.env.pos[pk.j]] = transport.ResultError(movedError(t, pi))
+				pk.env.call.finish()
+			}
+			delete(s.parts, p)
+		}
+		if slices.Contains(t.BackupIndexes(pi), self) {
+			if rs == nil {
+				rs = &replicaState{syncing: true}
+				s.replicas[p] = rs
+			}
+			rs.orphan = time.Time{}
+			if rs.syncing {
+				pr.syncs = append(pr.syncs, p)
+			}
+		} else if rs != nil && rs.orphan.IsZero() {
+			rs.orphan = now
+		}
+	}
+	return pr
+}
+
+func fillSvcs(svcs []Partition, n int) []Partition {
+	if len(svcs) == n {
+		return svcs
+	}
+	out := make([]Partition, n)
+	copy(out, svcs)
+	return out
+}
+
+// pullCandidates lists, in order of preference, the nodes that may hold
+// partition p's state: its previous owner, previous and current backups,
+// then every other member.
+func (n *Node) pullCandidates(p int, told, t *ring.Table) []ring.Member {
+	var out []ring.Member
+	seen := map[string]bool{n.cfg.NodeID: true}
+	add := func(m ring.Member) {
+		if !seen[m.ID] && m.Addr != "" {
+			seen[m.ID] = true
+			out = append(out, m)
+		}
+	}
+	if told != nil && told.Epoch() > 0 {
+		add(told.Owner(p))
+		for _, m := range told.BackupsOf(p) {
+			add(m)
+		}
+	}
+	for _, m := range t.BackupsOf(p) {
+		add(m)
+	}
+	for _, m := range t.Members() {
+		add(m)
+	}
+	if told != nil && told.Epoch() > 0 {
+		for _, m := range told.Members() {
+			add(m)
+		}
+	}
+	return out
+}
+
+// startPull starts a pull goroutine for k unless one is running.
+func (n *Node) startPull(k pullKey, told *ring.Table) {
+	n.pullMu.Lock()
+	if n.pulling[k] || n.stopping {
+		n.pullMu.Unlock()
+		return
+	}
+	n.pulling[k] = true
+	n.pullWG.Add(1)
+	n.pullMu.Unlock()
+	go func() {
+		defer func() {
+			n.pullMu.Lock()
+			delete(n.pulling, k)
+			n.pullMu.Unlock()
+			n.pullWG.Done()
+		}()
+		n.pullLoop(k, told)
+	}()
+}
+
+// requestSync asks for a backup copy of p to be (re)synchronised from its
+// owner. Workers call it: it never blocks.
+func (n *Node) requestSync(p int32) {
+	select {
+	case n.syncCh <- p:
+	default:
+	}
+}
+
+// requestRepull marks an owned partition stale (a backup fenced it at a
+// newer epoch: another node owned it meanwhile) and pulls it again.
+func (n *Node) requestRepull(p int32) {
+	select {
+	case n.repullCh <- p:
+	default:
+	}
+}
+
+// syncLoop serves requestSync and requestRepull.
+func (n *Node) syncLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case p := <-n.syncCh:
+			n.startPull(pullKey{p, pullReplica}, nil)
+		case p := <-n.repullCh:
+			w := int(p) % n.pool.Size()
+			t := n.table.Load()
+			var again bool
+			ectx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_ = n.pool.Exec(ectx, w, func(s *shard) {
+				if ps := s.parts[p]; ps != nil && ps.status == psOwned {
+					n.log.Warn("partition was owned elsewhere meanwhile (fenced by a backup); pulling it again", "partition", p)
+					s.parts[p] = &partState{status: psIncoming, epoch: t.Epoch(), since: time.Now()}
+					again = true
+				}
+			})
+			cancel()
+			if again {
+				n.startPull(pullKey{p, pullOwner}, nil)
+			}
+		}
+	}
+}
+
+// stillNeeded reports whether pull k is still wanted under the current table.
+func (n *Node) stillNeeded(k pullKey, t *ring.Table) bool {
+	self := t.MemberIndex(n.cfg.NodeID)
+	if self < 0 {
+		return false
+	}
+	if k.kind == pullOwner {
+		return t.OwnerIndex(int(k.p)) == self
+	}
+	return slices.Contains(t.BackupIndexes(int(k.p)), self)
+}
+
+// pullLoop pulls until the state is installed, the pull is no longer
+// needed, or the node stops.
+func (n *Node) pullLoop(k pullKey, told *ring.Table) {
+	backoff := 50 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		if n.runCtx.Err() != nil {
+			return
+		}
+		t := n.table.Load()
+		if !n.stillNeeded(k, t) {
+			return
+		}
+		done, err := n.pullOnce(k, told, t)
+		if done {
+			return
+		}
+		if attempt%20 == 0 {
+			n.log.Warn("partition pull not done yet; retrying", "partition", k.p, "kind", k.kind, "attempt", attempt, "err", err)
+		}
+		select {
+		case <-n.runCtx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		if backoff < time.Second {
+			backoff *= 2
+		}
+	}
+}
+
+// pullOnce tries every candidate once. It reports done when the state was
+// installed (or, owner mode, when no live candidate holds any).
+func (n *Node) pullOnce(k pullKey, told, t *ring.Table) (bool, error) {
+	n.handoffSem <- struct{}{}
+	defer func() { <-n.handoffSem }()
+	p := int(k.p)
+	var cands []ring.Member
+	mode := nsv1.HandoffMode_HANDOFF_MODE_OWNER
+	if k.kind == pullOwner {
+		cands = n.pullCandidates(p, told, t)
+	} else {
+		mode = nsv1.HandoffMode_HANDOFF_MODE_REPLICA
+		if o := t.Owner(p); o.ID != n.cfg.NodeID {
+			cands = []ring.Member{o}
+		}
+	}
+	var errs []error
+	blocked := false
+	for _, c := range cands {
+		start := time.Now()
+		data, found, err := n.fetch(c, k.p, t.Epoch(), mode)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", c.ID, err))
+			if t.MemberIndex(c.ID) >= 0 || status.Code(err) == codes.FailedPrecondition {
+				// A live member we could not ask may hold the state: retry.
+				blocked = true
+			}
+			continue
+		}
+		if !found {
+			continue
+		}
+		if err := n.install(k, t.Epoch(), data); err != nil {
+			errs = append(errs, fmt.Errorf("install from %s: %w", c.ID, err))
+			blocked = true
+			continue
+		}
+		n.ack(c, k.p)
+		n.handoffs.Add(1)
+		n.handoffBytes.Add(uint64(len(data)))
+		n.log.Info("partition installed", "partition", k.p, "mode", mode.String(), "from", c.ID, "bytes", len(data), "took", time.Since(start))
+		return true, nil
+	}
+	if k.kind == pullReplica || blocked {
+		return false, errors.Join(errs...)
+	}
+	// No live node holds the partition: it starts empty here.
+	if err := n.install(k, t.Epoch(), nil); err != nil {
+		return false, err
+	}
+	if len(cands) > 0 {
+		n.log.Warn("no live copy of partition found; it starts empty", "partition", k.p, "asked", len(cands))
+	}
+	return true, nil
+}
+
+// fetch pulls a partition's state from m. found is false when m holds none.
+func (n *Node) fetch(m ring.Member, p int32, epoch uint64, mode nsv1.HandoffMode) (data []byte, found bool, err error) {
+	conn, err := n.peers.get(m.Addr)
+	if err != nil {
+		return nil, false, err
+	}
+	ctx, cancel := context.WithTimeout(n.runCtx, n.cfg.HandoffTimeout)
+	defer cancel()
+	st, err := nsv1.NewPeerServiceClient(conn).Handoff(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	n.pendingAcks.Store(ackKey{m.ID, p}, st)
+	if err := st.Send(&nsv1.HandoffRequest{Msg: &nsv1.HandoffRequest_Start{Start: &nsv1.HandoffStart{
+		Partition: uint32(p), Epoch: epoch, Mode: mode, From: n.cfg.NodeID}}}); err != nil {
+		return nil, false, err
+	}
+	var buf []byte
+	for seq := uint64(0); ; seq++ {
+		resp, err := st.Recv()
+		if err != nil {
+			return nil, false, err
+		}
+		if !resp.GetFound() {
+			_ = st.CloseSend()
+			return nil, false, nil
+		}
+		if resp.GetSeq() != seq {
+			return nil, false, fmt.Errorf("handoff chunk %d arrived as %d", seq, resp.GetSeq())
+		}
+		if crc32.Checksum(resp.GetData(), castagnoli) != resp.GetCrc32C() {
+			return nil, false, fmt.Errorf("handoff chunk %d: checksum mismatch", seq)
+		}
+		buf = append(buf, resp.GetData()...)
+		if resp.GetLast() {
+			if uint64(len(buf)) != resp.GetTotalBytes() {
+				return nil, false, fmt.Errorf("handoff: got %d bytes, sender says %d", len(buf), resp.GetTotalBytes())
+			}
+			return buf, true, nil
+		}
+	}
+}
+
+type ackKey struct {
+	id string
+	p  int32
+}
+
+// ack tells the holder the state is installed, so it can release it.
+func (n *Node) ack(m ring.Member, p int32) {
+	v, ok := n.pendingAcks.LoadAndDelete(ackKey{m.ID, p})
+	if !ok {
+		return
+	}
+	st := v.(nsv1.PeerService_HandoffClient)
+	_ = st.Send(&nsv1.HandoffRequest{Msg: &nsv1.HandoffRequest_Ack{Ack: &nsv1.HandoffAck{Installed: true}}})
+	_ = st.CloseSend()
+	_, _ = st.Recv() // wait for the holder to close
+}
+
+// install puts pulled state (nil: empty) in place on p's worker and releases
+// what waited for it.
+func (n *Node) install(k pullKey, epoch uint64, data []byte) error {
+	p := k.p
+	var d *decodedPartition
+	if data != nil {
+		var err error
+		if d, err = n.decodePartition(int(p), data); err != nil {
+			return err
+		}
+	} else {
+		d = &decodedPartition{svcs: make([]Partition, len(n.svcList))}
+	}
+	w := int(p) % n.pool.Size()
+	ctx, cancel := context.WithTimeout(n.runCtx, 5*time.Second)
+	defer cancel()
+	h := &handler{n: n}
+	var err error
+	xerr := n.pool.Exec(ctx, w, func(s *shard) {
+		now := time.Now()
+		t := n.table.Load()
+		if k.kind == pullOwner {
+			ps := s.parts[p]
+			if ps == nil || ps.status != psIncoming {
+				err = fmt.Errorf("partition %d is no longer incoming here", p)
+				return
+			}
+			ps.status = psOwned
+			ps.epoch = max(epoch, ps.epoch)
+			ps.lsn = d.lsn
+			ps.svcs = d.svcs
+			ps.dedup = d.dedup
+			ps.since = now
+			parked := ps.parked
+			ps.parked = nil
+			for _, pk := range parked {
+				h.process(s, pk.env, pk.j, now, t)
+				pk.env.call.finish()
+			}
+			return
+		}
+		rs := s.replicas[p]
+		if rs == nil {
+			rs = &replicaState{}
+			s.replicas[p] = rs
+		}
+		if d.epoch < rs.epoch && data != nil {
+			err = fmt.Errorf("snapshot of partition %d is from epoch %d, copy is at %d", p, d.epoch, rs.epoch)
+			return
+		}
+		rs.epoch = max(rs.epoch, d.epoch)
+		rs.lsn = d.lsn
+		rs.svcs = d.svcs
+		rs.dedup = d.dedup
+		rs.syncing = false
+		h.releaseBuffered(rs, p)
+	})
+	if xerr != nil {
+		return xerr
+	}
+	return err
+}
+
+// Handoff is the holder's side of a pull: it snapshots (and in owner mode
+// fences) the partition on its worker, streams it in checksummed chunks,
+// and releases it when the puller acknowledges the install.
+func (n *Node) Handoff(stream nsv1.PeerService_HandoffServer) error {
+	req, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	start := req.GetStart()
+	if start == nil {
+		return status.Error(codes.InvalidArgument, "ns: handoff must begin with a start message")
+	}
+	p := int32(start.GetPartition())
+	if int(p) >= n.cfg.Ring.Partitions {
+		return status.Errorf(codes.InvalidArgument, "ns: partition %d out of range", p)
+	}
+	from := ring.Member{ID: start.GetFrom()}
+	if m, ok := n.table.Load().Member(from.ID); ok {
+		from = m
+	}
+	data, found, err := n.snapshotFor(p, start.GetEpoch(), start.GetMode(), from)
+	if err != nil {
+		return transport.ToStatus(err).Err()
+	}
+	if !found {
+		return stream.Send(&nsv1.HandoffResponse{Found: false})
+	}
+	for seq, off := uint64(0), 0; ; seq++ {
+		end := min(off+handoffChunk, len(data))
+		chunk := data[off:end]
+		last := end == len(data)
+		resp := &nsv1.HandoffResponse{Found: true, Seq: seq, Data: chunk, Crc32C: crc32.Checksum(chunk, castagnoli), Last: last}
+		if last {
+			resp.TotalBytes = uint64(len(data))
+		}
+		if err := stream.Send(resp); err != nil {
+			return err
+		}
+		off = end
+		if last {
+			break
+		}
+	}
+	ack, err := stream.Recv()
+	if err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	if ack.GetAck().GetInstalled() && start.GetMode() == nsv1.HandoffMode_HANDOFF_MODE_OWNER {
+		n.release(p, start.GetEpoch(), from.ID)
+	}
+	return nil
+}
+
+// snapshotFor takes the snapshot a puller asked for, on the partition's
+// worker.
+func (n *Node) snapshotFor(p int32, epoch uint64, mode nsv1.HandoffMode, from ring.Member) (data []byte, found bool, err error) {
+	w := int(p) % n.pool.Size()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	xerr := n.pool.Exec(ctx, w, func(s *shard) {
+		ps, rs := s.parts[p], s.replicas[p]
+		stale := func(have uint64) {
+			err = fmt.Errorf("%w: partition %d is at epoch %d here, newer than the puller's %d", transport.ErrNotOwner, p, have, epoch)
+		}
+		switch mode {
+		case nsv1.HandoffMode_HANDOFF_MODE_OWNER:
+			switch {
+			case ps != nil && ps.status == psOwned:
+				if ps.epoch > epoch {
+					stale(ps.epoch)
+					return
+				}
+				data, err = n.encodePartition(epoch, ps.lsn, ps.svcs, &ps.dedup)
+				if err != nil {
+					return
+				}
+				ps.status = psFenced
+				ps.epoch = epoch
+				ps.movedTo = moved{id: from.ID, addr: from.Addr}
+				ps.since = time.Now()
+				found = true
+			case ps != nil && ps.status == psFenced && ps.svcs != nil && ps.movedTo.id == from.ID:
+				// A retry of the same handoff.
+				data, err = n.encodePartition(epoch, ps.lsn, ps.svcs, &ps.dedup)
+				ps.epoch = max(ps.epoch, epoch)
+				found = err == nil
+			case rs != nil && !rs.syncing:
+				if rs.epoch > epoch {
+					stale(rs.epoch)
+					return
+				}
+				data, err = n.encodePartition(epoch, rs.lsn, rs.svcs, &rs.dedup)
+				rs.epoch = epoch // fence: older owners are refused from now on
+				found = err == nil
+			}
+		case nsv1.HandoffMode_HANDOFF_MODE_REPLICA:
+			if ps != nil && ps.status == psOwned {
+				data, err = n.encodePartition(ps.epoch, ps.lsn, ps.svcs, &ps.dedup)
+				found = err == nil
+			}
+		default:
+			err = fmt.Errorf("%w: handoff mode %v", transport.ErrInvalidArgument, mode)
+		}
+	})
+	if xerr != nil {
+		return nil, false, xerr
+	}
+	return data, found, err
+}
+
+// release frees a fenced partition's state once its new owner installed it;
+// the fence itself stays, so late items are sent on.
+func (n *Node) release(p int32, epoch uint64, to string) {
+	w := int(p) % n.pool.Size()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = n.pool.Exec(ctx, w, func(s *shard) {
+		if ps := s.parts[p]; ps != nil && ps.status == psFenced && ps.movedTo.id == to {
+			ps.svcs = nil
+			ps.dedup = dedup{}
+		}
+	})
+}
+
+// ownedCount counts the partitions table t gives this node that it still
+// serves (owned, not yet handed off).
+func (n *Node) ownedCount(t *ring.Table) int {
+	total := 0
+	self := t.MemberIndex(n.cfg.NodeID)
+	for w := 0; w < n.pool.Size(); w++ {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = n.pool.Exec(ctx, w, func(s *shard) {
+			for p, ps := range s.parts {
+				if ps.status == psOwned && t.OwnerIndex(int(p)) == self {
+					total++
+				}
+			}
+		})
+		cancel()
+	}
+	return total
+}
+
+// partitionStates counts partitions by state, for stats and readiness.
+func (n *Node) partitionStates() (owned, incoming, fenced, replicas int) {
+	for w := 0; w < n.pool.Size(); w++ {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = n.pool.Exec(ctx, w, func(s *shard) {
+			for _, ps := range s.parts {
+				switch ps.status {
+				case psOwned:
+					owned++
+				case psIncoming:
+					incoming++
+				case psFenced:
+					fenced++
+				}
+			}
+			replicas += len(s.replicas)
+		})
+		cancel()
+	}
+	return
+}

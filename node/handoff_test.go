@@ -1,0 +1,85 @@
+package node_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nothingshared/ns/internal/clustertest"
+	"github.com/nothingshared/ns/node"
+	nsv1 "github.com/nothingshared/ns/proto/ns/v1"
+)
+
+func putKeys(t *testing.T, kvc nsv1.KVServiceClient, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := 0; i < n; i++ {
+		if _, err := kvc.Put(ctx, &nsv1.PutRequest{Key: []byte(fmt.Sprint("k", i)), Value: []byte(fmt.Sprint("v", i))}); err != nil {
+			t.Fatalf("put k%d: %v", i, err)
+		}
+	}
+}
+
+func checkKeys(t *testing.T, kvc nsv1.KVServiceClient, n int, via string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := 0; i < n; i++ {
+		resp, err := kvc.Get(ctx, &nsv1.GetRequest{Key: []byte(fmt.Sprint("k", i))})
+		if err != nil {
+			t.Fatalf("get k%d via %s: %v", i, via, err)
+		}
+		if want := fmt.Sprint("v", i); string(resp.GetValue()) != want {
+			t.Fatalf("get k%d via %s = %q, want %q", i, via, resp.GetValue(), want)
+		}
+	}
+}
+
+// TestGracefulLeaveHandsOff: a node that leaves hands every partition it
+// owns to its new owner before it exits; nothing written is lost.
+func TestGracefulLeaveHandsOff(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Config{Nodes: 3})
+	const keys = 500
+	putKeys(t, nsv1.NewKVServiceClient(c.Dial(0)), keys)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := c.Nodes[2].Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown n3: %v", err)
+	}
+	t.Logf("n3 left in %v", time.Since(start))
+	rest := &clustertest.Cluster{Nodes: c.Nodes[:2]}
+	_ = rest
+	for i := 0; i < 2; i++ {
+		checkKeys(t, nsv1.NewKVServiceClient(c.Dial(i)), keys, c.Nodes[i].ID())
+	}
+}
+
+// TestJoinMovesData: partitions that move to a joining node arrive with
+// their state.
+func TestJoinMovesData(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Config{Nodes: 2})
+	const keys = 500
+	putKeys(t, nsv1.NewKVServiceClient(c.Dial(0)), keys)
+	cfg := clustertest.NodeConfig(t, 2)
+	cfg.Cluster.Join = []string{c.Nodes[0].GossipAddr()}
+	n3, err := node.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n3.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n3.Shutdown(context.Background()) })
+	c.Nodes = append(c.Nodes, n3)
+	c.WaitAgreed(10 * time.Second)
+	for i := 0; i < 3; i++ {
+		checkKeys(t, nsv1.NewKVServiceClient(c.Dial(i)), keys, c.Nodes[i].ID())
+	}
+	if len(n3.Table().Owned(n3.ID())) == 0 {
+		t.Fatal("n3 owns nothing")
+	}
+}

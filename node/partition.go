@@ -1,0 +1,312 @@
+package node
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"time"
+
+	nsv1 "github.com/nothingshared/ns/proto/ns/v1"
+	"github.com/nothingshared/ns/transport"
+)
+
+// pstatus is the state of a partition this node owns or is about to own.
+type pstatus uint8
+
+const (
+	// psIncoming: this node owns the partition in its table but has no state
+	// yet; a pull is under way. Items wait (parked) until the install.
+	psIncoming pstatus = iota
+	// psOwned: serving.
+	psOwned
+	// psFenced: the state was handed to a new owner (movedTo) at epoch; this
+	// node acknowledges nothing for the partition any more.
+	psFenced
+)
+
+func (s pstatus) String() string {
+	switch s {
+	case psIncoming:
+		return "incoming"
+	case psOwned:
+		return "owned"
+	case psFenced:
+		return "fenced"
+	}
+	return "unknown"
+}
+
+// parkedItem is an item waiting in its worker for its partition's state.
+type parkedItem struct {
+	env *envelope
+	j   int
+}
+
+// partState is one partition as its owning worker sees it. Only that worker
+// touches it.
+type partState struct {
+	status  pstatus
+	epoch   uint64 // ownership epoch (owned, incoming) or fence epoch (fenced)
+	lsn     uint64 // sequence number of the last applied write
+	svcs    []Partition
+	dedup   dedup
+	movedTo moved // fenced: where the state went
+	parked  []parkedItem
+	since   time.Time // when the status last changed
+}
+
+type moved struct{ id, addr string }
+
+// replicaState is a backup copy of a partition another node owns.
+type replicaState struct {
+	epoch    uint64 // highest owner epoch accepted; older owners are refused
+	lsn      uint64 // last applied write
+	svcs     []Partition
+	dedup    dedup
+	syncing  bool // waiting for a snapshot; ops wait in buffered
+	buffered []parkedOp
+	orphan   time.Time // set when the table no longer names this node a backup
+}
+
+// parkedOp is a replicated op waiting for its replica's snapshot.
+type parkedOp struct {
+	env *envelope
+	j   int
+}
+
+// dedup remembers the results of recent writes that carried a request id,
+// so a retried write takes effect once. It is bounded: the oldest ids are
+// forgotten first.
+type dedup struct {
+	m     map[uint64]dedupEntry
+	order []uint64 // ring of ids in insertion order
+	next  int
+}
+
+type dedupEntry struct {
+	lsn     uint64
+	code    int32
+	payload []byte
+	now     int64
+	item    *nsv1.Item // the write as applied, to re-replicate on a retry
+}
+
+// dedupSize bounds the request ids each partition remembers.
+const dedupSize = 1024
+
+func (d *dedup) get(id uint64) (dedupEntry, bool) {
+	e, ok := d.m[id]
+	return e, ok
+}
+
+func (d *dedup) put(id uint64, e dedupEntry) {
+	if d.m == nil {
+		d.m = make(map[uint64]dedupEntry, 64)
+		d.order = make([]uint64, 0, 64)
+	}
+	if _, ok := d.m[id]; ok {
+		d.m[id] = e
+		return
+	}
+	if len(d.order) < dedupSize {
+		d.order = append(d.order, id)
+	} else {
+		delete(d.m, d.order[d.next])
+		d.order[d.next] = id
+		d.next = (d.next + 1) % dedupSize
+	}
+	d.m[id] = e
+}
+
+// Snapshot format of one partition, node level (the services' own snapshots
+// are embedded):
+//
+//	"NSP1" | epoch uvarint | lsn uvarint |
+//	nsvc uvarint | nsvc * (name bytes | data bytes) |
+//	ndedup uvarint | ndedup * (id uvarint | lsn uvarint | code uvarint | payload bytes) |
+//	crc32c of everything before, 4 bytes big endian
+//
+// where "bytes" is a uvarint length then the bytes.
+var partMagic = []byte("NSP1")
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// errBadSnapshot wraps every decoding failure of a partition snapshot.
+var errBadSnapshot = errors.New("node: bad partition snapshot")
+
+// encodePartition snapshots a partition's services and dedup table.
+func (n *Node) encodePartition(epoch, lsn uint64, svcs []Partition, d *dedup) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.Write(partMagic)
+	var tmp [binary.MaxVarintLen64]byte
+	uv := func(v uint64) { buf.Write(tmp[:binary.PutUvarint(tmp[:], v)]) }
+	bs := func(b []byte) { uv(uint64(len(b))); buf.Write(b) }
+	uv(epoch)
+	uv(lsn)
+	var count uint64
+	for _, p := range svcs {
+		if _, ok := p.(Snapshotter); ok {
+			count++
+		}
+	}
+	uv(count)
+	var sb bytes.Buffer
+	for i, p := range svcs {
+		s, ok := p.(Snapshotter)
+		if !ok {
+			continue
+		}
+		sb.Reset()
+		if err := s.Snapshot(&sb); err != nil {
+			return nil, fmt.Errorf("node: snapshot of service %s: %w", n.svcList[i].Name(), err)
+		}
+		bs([]byte(n.svcList[i].Name()))
+		bs(sb.Bytes())
+	}
+	uv(uint64(len(d.m)))
+	for _, id := range d.order {
+		e, ok := d.m[id]
+		if !ok {
+			continue
+		}
+		uv(id)
+		uv(e.lsn)
+		uv(uint64(e.code))
+		bs(e.payload)
+	}
+	sum := crc32.Checksum(buf.Bytes(), castagnoli)
+	buf.Write(binary.BigEndian.AppendUint32(nil, sum))
+	return buf.Bytes(), nil
+}
+
+// decodedPartition is a snapshot ready to install.
+type decodedPartition struct {
+	epoch, lsn uint64
+	svcs       []Partition
+	dedup      dedup
+}
+
+// decodePartition verifies and decodes a snapshot into fresh service states.
+func (n *Node) decodePartition(p int, b []byte) (*decodedPartition, error) {
+	if len(b) < len(partMagic)+4 || !bytes.Equal(b[:len(partMagic)], partMagic) {
+		return nil, fmt.Errorf("%w: no header", errBadSnapshot)
+	}
+	body, sum := b[:len(b)-4], binary.BigEndian.Uint32(b[len(b)-4:])
+	if crc32.Checksum(body, castagnoli) != sum {
+		return nil, fmt.Errorf("%w: checksum mismatch", errBadSnapshot)
+	}
+	r := bytes.NewReader(body[len(partMagic):])
+	var err error
+	uv := func() uint64 {
+		if err != nil {
+			return 0
+		}
+		var v uint64
+		v, err = binary.ReadUvarint(r)
+		return v
+	}
+	bs := func() []byte {
+		l := uv()
+		if err != nil {
+			return nil
+		}
+		if l > uint64(r.Len()) {
+			err = fmt.Errorf("%w: length %d past the end", errBadSnapshot, l)
+			return nil
+		}
+		out := make([]byte, l)
+		_, _ = r.Read(out)
+		return out
+	}
+	d := &decodedPartition{svcs: make([]Partition, len(n.svcList))}
+	d.epoch = uv()
+	d.lsn = uv()
+	nsvc := uv()
+	for i := uint64(0); i < nsvc && err == nil; i++ {
+		name := string(bs())
+		data := bs()
+		if err != nil {
+			break
+		}
+		si, ok := n.services[name]
+		if !ok {
+			n.log.Warn("snapshot holds state of a service this node does not host; dropped", "service", name, "partition", p)
+			continue
+		}
+		st := n.svcList[si].NewPartition(p)
+		s, ok := st.(Snapshotter)
+		if !ok {
+			continue
+		}
+		if rerr := s.Restore(bytes.NewReader(data)); rerr != nil {
+			return nil, fmt.Errorf("%w: service %s: %v", errBadSnapshot, name, rerr)
+		}
+		d.svcs[si] = st
+	}
+	ndedup := uv()
+	for i := uint64(0); i < ndedup && err == nil; i++ {
+		id := uv()
+		e := dedupEntry{lsn: uv(), code: int32(uv())}
+		e.payload = bs()
+		if err == nil {
+			d.dedup.put(id, e)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errBadSnapshot, err)
+	}
+	if r.Len() != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", errBadSnapshot, r.Len())
+	}
+	return d, nil
+}
+
+// orphanTTL is how long a backup copy is kept after the table stopped
+// naming this node a backup of it: a new owner may still need to pull it.
+const orphanTTL = time.Minute
+
+// tick is the worker's periodic housekeeping, run through its priority
+// lane: expire keys, answer parked items and ops whose deadline passed, and
+// drop backup copies nobody needs any more.
+func (s *shard) tick(now time.Time) {
+	for _, ps := range s.parts {
+		if ps.status == psOwned {
+			for _, p := range ps.svcs {
+				if e, ok := p.(Expirer); ok {
+					e.ExpireSome(now, 64)
+				}
+			}
+		}
+		if len(ps.parked) > 0 {
+			kept := ps.parked[:0]
+			for _, pk := range ps.parked {
+				if err := pk.env.ctx.Err(); err != nil {
+					pk.env.results[pk.env.pos[pk.j]] = transport.ResultError(fmt.Errorf("%w: partition state still incoming (handoff under way)", err))
+					pk.env.call.finish()
+					continue
+				}
+				kept = append(kept, pk)
+			}
+			ps.parked = kept
+		}
+	}
+	for p, rs := range s.replicas {
+		if len(rs.buffered) > 0 {
+			kept := rs.buffered[:0]
+			for _, b := range rs.buffered {
+				if err := b.env.ctx.Err(); err != nil {
+					b.env.results[b.env.pos[b.j]] = transport.ResultError(err)
+					b.env.call.finish()
+					continue
+				}
+				kept = append(kept, b)
+			}
+			rs.buffered = kept
+		}
+		if !rs.orphan.IsZero() && now.Sub(rs.orphan) > orphanTTL && len(rs.buffered) == 0 {
+			delete(s.replicas, p)
+		}
+	}
+}
