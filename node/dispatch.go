@@ -45,10 +45,10 @@ const (
 type envelope struct {
 	kind    envKind
 	ctx     context.Context
-	items   []*nsv1.Item     // envItems
+	items   []*nsv1.Item      // envItems
 	ops     []*nsv1.ReplicaOp // envReplica
-	parts   []int32          // partition of each item or op
-	pos     []int32          // index of each item or op in results
+	parts   []int32           // partition of each item or op
+	pos     []int32           // index of each item or op in results
 	results []*nsv1.Result
 	call    *call
 }

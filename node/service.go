@@ -71,10 +71,10 @@ func KVService() Service {
 }
 
 var (
-	_ Service     = ServiceFunc{}
-	_ Partition   = (*kv.Store)(nil)
-	_ Snapshotter = (*kv.Store)(nil)
-	_ Sizer       = (*kv.Store)(nil)
-	_ Expirer     = (*kv.Store)(nil)
+	_ Service            = ServiceFunc{}
+	_ Partition          = (*kv.Store)(nil)
+	_ Snapshotter        = (*kv.Store)(nil)
+	_ Sizer              = (*kv.Store)(nil)
+	_ Expirer            = (*kv.Store)(nil)
 	_ ReadOnlyClassifier = (*kv.Store)(nil)
 )
