@@ -25,6 +25,7 @@ import (
 var bins struct {
 	dir    string
 	nsnode string
+	nsctl  string
 }
 
 func TestMain(m *testing.M) {
@@ -35,12 +36,15 @@ func TestMain(m *testing.M) {
 	}
 	bins.dir = dir
 	bins.nsnode = filepath.Join(dir, "nsnode")
-	build := exec.Command("go", "build", "-o", bins.nsnode, "github.com/nothingshared/ns/cmd/nsnode")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: building nsnode:", err)
-		os.Exit(1)
+	bins.nsctl = filepath.Join(dir, "nsctl")
+	for _, b := range []string{bins.nsnode, bins.nsctl} {
+		build := exec.Command("go", "build", "-o", b, "github.com/nothingshared/ns/cmd/"+filepath.Base(b))
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e: building", filepath.Base(b)+":", err)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
