@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -74,17 +73,16 @@ func freePort(t *testing.T) int {
 
 // proc is one nsnode process.
 type proc struct {
-	t        *testing.T
-	id       string
-	grpc     string
-	gossip   string
-	http     string
-	cmd      *exec.Cmd
-	logPath  string
-	exited   chan struct{}
-	exitErr  error
-	conn     *grpc.ClientConn
-	stopOnce sync.Once
+	t       *testing.T
+	id      string
+	grpc    string
+	gossip  string
+	http    string
+	cmd     *exec.Cmd
+	logPath string
+	exited  chan struct{}
+	exitErr error
+	conn    *grpc.ClientConn
 }
 
 // startNode starts an nsnode process with free ports, joining join (gossip

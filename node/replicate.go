@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -170,7 +171,13 @@ func (r *replicator) send(addr string, batch []replOp) {
 	}
 	for i, o := range batch {
 		if res := resp.GetResults()[i]; res.GetCode() != int32(codes.OK) {
-			o.fail(fmt.Errorf("%w: backup %s refused the write: %v", transport.ErrUnavailable, r.id, transport.ErrorFromResult(res)))
+			rerr := transport.ErrorFromResult(res)
+			if errors.Is(rerr, transport.ErrNotOwner) {
+				// The backup follows a newer owner: this node's ownership
+				// is stale. Re-pull the partition.
+				n.requestRepull(int32(o.op.GetPartition()))
+			}
+			o.fail(fmt.Errorf("%w: backup %s refused the write: %v", transport.ErrUnavailable, r.id, rerr))
 			continue
 		}
 		o.env.call.finish()
