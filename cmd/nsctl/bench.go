@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -89,6 +91,7 @@ type benchConfig struct {
 	conns     int
 	keyPrefix string
 	noProg    bool
+	cpuProf   string
 
 	ops   []opWeight
 	mixed bool
@@ -207,6 +210,17 @@ max_us, ...) goes to stdout. Exits 1 when any operation failed.`,
 			if err := b.validate(); err != nil {
 				return err
 			}
+			if b.cpuProf != "" {
+				f, err := os.Create(b.cpuProf)
+				if err != nil {
+					return usagef("--cpuprofile: %v", err)
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return failf("--cpuprofile: %v", err)
+				}
+				defer pprof.StopCPUProfile()
+			}
 			return a.bench(cmd.Context(), &b)
 		},
 	}
@@ -223,6 +237,7 @@ max_us, ...) goes to stdout. Exits 1 when any operation failed.`,
 	f.IntVar(&b.conns, "conns", 0, "client.Client instances shared by the clients (0: one per 25 clients)")
 	f.StringVar(&b.keyPrefix, "key-prefix", "bench:", "prefix of every key")
 	f.BoolVar(&b.noProg, "no-progress", false, "do not report progress on stderr")
+	f.StringVar(&b.cpuProf, "cpuprofile", "", "write a CPU profile of nsctl itself (the client side) to this file")
 	return cmd
 }
 
@@ -261,13 +276,6 @@ func (a *app) bench(ctx context.Context, b *benchConfig) error {
 		}
 		clients = append(clients, c)
 	}
-	keys := makeKeys(b.keyPrefix, b.keys)
-	var ctrKeys [][]byte
-	for _, o := range b.ops {
-		if o.op == opIncr {
-			ctrKeys = makeKeys(b.keyPrefix+"c:", b.keys)
-		}
-	}
 	value := make([]byte, b.valueSize)
 	for i := range value {
 		value[i] = 'a' + byte(rand.IntN(26))
@@ -289,7 +297,7 @@ func (a *app) bench(ctx context.Context, b *benchConfig) error {
 	var failed uint64
 	var firstErr error
 	for _, ph := range phases {
-		rs, nerr, ferr := a.benchPhase(ctx, b, clients, ph, keys, ctrKeys, value)
+		rs, nerr, ferr := a.benchPhase(ctx, b, clients, ph, value)
 		results = append(results, rs...)
 		failed += nerr
 		if firstErr == nil {
@@ -311,18 +319,22 @@ func (a *app) bench(ctx context.Context, b *benchConfig) error {
 	return nil
 }
 
-func makeKeys(prefix string, n int) [][]byte {
-	out := make([][]byte, n)
-	for i := range out {
-		out[i] = fmt.Appendf(nil, "%s%012d", prefix, i)
+// appendKey appends prefix and i as 12 zero-padded digits to dst.
+func appendKey(dst []byte, prefix string, i int) []byte {
+	dst = append(dst, prefix...)
+	var d [20]byte
+	n := strconv.AppendInt(d[:0], int64(i), 10)
+	for range 12 - len(n) {
+		dst = append(dst, '0')
 	}
-	return out
+	return append(dst, n...)
 }
 
 // benchPhase runs one phase and returns its results per op, the number of
 // failed operations and the first error.
 func (a *app) benchPhase(ctx context.Context, b *benchConfig, clients []*client.Client, ops []opWeight,
-	keys, ctrKeys [][]byte, value []byte) ([]benchResult, uint64, error) {
+	value []byte) ([]benchResult, uint64, error) {
+	dataPrefix, ctrPrefix := b.keyPrefix, b.keyPrefix+"c:"
 	var names []string
 	totalW := 0
 	for _, o := range ops {
@@ -353,6 +365,12 @@ func (a *app) benchPhase(ctx context.Context, b *benchConfig, clients []*client.
 	workers := make([]*benchWorker, b.clients*b.pipeline)
 	var wg sync.WaitGroup
 	start := time.Now()
+	// Calls get the phase's context, which has a (distant) deadline: the SDK
+	// then arms no timer per call (context.WithTimeout cost the client ~15%
+	// of its CPU). A watchdog cancels the phase when no operation completes
+	// for --timeout instead.
+	ctx, cancel := context.WithDeadlineCause(ctx, start.Add(24*time.Hour), errors.New("bench: phase ran for 24h"))
+	defer cancel()
 	for g := range workers {
 		w := &benchWorker{}
 		workers[g] = w
@@ -362,6 +380,7 @@ func (a *app) benchPhase(ctx context.Context, b *benchConfig, clients []*client.
 			defer wg.Done()
 			r := rand.New(rand.NewPCG(uint64(g)+1, uint64(start.UnixNano())))
 			reqs := make([]kv.Request, b.batch)
+			var key []byte // reused: a call's key is free again once it returns
 			for ctx.Err() == nil {
 				count := b.batch
 				if b.duration > 0 {
@@ -376,20 +395,25 @@ func (a *app) benchPhase(ctx context.Context, b *benchConfig, clients []*client.
 					count = int(min(int64(b.batch), n-lo))
 				}
 				op := pick(r)
-				ks := keys
+				prefix := dataPrefix
 				if op == opIncr {
-					ks = ctrKeys
+					prefix = ctrPrefix
 				}
-				t0 := time.Now()
 				if count == 1 && b.batch == 1 {
-					err := benchOne(ctx, c, op, ks[r.IntN(len(ks))], value)
+					key = appendKey(key[:0], prefix, r.IntN(b.keys))
+					t0 := time.Now()
+					err := benchOne(ctx, c, op, key, value)
 					w.settle(op, err, time.Since(t0), 1)
+					if err != nil && ctx.Err() != nil {
+						key = nil // the SDK may still hold an abandoned call's key
+					}
 					continue
 				}
 				reqs = reqs[:count]
 				for i := range reqs {
-					reqs[i] = benchRequest(op, ks[r.IntN(len(ks))], value)
+					reqs[i] = benchRequest(op, appendKey(nil, prefix, r.IntN(b.keys)), value)
 				}
+				t0 := time.Now()
 				_, errs := c.Do(ctx, reqs)
 				d := time.Since(t0)
 				for _, err := range errs {
@@ -398,6 +422,13 @@ func (a *app) benchPhase(ctx context.Context, b *benchConfig, clients []*client.
 			}
 		}()
 	}
+	stalled := make(chan struct{})
+	var watchWG sync.WaitGroup
+	watchWG.Add(1)
+	go func() {
+		defer watchWG.Done()
+		a.watchdog(ctx, cancel, workers, stalled)
+	}()
 	progDone := make(chan struct{})
 	var progWG sync.WaitGroup
 	if !b.noProg {
@@ -417,7 +448,9 @@ func (a *app) benchPhase(ctx context.Context, b *benchConfig, clients []*client.
 	wg.Wait()
 	elapsed := time.Since(start)
 	close(progDone)
+	close(stalled)
 	progWG.Wait()
+	watchWG.Wait()
 
 	var out []benchResult
 	var failed uint64
@@ -490,6 +523,35 @@ func benchRequest(op benchOp, key, value []byte) kv.Request {
 		return kv.Request{Op: kv.OpDelete, Key: key}
 	default:
 		return kv.Request{Op: kv.OpGet, Key: key}
+	}
+}
+
+// watchdog cancels the phase when no operation completes for --timeout,
+// until done closes.
+func (a *app) watchdog(ctx context.Context, cancel context.CancelFunc, workers []*benchWorker, done <-chan struct{}) {
+	tick := time.NewTicker(min(a.timeout/4, 250*time.Millisecond))
+	defer tick.Stop()
+	var last uint64
+	lastChange := time.Now()
+	for {
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			var ops uint64
+			for _, w := range workers {
+				ops += w.done.Load()
+			}
+			if ops != last {
+				last, lastChange = ops, now
+			} else if now.Sub(lastChange) > a.timeout {
+				fmt.Fprintf(a.stderr, "bench: no operation completed for %v (--timeout); stopping\n", a.timeout)
+				cancel()
+				return
+			}
+		}
 	}
 }
 

@@ -67,3 +67,14 @@ func BenchmarkHistogramRecord(b *testing.B) {
 		h.record(uint64(i)*7919, 1)
 	}
 }
+
+func TestAppendKey(t *testing.T) {
+	for _, c := range []struct {
+		i    int
+		want string
+	}{{0, "p:000000000000"}, {42, "p:000000000042"}, {123456789012, "p:123456789012"}, {1234567890123, "p:1234567890123"}} {
+		if got := string(appendKey([]byte("x"), "p:", c.i)); got != "x"+c.want {
+			t.Errorf("appendKey(%d) = %q, want %q", c.i, got, "x"+c.want)
+		}
+	}
+}
