@@ -126,8 +126,8 @@ clean:
 	rm -rf $(BIN) dist
 
 ## ---- binaries, a node, a local cluster ----
-CMDS := nsnode
-.PHONY: bins run cluster cluster-stop e2e
+CMDS := nsnode nsctl
+.PHONY: bins run cluster cluster-stop e2e bench-redis
 bins:
 	@mkdir -p $(BIN)
 	$(foreach c,$(CMDS),CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/$(c) ./cmd/$(c) &&) true
@@ -199,3 +199,9 @@ k8s-manifests: $(BIN)/helm
 ## e2e-container: only the Docker e2e (3 containers; skipped loudly without docker).
 e2e-container:
 	$(GO) test -count=1 -timeout 10m -run '^TestContainer' -v ./e2e/
+
+## bench-redis: nsctl bench against a one-node nsnode next to redis-benchmark
+## against redis-server on loopback, same clients, pipelining and value size;
+## prints both side by side (N=, REPS=, PROFILE=1: see the script's header).
+bench-redis: bins
+	scripts/bench-vs-redis.sh
