@@ -43,9 +43,9 @@ func healthPair(t testing.TB, sopts []grpc.ServerOption, dopts []grpc.DialOption
 
 func TestGRPCInterceptors(t *testing.T) {
 	n := &Node{}
-	o := newObserver(n)
-	c, hs := healthPair(t, []grpc.ServerOption{grpc.ChainUnaryInterceptor(o.unaryServer), grpc.ChainStreamInterceptor(o.streamServer)},
-		[]grpc.DialOption{grpc.WithChainUnaryInterceptor(o.unaryClient), grpc.WithChainStreamInterceptor(o.streamClient)})
+	o := n.obs()
+	t.Cleanup(n.forgetObserver)
+	c, hs := healthPair(t, n.grpcServerOptions(), n.grpcDialOptions())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if _, err := c.Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
