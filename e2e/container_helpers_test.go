@@ -214,6 +214,13 @@ func containerExitCode(t *testing.T, name string) string {
 // succeed.
 func putKeys(ctx context.Context, t *testing.T, p *proc, lo, hi int, value func(int) []byte) {
 	t.Helper()
+	if err := tryPutKeys(ctx, p, lo, hi, value); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tryPutKeys is putKeys returning the first failure.
+func tryPutKeys(ctx context.Context, p *proc, lo, hi int, value func(int) []byte) error {
 	const batch = 250
 	for b := lo; b < hi; b += batch {
 		req := &nsv1.BatchRequest{}
@@ -223,14 +230,15 @@ func putKeys(ctx context.Context, t *testing.T, p *proc, lo, hi int, value func(
 		}
 		resp, err := p.kv().Batch(ctx, req)
 		if err != nil {
-			t.Fatalf("batch put through %s: %v", p.id, err)
+			return fmt.Errorf("batch put through %s: %v", p.id, err)
 		}
 		for j, r := range resp.GetResults() {
 			if c := codes.Code(r.GetCode()); c != codes.OK {
-				t.Fatalf("put %s through %s: %v: %s", ctrKey(b+j), p.id, c, r.GetMessage())
+				return fmt.Errorf("put %s through %s: %v: %s", ctrKey(b+j), p.id, c, r.GetMessage())
 			}
 		}
 	}
+	return nil
 }
 
 // getKeys reads keys [0, n) through p; the RPCs must succeed. It returns
