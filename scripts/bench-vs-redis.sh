@@ -6,6 +6,7 @@
 #   scripts/bench-vs-redis.sh            # or: make bench-redis
 #   N=200000 REPS=1 scripts/bench-vs-redis.sh
 #   PROFILE=1 scripts/bench-vs-redis.sh  # also a 5s CPU profile of nsnode during put -P 16
+#                                        # (to $PROFILE_OUT, default /tmp/nsnode-cpu.pprof)
 #
 # Environment: N (ops per test, default 1000000), REPS (repetitions, medians
 # are printed; default 3), CLIENTS (50), SIZE (value bytes, 64), KEYS (key
@@ -30,6 +31,7 @@ NS_HTTP=127.0.0.1:$((base + 2))
 NSNODE=${NSNODE:-./bin/nsnode}
 NSCTL=${NSCTL:-./bin/nsctl}
 PROFILE=${PROFILE:-0}
+PROFILE_OUT=${PROFILE_OUT:-${TMPDIR:-/tmp}/nsnode-cpu.pprof}
 
 if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
 	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
@@ -100,8 +102,8 @@ for P in $PIPELINES; do
 			prof=$!
 			ns_run "$P" >>"$work/ns-$P"
 			wait "$prof"
-			cp "$work/cpu.pprof" ./nsnode-cpu.pprof
-			echo "CPU profile of nsnode: ./nsnode-cpu.pprof (go tool pprof -top $NSNODE nsnode-cpu.pprof)" >&2
+			cp "$work/cpu.pprof" "$PROFILE_OUT"
+			echo "CPU profile of nsnode: $PROFILE_OUT (go tool pprof -top $NSNODE $PROFILE_OUT)" >&2
 		else
 			ns_run "$P" >>"$work/ns-$P"
 		fi
