@@ -18,9 +18,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hashicorp/memberlist"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/nothingshared/ns/cluster"
 	"github.com/nothingshared/ns/internal/buildinfo"
 	"github.com/nothingshared/ns/node"
 )
@@ -46,6 +48,16 @@ type flags struct {
 	maxKey, maxValue, maxBatch                        int
 	shutdownTimeout                                   time.Duration
 	noPprof                                           bool
+	gossip                                            gossipFlags
+}
+
+// gossipFlags tune memberlist's failure detector (tests, slow networks).
+// Zero values keep the profile's.
+type gossipFlags struct {
+	profile                       string
+	probeInterval, probeTimeout   time.Duration
+	interval, toTheDead, pushPull time.Duration
+	suspicionMult                 int
 }
 
 // usageError marks errors that exit with code 2.
@@ -121,6 +133,13 @@ Exit codes: 0 ok, 1 runtime failure, 2 bad flags or configuration.`,
 	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "longest graceful leave on SIGTERM")
 	fl.BoolVar(&f.noPprof, "disable-pprof", false, "do not serve /debug/pprof on the admin port")
+	fl.StringVar(&f.gossip.profile, "gossip-profile", "lan", "failure detector timings to start from: lan (memberlist LAN defaults) or local (loopback, faster)")
+	fl.DurationVar(&f.gossip.probeInterval, "gossip-probe-interval", 0, "interval between failure-detector probes (0: the profile's; lan 1s)")
+	fl.DurationVar(&f.gossip.probeTimeout, "gossip-probe-timeout", 0, "time to wait for a probe's ack (0: the profile's; lan 500ms)")
+	fl.DurationVar(&f.gossip.interval, "gossip-interval", 0, "interval between gossip rounds (0: the profile's; lan 200ms)")
+	fl.IntVar(&f.gossip.suspicionMult, "gossip-suspicion-mult", 0, "suspicion timeout multiplier: a suspect is declared dead after about mult*probe-interval (0: the profile's; lan 4)")
+	fl.DurationVar(&f.gossip.toTheDead, "gossip-to-the-dead-time", 0, "how long gossip still reaches a node declared dead (0: the profile's; lan 30s)")
+	fl.DurationVar(&f.gossip.pushPull, "gossip-push-pull-interval", 0, "interval between full state syncs (0: the profile's; lan 30s)")
 	fl.BoolVar(&showVersion, "version", false, "print the version and exit")
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 
@@ -193,6 +212,11 @@ func (f *flags) config() (node.Config, *slog.Logger, error) {
 	cfg.Cluster.BindPort = port
 	cfg.Cluster.AdvertiseAddr = f.advertise
 	cfg.Cluster.Join = f.join
+	mc, err := f.gossip.memberlist()
+	if err != nil {
+		return cfg, nil, err
+	}
+	cfg.Cluster.Memberlist = mc
 
 	if f.workers < 1 {
 		return cfg, nil, fmt.Errorf("--workers %d: need at least 1", f.workers)
@@ -225,6 +249,52 @@ func (f *flags) config() (node.Config, *slog.Logger, error) {
 	cfg.Limits.MaxRecvMsgBytes = 0
 	cfg.Limits = cfg.Limits.WithDefaults()
 	return cfg, log, nil
+}
+
+// memberlist returns the memberlist configuration the gossip flags ask
+// for, nil when they keep every default (the cluster package's own).
+func (g gossipFlags) memberlist() (*memberlist.Config, error) {
+	var mc *memberlist.Config
+	switch g.profile {
+	case "lan", "":
+		mc = memberlist.DefaultLANConfig()
+	case "local":
+		mc = memberlist.DefaultLocalConfig()
+	default:
+		return nil, fmt.Errorf("--gossip-profile %q: want lan or local", g.profile)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+		dst  *time.Duration
+	}{
+		{"--gossip-probe-interval", g.probeInterval, &mc.ProbeInterval},
+		{"--gossip-probe-timeout", g.probeTimeout, &mc.ProbeTimeout},
+		{"--gossip-interval", g.interval, &mc.GossipInterval},
+		{"--gossip-to-the-dead-time", g.toTheDead, &mc.GossipToTheDeadTime},
+		{"--gossip-push-pull-interval", g.pushPull, &mc.PushPullInterval},
+	} {
+		if d.v < 0 {
+			return nil, fmt.Errorf("%s %v: must not be negative", d.name, d.v)
+		}
+		if d.v > 0 {
+			*d.dst = d.v
+		}
+	}
+	if g.suspicionMult < 0 {
+		return nil, fmt.Errorf("--gossip-suspicion-mult %d: must not be negative", g.suspicionMult)
+	}
+	if g.suspicionMult > 0 {
+		mc.SuspicionMult = g.suspicionMult
+	}
+	if mc.ProbeTimeout >= mc.ProbeInterval {
+		return nil, fmt.Errorf("--gossip-probe-timeout %v must be shorter than --gossip-probe-interval %v", mc.ProbeTimeout, mc.ProbeInterval)
+	}
+	if g == (gossipFlags{profile: g.profile}) && g.profile != "local" {
+		return nil, nil
+	}
+	mc.DeadNodeReclaimTime = cluster.DefaultDeadNodeReclaimTime
+	return mc, nil
 }
 
 // serve runs the node until a signal or a Leave call, then leaves gracefully.
