@@ -465,7 +465,7 @@ func finish(t *testing.T, name string, w *workload, c *client.Client, from time.
 				t.Logf("  %v", op)
 			}
 		}
-		msg := fmt.Sprintf("%d keys not linearizable: %v (visualizations: %v)", len(v.linear.Illegal), v.linear.Illegal, v.linear.Files)
+		msg := fmt.Sprintf("%d keys not linearizable, e.g. %v (visualizations: %v)", len(v.linear.Illegal), v.linear.Illegal[:min(10, len(v.linear.Illegal))], v.linear.Files)
 		if linear {
 			t.Error(msg)
 		} else {

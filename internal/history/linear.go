@@ -94,7 +94,8 @@ type LinearReport struct {
 	Illegal []string
 	// TimedOut lists the keys the checker gave up on.
 	TimedOut []string
-	// Files lists the visualizations written for illegal keys.
+	// Files lists the visualizations written for the first illegal keys
+	// (at most 5).
 	Files []string
 	// Took is how long the check ran.
 	Took time.Duration
@@ -153,7 +154,7 @@ func CheckLinearizable(ops []Op, timeout time.Duration, dir string) LinearReport
 		switch res {
 		case porcupine.Illegal:
 			r.Illegal = append(r.Illegal, k)
-			if dir != "" {
+			if dir != "" && len(r.Files) < 5 {
 				path := filepath.Join(dir, fmt.Sprintf("linear-%d.html", len(r.Illegal)))
 				if err := porcupine.VisualizePath(RegisterModel, info, path); err == nil {
 					r.Files = append(r.Files, path)
