@@ -82,13 +82,19 @@ func (b *backend) Stats() *nsv1.StatsResponse {
 	for _, p := range owned {
 		perWorker[p%len(perWorker)]++
 	}
+	_, incoming, _, replicas := n.partitionStates()
 	resp := &nsv1.StatsResponse{
-		NodeId:          n.cfg.NodeID,
-		TableEpoch:      t.Epoch(),
-		PartitionsOwned: uint32(len(owned)),
-		Forwarded:       n.forwarded.Load(),
-		Keys:            n.countKeys(),
-		Version:         n.cfg.Version,
+		NodeId:             n.cfg.NodeID,
+		TableEpoch:         t.Epoch(),
+		PartitionsIncoming: uint32(incoming),
+		Replicas:           uint32(replicas),
+		Handoffs:           n.handoffs.Load(),
+		HandoffBytes:       n.handoffBytes.Load(),
+		Quorum:             n.quorum.Load(),
+		PartitionsOwned:    uint32(len(owned)),
+		Forwarded:          n.forwarded.Load(),
+		Keys:               n.countKeys(),
+		Version:            n.cfg.Version,
 	}
 	if !n.started.IsZero() {
 		resp.UptimeSeconds = time.Since(n.started).Seconds()

@@ -51,6 +51,7 @@ type envelope struct {
 	pos     []int32           // index of each item or op in results
 	results []*nsv1.Result
 	call    *call
+	from    string // envReplica: the owner that sent the ops
 }
 
 // shard is one worker's private state: the partitions it owns and the
@@ -103,13 +104,22 @@ func (h *handler) process(s *shard, env *envelope, j int, now time.Time, t *ring
 	}
 	ps := s.parts[p]
 	self := t.MemberIndex(n.cfg.NodeID)
-	if ps != nil && ps.status == psFenced {
+	owner := t.OwnerIndex(int(p)) == self && self >= 0
+	if ps != nil && ps.status == psFenced && !owner {
 		*res = transport.ResultError(&transport.MovedError{Epoch: ps.epoch, Partition: int(p), OwnerID: ps.movedTo.id, OwnerAddr: ps.movedTo.addr})
 		return
 	}
-	if t.OwnerIndex(int(p)) != self {
+	if !owner {
 		*res = transport.ResultError(movedError(t, int(p)))
 		return
+	}
+	if ps != nil && ps.status == psFenced {
+		// The table names this node the owner of a partition it handed
+		// away (to a puller whose table was, briefly, different): pull it
+		// back. The item waits for it.
+		ps = &partState{status: psIncoming, epoch: t.Epoch(), since: now}
+		s.parts[p] = ps
+		n.requestPull(p)
 	}
 	if ps == nil {
 		// Owned by the table but not planned yet (the plan for this table is
@@ -220,15 +230,13 @@ func movedError(t *ring.Table, p int) error {
 	return &transport.MovedError{Epoch: t.Epoch(), Partition: p, OwnerID: o.ID, OwnerAddr: o.Addr}
 }
 
-// maxRoutes bounds how often Dispatch re-routes an item that answered moved
-// (its partition moved while it was on its way).
-const maxRoutes = 3
-
 // Dispatch routes items to their owners: local items go to their workers in
 // one envelope per worker, the rest to their owners in one Forward per
-// peer. An item that answers moved is re-routed to the node it names, up to
-// maxRoutes times, unless it was itself forwarded (at most one hop between
-// nodes per route). It returns when every item has a result.
+// peer. An item that answers moved (its partition moved while it was on its
+// way, or tables disagree for a moment) is routed again to the node it
+// names, with a short backoff, until the deadline, unless it was itself
+// forwarded: between two nodes an item makes at most one hop per route. It
+// returns when every item has a result.
 func (n *Node) Dispatch(ctx context.Context, items []*nsv1.Item, forwarded bool) []*nsv1.Result {
 	results := make([]*nsv1.Result, len(items))
 	if _, ok := ctx.Deadline(); !ok {
@@ -243,14 +251,14 @@ func (n *Node) Dispatch(ctx context.Context, items []*nsv1.Item, forwarded bool)
 		}
 		return results
 	}
-	all := make([]int32, len(items))
-	for i := range all {
-		all[i] = int32(i)
+	todo := make([]int32, len(items))
+	for i := range todo {
+		todo[i] = int32(i)
 	}
-	todo := all
+	backoff := time.Millisecond
 	for route := 0; ; route++ {
 		n.route(ctx, items, todo, results, forwarded, route)
-		if forwarded || route+1 >= maxRoutes || ctx.Err() != nil {
+		if forwarded {
 			return results
 		}
 		var again []int32
@@ -259,12 +267,25 @@ func (n *Node) Dispatch(ctx context.Context, items []*nsv1.Item, forwarded bool)
 				again = append(again, i)
 			}
 		}
-		if len(again) == 0 {
+		if len(again) == 0 || route+1 >= maxRoutes {
 			return results
+		}
+		if route > 0 {
+			// Moved twice: tables are converging. Give them a moment.
+			select {
+			case <-ctx.Done():
+				return results
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 100*time.Millisecond)
 		}
 		todo = again
 	}
 }
+
+// maxRoutes bounds how often Dispatch routes an item that keeps answering
+// moved (about two seconds of backoff in all).
+const maxRoutes = 30
 
 // route sends the items at idx once: local ones to workers, others to the
 // owner named by a previous moved answer or by the table.

@@ -92,10 +92,12 @@ func (n *Node) plan(s *shard, told, t *ring.Table) planResult {
 		if t.OwnerIndex(pi) == self && self >= 0 {
 			switch {
 			case ps != nil && ps.status == psOwned:
-				// Still ours.
+				// Still ours: the new table confirms the ownership, at its
+				// epoch (backups refuse writes from older epochs).
+				ps.epoch = max(ps.epoch, t.Epoch())
 			case ps != nil && ps.status == psIncoming:
 				pr.pulls = append(pr.pulls, p)
-			case rs != nil && !rs.syncing && told != nil && told.Owner(pi).ID != n.cfg.NodeID && t.MemberIndex(told.Owner(pi).ID) < 0:
+			case rs != nil && rs.svcs != nil && told != nil && told.Owner(pi).ID != n.cfg.NodeID && t.MemberIndex(told.Owner(pi).ID) < 0:
 				// The owner is gone and this node has a backup copy: promote it.
 				s.parts[p] = &partState{status: psOwned, epoch: t.Epoch(), lsn: rs.lsn, svcs: fillSvcs(rs.svcs, len(n.svcList)), dedup: rs.dedup, since: now}
 				delete(s.replicas, p)
@@ -131,6 +133,13 @@ func (n *Node) plan(s *shard, told, t *ring.Table) planResult {
 			if rs == nil {
 				rs = &replicaState{syncing: true}
 				s.replicas[p] = rs
+			}
+			if !rs.orphan.IsZero() || told == nil || told.Owner(pi).ID != t.Owner(pi).ID {
+				// A copy that stopped following (orphaned), or whose owner
+				// changed (the new owner's writes continue from the copy it
+				// pulled, maybe not this one): resynchronise. Its data stays
+				// available to pullers meanwhile.
+				rs.syncing = true
 			}
 			rs.orphan = time.Time{}
 			if rs.syncing {
@@ -214,6 +223,15 @@ func (n *Node) requestSync(p int32) {
 	}
 }
 
+// requestPull asks for an owned partition found without state (fenced while
+// the table names this node its owner) to be pulled. Workers call it.
+func (n *Node) requestPull(p int32) {
+	select {
+	case n.pullCh <- p:
+	default:
+	}
+}
+
 // requestRepull marks an owned partition stale (a backup fenced it at a
 // newer epoch: another node owned it meanwhile) and pulls it again.
 func (n *Node) requestRepull(p int32) {
@@ -231,6 +249,8 @@ func (n *Node) syncLoop(ctx context.Context) {
 			return
 		case p := <-n.syncCh:
 			n.startPull(pullKey{p, pullReplica}, nil)
+		case p := <-n.pullCh:
+			n.startPull(pullKey{p, pullOwner}, nil)
 		case p := <-n.repullCh:
 			w := int(p) % n.pool.Size()
 			t := n.table.Load()
@@ -260,6 +280,9 @@ func (n *Node) stillNeeded(k pullKey, t *ring.Table) bool {
 	if k.kind == pullOwner {
 		return t.OwnerIndex(int(k.p)) == self
 	}
+	if _, ok := n.replicaSources.Load(k.p); ok {
+		return true // an owner is replicating to a copy that waits for a snapshot
+	}
 	return slices.Contains(t.BackupIndexes(int(k.p)), self)
 }
 
@@ -279,7 +302,7 @@ func (n *Node) pullLoop(k pullKey, told *ring.Table) {
 		if done {
 			return
 		}
-		if attempt%20 == 0 {
+		if attempt > 0 && attempt%20 == 0 {
 			n.log.Warn("partition pull not done yet; retrying", "partition", k.p, "kind", k.kind, "attempt", attempt, "err", err)
 		}
 		select {
@@ -298,6 +321,9 @@ func (n *Node) pullLoop(k pullKey, told *ring.Table) {
 func (n *Node) pullOnce(k pullKey, told, t *ring.Table) (bool, error) {
 	n.handoffSem <- struct{}{}
 	defer func() { <-n.handoffSem }()
+	if k.kind == pullOwner {
+		defer n.fetching.Delete(k.p)
+	}
 	p := int(k.p)
 	var cands []ring.Member
 	mode := nsv1.HandoffMode_HANDOFF_MODE_OWNER
@@ -305,18 +331,63 @@ func (n *Node) pullOnce(k pullKey, told, t *ring.Table) (bool, error) {
 		cands = n.pullCandidates(p, told, t)
 	} else {
 		mode = nsv1.HandoffMode_HANDOFF_MODE_REPLICA
-		if o := t.Owner(p); o.ID != n.cfg.NodeID {
-			cands = []ring.Member{o}
+		if v, ok := n.replicaSources.Load(k.p); ok {
+			if m, ok := t.Member(v.(string)); ok && m.ID != n.cfg.NodeID {
+				cands = append(cands, m)
+			}
+		}
+		if o := t.Owner(p); o.ID != n.cfg.NodeID && (len(cands) == 0 || cands[0].ID != o.ID) {
+			cands = append(cands, o)
 		}
 	}
 	var errs []error
 	blocked := false
-	for _, c := range cands {
+	asked := map[string]bool{n.cfg.NodeID: true}
+	redirected := map[string]ring.Member{} // target id -> the fenced holder that named it
+	notThere := map[string]bool{}          // candidates that answered: not here, no pointer
+	var answers []string
+	for ci := 0; ci < len(cands); ci++ {
+		c := cands[ci]
+		if asked[c.ID] {
+			continue
+		}
+		asked[c.ID] = true
 		start := time.Now()
-		data, found, err := n.fetch(c, k.p, t.Epoch(), mode)
+		if k.kind == pullOwner {
+			n.fetching.Store(k.p, true)
+		}
+		data, found, redirect, err := n.fetch(c, k.p, t.Epoch(), mode, false)
+		if holder, ok := redirected[c.ID]; ok && err == nil && !found && redirect.ID == "" {
+			// The node the holder handed the partition to does not have it
+			// (its pull failed after the fence): take the fenced copy.
+			answers = append(answers, fmt.Sprintf("%s:not-there", c.ID))
+			c = holder
+			data, found, redirect, err = n.fetch(c, k.p, t.Epoch(), mode, true)
+		}
+		if _, ok := redirected[c.ID]; ok && err != nil {
+			blocked = true // a node known to have held it: never give up on it
+		}
+		answers = append(answers, fmt.Sprintf("%s:found=%v,redirect=%s,err=%v", c.ID, found, redirect.ID, err))
+		if err == nil && !found && redirect.ID == "" {
+			notThere[c.ID] = true
+		}
+		if redirect.ID != "" && notThere[redirect.ID] {
+			// It was handed to a node that already said it does not have
+			// it (its pull failed after the fence): take the fenced copy.
+			answers = append(answers, fmt.Sprintf("%s:not-there", redirect.ID))
+			data, found, redirect, err = n.fetch(c, k.p, t.Epoch(), mode, true)
+			if err != nil {
+				blocked = true
+			}
+		}
+		if redirect.ID != "" && !asked[redirect.ID] {
+			// The holder handed the partition on: ask that node next.
+			redirected[redirect.ID] = c
+			cands = slices.Insert(cands, ci+1, redirect)
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", c.ID, err))
-			if t.MemberIndex(c.ID) >= 0 || status.Code(err) == codes.FailedPrecondition {
+			if t.MemberIndex(c.ID) >= 0 || status.Code(err) == codes.FailedPrecondition || errors.Is(err, transport.ErrUnavailable) {
 				// A live member we could not ask may hold the state: retry.
 				blocked = true
 			}
@@ -325,7 +396,11 @@ func (n *Node) pullOnce(k pullKey, told, t *ring.Table) (bool, error) {
 		if !found {
 			continue
 		}
-		if err := n.install(k, t.Epoch(), data); err != nil {
+		err = n.install(k, t.Epoch(), data)
+		if k.kind == pullOwner {
+			n.fetching.Delete(k.p)
+		}
+		if err != nil {
 			errs = append(errs, fmt.Errorf("install from %s: %w", c.ID, err))
 			blocked = true
 			continue
@@ -344,50 +419,71 @@ func (n *Node) pullOnce(k pullKey, told, t *ring.Table) (bool, error) {
 		return false, err
 	}
 	if len(cands) > 0 {
-		n.log.Warn("no live copy of partition found; it starts empty", "partition", k.p, "asked", len(cands))
+		n.log.Warn("no live copy of partition found; it starts empty", "partition", k.p, "epoch", t.Epoch(), "answers", answers)
 	}
 	return true, nil
 }
 
 // fetch pulls a partition's state from m. found is false when m holds none.
-func (n *Node) fetch(m ring.Member, p int32, epoch uint64, mode nsv1.HandoffMode) (data []byte, found bool, err error) {
+func (n *Node) fetch(m ring.Member, p int32, epoch uint64, mode nsv1.HandoffMode, takeFenced bool) (data []byte, found bool, redirect ring.Member, err error) {
+	data, found, redirect, err = n.fetchOnce(m, p, epoch, mode, takeFenced)
+	if err != nil {
+		err = transport.FromError(err)
+	}
+	if err != nil {
+		n.pendingAcks.Delete(ackKey{m.ID, p})
+	}
+	return data, found, redirect, err
+}
+
+func (n *Node) fetchOnce(m ring.Member, p int32, epoch uint64, mode nsv1.HandoffMode, takeFenced bool) (data []byte, found bool, redirect ring.Member, err error) {
 	conn, err := n.peers.get(m.Addr)
 	if err != nil {
-		return nil, false, err
+		return nil, false, redirect, err
 	}
 	ctx, cancel := context.WithTimeout(n.runCtx, n.cfg.HandoffTimeout)
-	defer cancel()
 	st, err := nsv1.NewPeerServiceClient(conn).Handoff(ctx)
 	if err != nil {
-		return nil, false, err
+		cancel()
+		return nil, false, redirect, err
 	}
+	// The stream stays open until ack (or a failure) ends it.
+	n.pendingCancels.Store(ackKey{m.ID, p}, cancel)
 	n.pendingAcks.Store(ackKey{m.ID, p}, st)
+	defer func() {
+		if err != nil || !found {
+			n.pendingAcks.Delete(ackKey{m.ID, p})
+			if c, ok := n.pendingCancels.LoadAndDelete(ackKey{m.ID, p}); ok {
+				c.(context.CancelFunc)()
+			}
+		}
+	}()
 	if err := st.Send(&nsv1.HandoffRequest{Msg: &nsv1.HandoffRequest_Start{Start: &nsv1.HandoffStart{
-		Partition: uint32(p), Epoch: epoch, Mode: mode, From: n.cfg.NodeID}}}); err != nil {
-		return nil, false, err
+		Partition: uint32(p), Epoch: epoch, Mode: mode, From: n.cfg.NodeID, TakeFenced: takeFenced}}}); err != nil {
+		return nil, false, redirect, err
 	}
 	var buf []byte
 	for seq := uint64(0); ; seq++ {
 		resp, err := st.Recv()
 		if err != nil {
-			return nil, false, err
+			return nil, false, redirect, err
 		}
 		if !resp.GetFound() {
 			_ = st.CloseSend()
-			return nil, false, nil
+			return nil, false, ring.Member{ID: resp.GetMovedToId(), Addr: resp.GetMovedToAddr()}, nil
 		}
 		if resp.GetSeq() != seq {
-			return nil, false, fmt.Errorf("handoff chunk %d arrived as %d", seq, resp.GetSeq())
+			return nil, false, redirect, fmt.Errorf("handoff chunk %d arrived as %d", seq, resp.GetSeq())
 		}
 		if crc32.Checksum(resp.GetData(), castagnoli) != resp.GetCrc32C() {
-			return nil, false, fmt.Errorf("handoff chunk %d: checksum mismatch", seq)
+			return nil, false, redirect, fmt.Errorf("handoff chunk %d: checksum mismatch", seq)
 		}
 		buf = append(buf, resp.GetData()...)
 		if resp.GetLast() {
 			if uint64(len(buf)) != resp.GetTotalBytes() {
-				return nil, false, fmt.Errorf("handoff: got %d bytes, sender says %d", len(buf), resp.GetTotalBytes())
+				return nil, false, redirect, fmt.Errorf("handoff: got %d bytes, sender says %d", len(buf), resp.GetTotalBytes())
 			}
-			return buf, true, nil
+			return buf, true, redirect, nil
 		}
 	}
 }
@@ -407,6 +503,9 @@ func (n *Node) ack(m ring.Member, p int32) {
 	_ = st.Send(&nsv1.HandoffRequest{Msg: &nsv1.HandoffRequest_Ack{Ack: &nsv1.HandoffAck{Installed: true}}})
 	_ = st.CloseSend()
 	_, _ = st.Recv() // wait for the holder to close
+	if c, ok := n.pendingCancels.LoadAndDelete(ackKey{m.ID, p}); ok {
+		c.(context.CancelFunc)()
+	}
 }
 
 // install puts pulled state (nil: empty) in place on p's worker and releases
@@ -432,9 +531,16 @@ func (n *Node) install(k pullKey, epoch uint64, data []byte) error {
 		t := n.table.Load()
 		if k.kind == pullOwner {
 			ps := s.parts[p]
-			if ps == nil || ps.status != psIncoming {
-				err = fmt.Errorf("partition %d is no longer incoming here", p)
+			if ps != nil && ps.status == psOwned {
+				err = fmt.Errorf("partition %d is already owned here", p)
 				return
+			}
+			if ps == nil || ps.status != psIncoming {
+				// The table moved the partition on while its state was on
+				// the way: the holder is fenced, so this node must keep the
+				// state (owned but not served) for the next owner to pull.
+				ps = &partState{status: psIncoming}
+				s.parts[p] = ps
 			}
 			ps.status = psOwned
 			ps.epoch = max(epoch, ps.epoch)
@@ -465,6 +571,9 @@ func (n *Node) install(k pullKey, epoch uint64, data []byte) error {
 		rs.dedup = d.dedup
 		rs.syncing = false
 		h.releaseBuffered(rs, p)
+		if !rs.syncing {
+			n.replicaSources.Delete(p)
+		}
 	})
 	if xerr != nil {
 		return xerr
@@ -492,12 +601,12 @@ func (n *Node) Handoff(stream nsv1.PeerService_HandoffServer) error {
 	if m, ok := n.table.Load().Member(from.ID); ok {
 		from = m
 	}
-	data, found, err := n.snapshotFor(p, start.GetEpoch(), start.GetMode(), from)
+	data, found, movedTo, err := n.snapshotFor(p, start.GetEpoch(), start.GetMode(), from, start.GetTakeFenced())
 	if err != nil {
 		return transport.ToStatus(err).Err()
 	}
 	if !found {
-		return stream.Send(&nsv1.HandoffResponse{Found: false})
+		return stream.Send(&nsv1.HandoffResponse{Found: false, MovedToId: movedTo.id, MovedToAddr: movedTo.addr})
 	}
 	for seq, off := uint64(0), 0; ; seq++ {
 		end := min(off+handoffChunk, len(data))
@@ -527,7 +636,7 @@ func (n *Node) Handoff(stream nsv1.PeerService_HandoffServer) error {
 
 // snapshotFor takes the snapshot a puller asked for, on the partition's
 // worker.
-func (n *Node) snapshotFor(p int32, epoch uint64, mode nsv1.HandoffMode, from ring.Member) (data []byte, found bool, err error) {
+func (n *Node) snapshotFor(p int32, epoch uint64, mode nsv1.HandoffMode, from ring.Member, takeFenced bool) (data []byte, found bool, redirect moved, err error) {
 	w := int(p) % n.pool.Size()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -536,11 +645,30 @@ func (n *Node) snapshotFor(p int32, epoch uint64, mode nsv1.HandoffMode, from ri
 		stale := func(have uint64) {
 			err = fmt.Errorf("%w: partition %d is at epoch %d here, newer than the puller's %d", transport.ErrNotOwner, p, have, epoch)
 		}
+		cur := n.table.Load()
+		if mode == nsv1.HandoffMode_HANDOFF_MODE_OWNER && cur.Owner(int(p)).ID == n.cfg.NodeID && cur.Epoch() >= epoch {
+			// This node's table is as new as the puller's and names this
+			// node the owner: the puller's table is stale (or names the
+			// same epoch for another member set while gossip converges).
+			err = fmt.Errorf("%w: node %s owns partition %d at table epoch %d (puller at %d); retry once tables agree", transport.ErrUnavailable, n.cfg.NodeID, p, cur.Epoch(), epoch)
+			return
+		}
 		switch mode {
 		case nsv1.HandoffMode_HANDOFF_MODE_OWNER:
+			// The copies this node may hand over: its own (owned, or fenced
+			// for this puller, or taken back) and its backup copy. The one
+			// with the newest ownership epoch, then the most writes, wins:
+			// an owned copy the table moved away long ago is stale next to
+			// a backup copy that followed the later owner.
+			usePS := ps != nil && (ps.status == psOwned ||
+				ps.status == psFenced && ps.svcs != nil && (ps.movedTo.id == from.ID || takeFenced))
+			useRS := rs != nil && rs.svcs != nil
+			if usePS && useRS && (rs.epoch > ps.epoch || rs.epoch == ps.epoch && rs.lsn > ps.lsn) {
+				usePS = false
+			}
 			switch {
-			case ps != nil && ps.status == psOwned:
-				if ps.epoch > epoch {
+			case usePS:
+				if ps.status == psOwned && ps.epoch > epoch {
 					stale(ps.epoch)
 					return
 				}
@@ -549,16 +677,14 @@ func (n *Node) snapshotFor(p int32, epoch uint64, mode nsv1.HandoffMode, from ri
 					return
 				}
 				ps.status = psFenced
-				ps.epoch = epoch
+				ps.epoch = max(ps.epoch, epoch)
 				ps.movedTo = moved{id: from.ID, addr: from.Addr}
 				ps.since = time.Now()
 				found = true
-			case ps != nil && ps.status == psFenced && ps.svcs != nil && ps.movedTo.id == from.ID:
-				// A retry of the same handoff.
-				data, err = n.encodePartition(epoch, ps.lsn, ps.svcs, &ps.dedup)
-				ps.epoch = max(ps.epoch, epoch)
-				found = err == nil
-			case rs != nil && !rs.syncing:
+				if useRS && rs.epoch < epoch {
+					rs.epoch = epoch
+				}
+			case useRS:
 				if rs.epoch > epoch {
 					stale(rs.epoch)
 					return
@@ -566,6 +692,19 @@ func (n *Node) snapshotFor(p int32, epoch uint64, mode nsv1.HandoffMode, from ri
 				data, err = n.encodePartition(epoch, rs.lsn, rs.svcs, &rs.dedup)
 				rs.epoch = epoch // fence: older owners are refused from now on
 				found = err == nil
+				if ps != nil && ps.status == psOwned {
+					// A stale owned copy: never serve or hand it again.
+					ps.status = psFenced
+					ps.svcs = nil
+					ps.movedTo = moved{id: from.ID, addr: from.Addr}
+				}
+			case ps != nil && ps.status == psFenced && ps.movedTo.id != from.ID:
+				// Handed on to another node: send the puller there.
+				redirect = ps.movedTo
+			case (ps == nil || ps.status == psIncoming) && n.isFetching(p):
+				// Its state may be on its way here (the holder fenced it for
+				// this node): the puller must ask again shortly.
+				err = fmt.Errorf("%w: partition %d is arriving on node %s; retry", transport.ErrUnavailable, p, n.cfg.NodeID)
 			}
 		case nsv1.HandoffMode_HANDOFF_MODE_REPLICA:
 			if ps != nil && ps.status == psOwned {
@@ -577,9 +716,9 @@ func (n *Node) snapshotFor(p int32, epoch uint64, mode nsv1.HandoffMode, from ri
 		}
 	})
 	if xerr != nil {
-		return nil, false, xerr
+		return nil, false, redirect, xerr
 	}
-	return data, found, err
+	return data, found, redirect, err
 }
 
 // release frees a fenced partition's state once its new owner installed it;
@@ -615,7 +754,8 @@ func (n *Node) ownedCount(t *ring.Table) int {
 	return total
 }
 
-// partitionStates counts partitions by state, for stats and readiness.
+// partitionStates counts partitions by state, and the in-sync backup
+// copies the table asks of this node, for stats and readiness.
 func (n *Node) partitionStates() (owned, incoming, fenced, replicas int) {
 	for w := 0; w < n.pool.Size(); w++ {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -630,9 +770,19 @@ func (n *Node) partitionStates() (owned, incoming, fenced, replicas int) {
 					fenced++
 				}
 			}
-			replicas += len(s.replicas)
+			for _, rs := range s.replicas {
+				if !rs.syncing && rs.orphan.IsZero() {
+					replicas++
+				}
+			}
 		})
 		cancel()
 	}
 	return
+}
+
+// isFetching reports whether a pull of p is asking a holder right now.
+func (n *Node) isFetching(p int32) bool {
+	_, ok := n.fetching.Load(p)
+	return ok
 }

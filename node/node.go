@@ -59,12 +59,16 @@ type Node struct {
 	quorumMu sync.Mutex      // guards agreed
 	agreed   map[string]bool // the last agreed members, less those that left gracefully
 
-	repl        *replicators
-	logRepl     *slog.Logger
-	syncCh      chan int32 // backup copies to (re)synchronise
-	repullCh    chan int32 // owned partitions found stale
-	handoffSem  chan struct{}
-	pendingAcks sync.Map // ackKey -> handoff stream awaiting the install ack
+	repl           *replicators
+	logRepl        *slog.Logger
+	syncCh         chan int32 // backup copies to (re)synchronise
+	pullCh         chan int32 // owned partitions found without state
+	repullCh       chan int32 // owned partitions found stale
+	handoffSem     chan struct{}
+	pendingAcks    sync.Map // ackKey -> handoff stream awaiting the install ack
+	pendingCancels sync.Map // ackKey -> its context's cancel
+	fetching       sync.Map // int32 partition -> pulling from a holder right now
+	replicaSources sync.Map // int32 partition -> id of the owner replicating to a copy that waits for a snapshot
 
 	pullMu   sync.Mutex // guards pulling and stopping
 	pulling  map[pullKey]bool
@@ -98,6 +102,7 @@ func New(cfg Config) (_ *Node, err error) {
 		done:     make(chan struct{}),
 		agreed:   map[string]bool{},
 		syncCh:   make(chan int32, 4096),
+		pullCh:   make(chan int32, 4096),
 		repullCh: make(chan int32, 4096),
 		pulling:  map[pullKey]bool{},
 		runCtx:   context.Background(),
@@ -533,4 +538,32 @@ func (n *Node) retryViewAfter(d time.Duration) {
 		case <-n.runCtx.Done():
 		}
 	}()
+}
+
+// Abort stops the node at once, as a crash would: no leave, no handoff, no
+// draining. Peers detect the failure. It is for tests and fatal errors;
+// Shutdown is the normal way out. Done is closed when it returns.
+func (n *Node) Abort() {
+	n.shutdownOnce.Do(func() {
+		n.leaving.Store(true)
+		_ = n.members.Shutdown()
+		n.server.Stop()
+		if n.httpSrv != nil {
+			_ = n.httpSrv.Close()
+		}
+		if n.cancel != nil {
+			n.cancel()
+		}
+		n.pullMu.Lock()
+		n.stopping = true
+		n.pullMu.Unlock()
+		n.pool.Stop()
+		n.repl.close()
+		n.pullWG.Wait()
+		n.closeListeners()
+		n.peers.close()
+		n.wg.Wait()
+		close(n.done)
+	})
+	<-n.done
 }

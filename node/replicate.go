@@ -206,7 +206,7 @@ func (n *Node) Replicate(ctx context.Context, req *nsv1.ReplicateRequest) []*nsv
 		w := int(op.GetPartition()) % W
 		env := envs[w]
 		if env == nil {
-			env = &envelope{kind: envReplica, ctx: ctx, results: results, call: c}
+			env = &envelope{kind: envReplica, ctx: ctx, results: results, call: c, from: req.GetFrom()}
 			envs[w] = env
 		}
 		env.ops = append(env.ops, op)
@@ -246,14 +246,32 @@ func (h *handler) applyReplica(s *shard, env *envelope, j int) {
 	op := env.ops[j]
 	p := env.parts[j]
 	res := &env.results[env.pos[j]]
-	if ps := s.parts[p]; ps != nil && ps.status != psFenced && ps.epoch >= op.GetEpoch() {
-		*res = transport.ResultError(fmt.Errorf("%w: node %s owns partition %d at epoch %d; refusing a write from epoch %d", transport.ErrNotOwner, n.cfg.NodeID, p, ps.epoch, op.GetEpoch()))
-		return
+	if ps := s.parts[p]; ps != nil && ps.status != psFenced {
+		if ps.epoch >= op.GetEpoch() {
+			*res = transport.ResultError(fmt.Errorf("%w: node %s owns partition %d at epoch %d; refusing a write from epoch %d", transport.ErrNotOwner, n.cfg.NodeID, p, ps.epoch, op.GetEpoch()))
+			return
+		}
+		if ps.status == psOwned {
+			// An owner at a newer epoch writes to this node as its backup:
+			// this node's owned copy is stale. Never serve it again.
+			ps.status = psFenced
+			ps.svcs = nil
+			ps.dedup = dedup{}
+			ps.movedTo = moved{id: env.from}
+			if m, ok := n.table.Load().Member(env.from); ok {
+				ps.movedTo.addr = m.Addr
+			}
+		}
 	}
 	rs := s.replicas[p]
 	if rs == nil {
 		rs = &replicaState{epoch: op.GetEpoch(), syncing: true}
 		s.replicas[p] = rs
+	}
+	if rs.syncing || op.GetLsn() > rs.lsn+1 {
+		n.replicaSources.Store(p, env.from)
+	}
+	if rs.syncing {
 		n.requestSync(p)
 	}
 	if op.GetEpoch() < rs.epoch {

@@ -92,8 +92,8 @@ func Start(t testing.TB, cfg Config) *Cluster {
 	return c
 }
 
-// WaitAgreed waits until every running node has a table with all of them
-// and the same epoch and hash.
+// WaitAgreed waits until every running node is ready (no partition still
+// incoming) and has a table with all of them and the same epoch and hash.
 func (c *Cluster) WaitAgreed(timeout time.Duration) {
 	c.t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -112,6 +112,9 @@ func (c *Cluster) WaitAgreed(timeout time.Duration) {
 func (c *Cluster) agreed() (bool, string) {
 	first := c.Nodes[0].Table()
 	for _, n := range c.Nodes {
+		if ok, why := n.Ready(); !ok {
+			return false, n.ID() + " not ready: " + why
+		}
 		t := n.Table()
 		if len(t.Members()) != len(c.Nodes) {
 			return false, fmt.Sprintf("%s has %d members", n.ID(), len(t.Members()))

@@ -895,7 +895,17 @@ type StatsResponse struct {
 	// UptimeSeconds is how long the node has run.
 	UptimeSeconds float64 `protobuf:"fixed64,7,opt,name=uptime_seconds,json=uptimeSeconds,proto3" json:"uptime_seconds,omitempty"`
 	// Version is the node's software version.
-	Version       string `protobuf:"bytes,8,opt,name=version,proto3" json:"version,omitempty"`
+	Version string `protobuf:"bytes,8,opt,name=version,proto3" json:"version,omitempty"`
+	// PartitionsIncoming counts partitions this node owns whose state is still being pulled.
+	PartitionsIncoming uint32 `protobuf:"varint,9,opt,name=partitions_incoming,json=partitionsIncoming,proto3" json:"partitions_incoming,omitempty"`
+	// Replicas counts the backup copies this node keeps.
+	Replicas uint32 `protobuf:"varint,10,opt,name=replicas,proto3" json:"replicas,omitempty"`
+	// Handoffs counts partitions this node pulled (as owner or backup) since it started.
+	Handoffs uint64 `protobuf:"varint,11,opt,name=handoffs,proto3" json:"handoffs,omitempty"`
+	// HandoffBytes counts the bytes of those pulls.
+	HandoffBytes uint64 `protobuf:"varint,12,opt,name=handoff_bytes,json=handoffBytes,proto3" json:"handoff_bytes,omitempty"`
+	// Quorum is false when this node sees fewer than half of the last agreed members and refuses writes.
+	Quorum        bool `protobuf:"varint,13,opt,name=quorum,proto3" json:"quorum,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -984,6 +994,41 @@ func (x *StatsResponse) GetVersion() string {
 		return x.Version
 	}
 	return ""
+}
+
+func (x *StatsResponse) GetPartitionsIncoming() uint32 {
+	if x != nil {
+		return x.PartitionsIncoming
+	}
+	return 0
+}
+
+func (x *StatsResponse) GetReplicas() uint32 {
+	if x != nil {
+		return x.Replicas
+	}
+	return 0
+}
+
+func (x *StatsResponse) GetHandoffs() uint64 {
+	if x != nil {
+		return x.Handoffs
+	}
+	return 0
+}
+
+func (x *StatsResponse) GetHandoffBytes() uint64 {
+	if x != nil {
+		return x.HandoffBytes
+	}
+	return 0
+}
+
+func (x *StatsResponse) GetQuorum() bool {
+	if x != nil {
+		return x.Quorum
+	}
+	return false
 }
 
 // LeaveRequest asks a node to leave.
@@ -1123,7 +1168,7 @@ const file_ns_v1_cluster_proto_rawDesc = "" +
 	"\n" +
 	"partitions\x18\f \x01(\rR\n" +
 	"partitions\x12!\n" +
-	"\fcircuit_open\x18\r \x01(\bR\vcircuitOpen\"\x95\x02\n" +
+	"\fcircuit_open\x18\r \x01(\bR\vcircuitOpen\"\xbb\x03\n" +
 	"\rStatsResponse\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12,\n" +
 	"\aworkers\x18\x02 \x03(\v2\x12.ns.v1.WorkerStatsR\aworkers\x12\x1f\n" +
@@ -1133,7 +1178,13 @@ const file_ns_v1_cluster_proto_rawDesc = "" +
 	"\tforwarded\x18\x05 \x01(\x04R\tforwarded\x12\x12\n" +
 	"\x04keys\x18\x06 \x01(\x04R\x04keys\x12%\n" +
 	"\x0euptime_seconds\x18\a \x01(\x01R\ruptimeSeconds\x12\x18\n" +
-	"\aversion\x18\b \x01(\tR\aversion\"\x0e\n" +
+	"\aversion\x18\b \x01(\tR\aversion\x12/\n" +
+	"\x13partitions_incoming\x18\t \x01(\rR\x12partitionsIncoming\x12\x1a\n" +
+	"\breplicas\x18\n" +
+	" \x01(\rR\breplicas\x12\x1a\n" +
+	"\bhandoffs\x18\v \x01(\x04R\bhandoffs\x12#\n" +
+	"\rhandoff_bytes\x18\f \x01(\x04R\fhandoffBytes\x12\x16\n" +
+	"\x06quorum\x18\r \x01(\bR\x06quorum\"\x0e\n" +
 	"\fLeaveRequest\"\x0f\n" +
 	"\rLeaveResponse*\x8b\x01\n" +
 	"\vMemberState\x12\x1c\n" +

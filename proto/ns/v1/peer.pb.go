@@ -194,7 +194,10 @@ type HandoffStart struct {
 	// Mode says whether the caller becomes owner or backup.
 	Mode HandoffMode `protobuf:"varint,3,opt,name=mode,proto3,enum=ns.v1.HandoffMode" json:"mode,omitempty"`
 	// From is the caller's node id.
-	From          string `protobuf:"bytes,4,opt,name=from,proto3" json:"from,omitempty"`
+	From string `protobuf:"bytes,4,opt,name=from,proto3" json:"from,omitempty"`
+	// TakeFenced asks a holder that fenced the partition for another node, which
+	// answered that it does not have it, to hand over its fenced copy instead.
+	TakeFenced    bool `protobuf:"varint,5,opt,name=take_fenced,json=takeFenced,proto3" json:"take_fenced,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -255,6 +258,13 @@ func (x *HandoffStart) GetFrom() string {
 		return x.From
 	}
 	return ""
+}
+
+func (x *HandoffStart) GetTakeFenced() bool {
+	if x != nil {
+		return x.TakeFenced
+	}
+	return false
 }
 
 // HandoffAck tells the holder the state is installed.
@@ -404,7 +414,11 @@ type HandoffResponse struct {
 	// Last marks the final chunk.
 	Last bool `protobuf:"varint,5,opt,name=last,proto3" json:"last,omitempty"`
 	// TotalBytes is the whole state's length, on the last chunk.
-	TotalBytes    uint64 `protobuf:"varint,6,opt,name=total_bytes,json=totalBytes,proto3" json:"total_bytes,omitempty"`
+	TotalBytes uint64 `protobuf:"varint,6,opt,name=total_bytes,json=totalBytes,proto3" json:"total_bytes,omitempty"`
+	// MovedToId, with found false, names the node this holder handed the partition to: ask it.
+	MovedToId string `protobuf:"bytes,7,opt,name=moved_to_id,json=movedToId,proto3" json:"moved_to_id,omitempty"`
+	// MovedToAddr is that node's gRPC address.
+	MovedToAddr   string `protobuf:"bytes,8,opt,name=moved_to_addr,json=movedToAddr,proto3" json:"moved_to_addr,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -479,6 +493,20 @@ func (x *HandoffResponse) GetTotalBytes() uint64 {
 		return x.TotalBytes
 	}
 	return 0
+}
+
+func (x *HandoffResponse) GetMovedToId() string {
+	if x != nil {
+		return x.MovedToId
+	}
+	return ""
+}
+
+func (x *HandoffResponse) GetMovedToAddr() string {
+	if x != nil {
+		return x.MovedToAddr
+	}
+	return ""
 }
 
 // ReplicaOp is one write an owner applied, to apply on a backup.
@@ -675,19 +703,21 @@ const file_ns_v1_peer_proto_rawDesc = "" +
 	"tableEpoch\x12\x12\n" +
 	"\x04from\x18\x03 \x01(\tR\x04from\":\n" +
 	"\x0fForwardResponse\x12'\n" +
-	"\aresults\x18\x01 \x03(\v2\r.ns.v1.ResultR\aresults\"~\n" +
+	"\aresults\x18\x01 \x03(\v2\r.ns.v1.ResultR\aresults\"\x9f\x01\n" +
 	"\fHandoffStart\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12&\n" +
 	"\x04mode\x18\x03 \x01(\x0e2\x12.ns.v1.HandoffModeR\x04mode\x12\x12\n" +
-	"\x04from\x18\x04 \x01(\tR\x04from\"*\n" +
+	"\x04from\x18\x04 \x01(\tR\x04from\x12\x1f\n" +
+	"\vtake_fenced\x18\x05 \x01(\bR\n" +
+	"takeFenced\"*\n" +
 	"\n" +
 	"HandoffAck\x12\x1c\n" +
 	"\tinstalled\x18\x01 \x01(\bR\tinstalled\"k\n" +
 	"\x0eHandoffRequest\x12+\n" +
 	"\x05start\x18\x01 \x01(\v2\x13.ns.v1.HandoffStartH\x00R\x05start\x12%\n" +
 	"\x03ack\x18\x02 \x01(\v2\x11.ns.v1.HandoffAckH\x00R\x03ackB\x05\n" +
-	"\x03msg\"\x9a\x01\n" +
+	"\x03msg\"\xde\x01\n" +
 	"\x0fHandoffResponse\x12\x14\n" +
 	"\x05found\x18\x01 \x01(\bR\x05found\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x12\n" +
@@ -695,7 +725,9 @@ const file_ns_v1_peer_proto_rawDesc = "" +
 	"\x06crc32c\x18\x04 \x01(\rR\x06crc32c\x12\x12\n" +
 	"\x04last\x18\x05 \x01(\bR\x04last\x12\x1f\n" +
 	"\vtotal_bytes\x18\x06 \x01(\x04R\n" +
-	"totalBytes\"\x96\x01\n" +
+	"totalBytes\x12\x1e\n" +
+	"\vmoved_to_id\x18\a \x01(\tR\tmovedToId\x12\"\n" +
+	"\rmoved_to_addr\x18\b \x01(\tR\vmovedToAddr\"\x96\x01\n" +
 	"\tReplicaOp\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x10\n" +
