@@ -21,7 +21,9 @@ func (b *backend) n() *Node { return (*Node)(b) }
 func (b *backend) NodeID() string { return b.cfg.NodeID }
 
 func (b *backend) Dispatch(ctx context.Context, items []*nsv1.Item, forwarded bool) []*nsv1.Result {
-	return b.n().Dispatch(ctx, items, forwarded)
+	res := b.n().Dispatch(ctx, items, forwarded)
+	b.n().countResults(res, forwarded)
+	return res
 }
 
 func (b *backend) Table() *ring.Table { return b.table.Load() }

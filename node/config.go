@@ -61,6 +61,15 @@ type Config struct {
 	// DisablePprof removes /debug/pprof from the admin server.
 	DisablePprof bool
 
+	// OTLPEndpoint is the OpenTelemetry collector (host:port, OTLP/gRPC)
+	// that receives traces. "" turns tracing off (the default).
+	OTLPEndpoint string
+	// OTLPInsecure sends traces without TLS.
+	OTLPInsecure bool
+	// TraceSampleRatio is the fraction of traces kept when tracing is on;
+	// 0 means 1 (all).
+	TraceSampleRatio float64
+
 	// JoinTimeout is how long a node with seeds waits for one to answer
 	// before it starts a new cluster of its own. 0 means 30s.
 	JoinTimeout time.Duration

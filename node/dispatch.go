@@ -79,6 +79,7 @@ func (h *handler) Handle(s *shard, env *envelope) (struct{}, error) {
 	now := time.Now()
 	switch env.kind {
 	case envItems:
+		h.n.observeKeys(s.worker, env.items)
 		t := h.n.table.Load()
 		for j := range env.items {
 			h.process(s, env, j, now, t)
@@ -352,6 +353,8 @@ func (n *Node) route(ctx context.Context, items []*nsv1.Item, idx []int32, resul
 			continue
 		}
 		if err := n.pool.SendTo(ctx, w, env); err != nil {
+			n.noteBackpressure(w, len(env.pos))
+			n.rlog.Warn("worker queue full past the deadline; refusing items", "worker", w, "items", len(env.pos))
 			err = fmt.Errorf("%w: worker %d queue full past the deadline: %v", transport.ErrBackpressure, w, err)
 			for _, i := range env.pos {
 				results[i] = transport.ResultError(err)

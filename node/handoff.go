@@ -68,6 +68,11 @@ func (n *Node) rebalance(told, t *ring.Table) {
 		total.promote += pr.promote
 		total.empty += pr.empty
 	}
+	incoming := make([]int, len(total.pulls))
+	for i, p := range total.pulls {
+		incoming[i] = int(p)
+	}
+	n.setMoving(incoming, nil)
 	if len(total.pulls)+len(total.syncs)+total.promote > 0 {
 		n.log.Info("rebalancing", "epoch", t.Epoch(), "pull", len(total.pulls), "sync_backups", len(total.syncs), "promoted", total.promote, "new_empty", total.empty)
 	}
@@ -386,6 +391,7 @@ func (n *Node) pullOnce(k pullKey, told, t *ring.Table) (bool, error) {
 			cands = slices.Insert(cands, ci+1, redirect)
 		}
 		if err != nil {
+			n.noteHandoff(true, 0, time.Since(start), err)
 			errs = append(errs, fmt.Errorf("%s: %w", c.ID, err))
 			if t.MemberIndex(c.ID) >= 0 || status.Code(err) == codes.FailedPrecondition || errors.Is(err, transport.ErrUnavailable) {
 				// A live member we could not ask may hold the state: retry.
@@ -406,6 +412,7 @@ func (n *Node) pullOnce(k pullKey, told, t *ring.Table) (bool, error) {
 			continue
 		}
 		n.ack(c, k.p)
+		n.noteHandoff(true, int64(len(data)), time.Since(start), nil)
 		n.handoffs.Add(1)
 		n.handoffBytes.Add(uint64(len(data)))
 		n.log.Info("partition installed", "partition", k.p, "mode", mode.String(), "from", c.ID, "bytes", len(data), "took", time.Since(start))
@@ -601,6 +608,7 @@ func (n *Node) Handoff(stream nsv1.PeerService_HandoffServer) error {
 	if m, ok := n.table.Load().Member(from.ID); ok {
 		from = m
 	}
+	began := time.Now()
 	data, found, movedTo, err := n.snapshotFor(p, start.GetEpoch(), start.GetMode(), from, start.GetTakeFenced())
 	if err != nil {
 		return transport.ToStatus(err).Err()
@@ -631,6 +639,7 @@ func (n *Node) Handoff(stream nsv1.PeerService_HandoffServer) error {
 	if ack.GetAck().GetInstalled() && start.GetMode() == nsv1.HandoffMode_HANDOFF_MODE_OWNER {
 		n.release(p, start.GetEpoch(), from.ID)
 	}
+	n.noteHandoff(false, int64(len(data)), time.Since(began), nil)
 	return nil
 }
 

@@ -94,23 +94,8 @@ const (
 
 var directions = [2]string{"incoming", "outgoing"}
 
-// observers holds each node's observer until Node has a field for it.
-// TODO(lead): replace with a field `obs *observer` set in New by
-// newObserver(n), and make obs() return it.
-var observers sync.Map // *Node -> *observer
-
-// obs returns the node's observer, creating it on first use (after the
-// worker pool exists).
-func (n *Node) obs() *observer {
-	if o, ok := observers.Load(n); ok {
-		return o.(*observer)
-	}
-	o, _ := observers.LoadOrStore(n, newObserver(n))
-	return o.(*observer)
-}
-
-// forgetObserver drops the node's observer (call at the end of shutdown).
-func (n *Node) forgetObserver() { observers.Delete(n) }
+// obs returns the node's observer (set in New once the worker pool exists).
+func (n *Node) obs() *observer { return n.observer }
 
 func newObserver(n *Node) *observer {
 	workers := 0

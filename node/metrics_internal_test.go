@@ -43,8 +43,8 @@ func healthPair(t testing.TB, sopts []grpc.ServerOption, dopts []grpc.DialOption
 
 func TestGRPCInterceptors(t *testing.T) {
 	n := &Node{}
+	n.observer = newObserver(n)
 	o := n.obs()
-	t.Cleanup(n.forgetObserver)
 	c, hs := healthPair(t, n.grpcServerOptions(), n.grpcDialOptions())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

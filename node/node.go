@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/nothingshared/ns/cluster"
+	"github.com/nothingshared/ns/internal/ratelog"
+	"github.com/nothingshared/ns/internal/tracing"
 	"github.com/nothingshared/ns/ring"
 	"github.com/nothingshared/ns/transport"
 	"github.com/nothingshared/ns/worker"
@@ -77,6 +79,10 @@ type Node struct {
 
 	runCtx context.Context // cancelled by Shutdown
 
+	observer *observer        // metrics, hot keys (metrics.go)
+	tracing  *tracing.Tracing // OpenTelemetry, off unless Config.OTLPEndpoint
+	rlog     *ratelog.Logger  // rate-limited warnings for hot paths
+
 	startOnce    sync.Once
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -136,6 +142,13 @@ func New(cfg Config) (_ *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: workers: %w", err)
 	}
+	n.observer = newObserver(n)
+	n.rlog = ratelog.New(n.log, 10*time.Second)
+	n.tracing, err = tracing.Setup(context.Background(), tracing.Config{
+		Endpoint: cfg.OTLPEndpoint, Insecure: cfg.OTLPInsecure, SampleRatio: cfg.TraceSampleRatio, NodeID: cfg.NodeID})
+	if err != nil {
+		return nil, fmt.Errorf("node: tracing: %w", err)
+	}
 
 	cc := cfg.Cluster
 	cc.NodeID = cfg.NodeID
@@ -159,12 +172,12 @@ func New(cfg Config) (_ *Node, err error) {
 	}
 	n.table.Store(t)
 
-	n.peers = newPeers(cfg.GRPCOptions == nil)
+	n.peers = newPeers(append(n.grpcDialOptions(), n.tracing.DialOptions()...))
 	n.server, err = transport.NewServer(transport.ServerConfig{
 		Backend: (*backend)(n),
 		Limits:  cfg.Limits,
 		Logger:  n.log,
-		Options: cfg.GRPCOptions,
+		Options: append(append(n.grpcServerOptions(), n.tracing.ServerOptions()...), cfg.GRPCOptions...),
 	})
 	if err != nil {
 		_ = n.members.Shutdown()
@@ -493,6 +506,9 @@ func (n *Node) shutdown(ctx context.Context) error {
 	}
 	n.peers.close()
 	n.wg.Wait()
+	tctx, tcancel := context.WithTimeout(context.Background(), 2*time.Second)
+	_ = n.tracing.Shutdown(tctx)
+	tcancel()
 	n.log.Info("node stopped")
 	return errors.Join(errs...)
 }

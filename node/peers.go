@@ -17,13 +17,13 @@ import (
 // peers pools one gRPC connection per peer address. It is off the worker
 // path: only stream handlers forwarding items use it.
 type peers struct {
-	insecure bool
+	dialOpts []grpc.DialOption
 	mu       sync.Mutex // guards conns
 	conns    map[string]*grpc.ClientConn
 }
 
-func newPeers(insecure bool) *peers {
-	return &peers{insecure: insecure, conns: map[string]*grpc.ClientConn{}}
+func newPeers(dialOpts []grpc.DialOption) *peers {
+	return &peers{dialOpts: dialOpts, conns: map[string]*grpc.ClientConn{}}
 }
 
 func (p *peers) get(addr string) (*grpc.ClientConn, error) {
@@ -32,8 +32,9 @@ func (p *peers) get(addr string) (*grpc.ClientConn, error) {
 	if c, ok := p.conns[addr]; ok {
 		return c, nil
 	}
-	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)))
+	opts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20))}, p.dialOpts...)
+	c, err := grpc.NewClient(addr, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -70,6 +71,7 @@ func (n *Node) forward(ctx context.Context, t *ring.Table, m ring.Member, items 
 	}
 	resp, err := nsv1.NewPeerServiceClient(conn).Forward(ctx, req)
 	if err != nil {
+		n.rlog.Warn("forward to owner failed", "owner", m.ID, "addr", m.Addr, "items", len(pos), "err", err)
 		fail(transport.FromStatus(status.Convert(err)))
 		return
 	}

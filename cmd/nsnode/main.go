@@ -48,6 +48,9 @@ type flags struct {
 	maxKey, maxValue, maxBatch                        int
 	shutdownTimeout                                   time.Duration
 	noPprof                                           bool
+	otlpEndpoint                                      string
+	otlpInsecure                                      bool
+	traceSampleRatio                                  float64
 	gossip                                            gossipFlags
 }
 
@@ -133,6 +136,9 @@ Exit codes: 0 ok, 1 runtime failure, 2 bad flags or configuration.`,
 	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "longest graceful leave on SIGTERM")
 	fl.BoolVar(&f.noPprof, "disable-pprof", false, "do not serve /debug/pprof on the admin port")
+	fl.StringVar(&f.otlpEndpoint, "otlp-endpoint", "", "OpenTelemetry collector (host:port, OTLP/gRPC) for traces; empty turns tracing off")
+	fl.BoolVar(&f.otlpInsecure, "otlp-insecure", false, "send traces to the collector without TLS")
+	fl.Float64Var(&f.traceSampleRatio, "trace-sample-ratio", 1, "fraction of traces kept when tracing is on (0 < r <= 1)")
 	fl.StringVar(&f.gossip.profile, "gossip-profile", "lan", "failure detector timings to start from: lan (memberlist LAN defaults) or local (loopback, faster)")
 	fl.DurationVar(&f.gossip.probeInterval, "gossip-probe-interval", 0, "interval between failure-detector probes (0: the profile's; lan 1s)")
 	fl.DurationVar(&f.gossip.probeTimeout, "gossip-probe-timeout", 0, "time to wait for a probe's ack (0: the profile's; lan 500ms)")
@@ -199,6 +205,12 @@ func (f *flags) config() (node.Config, *slog.Logger, error) {
 	cfg.Version = buildinfo.Version
 	cfg.Logger = log
 	cfg.DisablePprof = f.noPprof
+	if f.traceSampleRatio <= 0 || f.traceSampleRatio > 1 {
+		return cfg, nil, fmt.Errorf("--trace-sample-ratio %v: want a fraction in (0, 1]", f.traceSampleRatio)
+	}
+	cfg.OTLPEndpoint = f.otlpEndpoint
+	cfg.OTLPInsecure = f.otlpInsecure
+	cfg.TraceSampleRatio = f.traceSampleRatio
 
 	gh, gp, err := net.SplitHostPort(f.gossipAddr)
 	if err != nil {
