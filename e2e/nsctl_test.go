@@ -312,12 +312,6 @@ func TestNsctl(t *testing.T) {
 		}
 	})
 
-	t.Run("hotkeys", func(t *testing.T) {
-		if r := run(t, 1, "", "hotkeys"); !strings.Contains(r.stderr, "not tracked by this server version yet") {
-			t.Errorf("hotkeys: %q", r.stderr)
-		}
-	})
-
 	t.Run("bench", func(t *testing.T) {
 		var rs []struct {
 			Op        string
@@ -349,6 +343,22 @@ func TestNsctl(t *testing.T) {
 			t.Errorf("bench stderr: %q", r.stderr)
 		}
 		run(t, 0, "", "bench", "--duration", "300ms", "-c", "2", "--ops", "get", "--no-progress")
+	})
+
+	t.Run("hotkeys", func(t *testing.T) {
+		// After the bench, every node has seen traffic on its keys.
+		var ks []struct {
+			Node  string
+			Key   string
+			Count uint64
+		}
+		run(t, 0, "", "hotkeys", "--limit", "3", "-o", "json").decode(t, &ks)
+		if len(ks) == 0 || ks[0].Key == "" || ks[0].Count == 0 {
+			t.Errorf("hotkeys after a bench: %+v", ks)
+		}
+		if r := run(t, 2, "", "hotkeys", "--limit", "0"); !strings.Contains(r.stderr, "--limit") {
+			t.Errorf("hotkeys --limit 0: %q", r.stderr)
+		}
 	})
 
 	t.Run("unreachable", func(t *testing.T) {

@@ -32,6 +32,19 @@ func (b *backend) Replicate(ctx context.Context, req *nsv1.ReplicateRequest) []*
 	return b.n().Replicate(ctx, req)
 }
 
+func (b *backend) HotKeys(ctx context.Context, limit int) ([]*nsv1.HotKey, error) {
+	ks, err := b.n().HotKeys(ctx, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*nsv1.HotKey, len(ks))
+	for i, k := range ks {
+		out[i] = &nsv1.HotKey{Key: k.Key, Count: k.Count, Error: k.Error, Truncated: k.Truncated,
+			Worker: uint32(k.Worker), Partition: int32(k.Partition)}
+	}
+	return out, nil
+}
+
 func (b *backend) Handoff(stream nsv1.PeerService_HandoffServer) error { return b.n().Handoff(stream) }
 
 func (b *backend) WatchTable() (<-chan struct{}, func()) { return b.n().watch() }

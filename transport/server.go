@@ -40,6 +40,8 @@ type Backend interface {
 	Stats() *nsv1.StatsResponse
 	// Leave starts a graceful leave and returns at once.
 	Leave() error
+	// HotKeys returns the node's busiest keys, at most limit.
+	HotKeys(ctx context.Context, limit int) ([]*nsv1.HotKey, error)
 	// Replicate applies an owner's writes on this backup; one result per op.
 	Replicate(ctx context.Context, req *nsv1.ReplicateRequest) []*nsv1.Result
 	// Handoff serves a peer pulling a partition's state.
@@ -327,6 +329,14 @@ func (c *clusterService) WatchTable(req *nsv1.WatchTableRequest, stream nsv1.Clu
 
 func (c *clusterService) Stats(context.Context, *nsv1.StatsRequest) (*nsv1.StatsResponse, error) {
 	return c.s.backend.Stats(), nil
+}
+
+func (c *clusterService) HotKeys(ctx context.Context, req *nsv1.HotKeysRequest) (*nsv1.HotKeysResponse, error) {
+	ks, err := c.s.backend.HotKeys(ctx, int(req.GetLimit()))
+	if err != nil {
+		return nil, ToStatus(err).Err()
+	}
+	return &nsv1.HotKeysResponse{NodeId: c.s.backend.NodeID(), Keys: ks}, nil
 }
 
 func (c *clusterService) Leave(context.Context, *nsv1.LeaveRequest) (*nsv1.LeaveResponse, error) {

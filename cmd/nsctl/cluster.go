@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -349,18 +351,96 @@ document per line with -o json), until interrupted or --count tables.`,
 }
 
 func (a *app) hotkeysCmd() *cobra.Command {
-	return &cobra.Command{
+	var limit int
+	cmd := &cobra.Command{
 		Use:   "hotkeys",
-		Short: "Show the most frequently used keys (not tracked by servers yet)",
-		Long: `hotkeys will list the keys receiving the most traffic per node. This server
-version does not track hot keys yet (ClusterService has no HotKeys call), so
-the command says so and exits 1.`,
-		Example: `  nsctl hotkeys`,
-		Args:    exactArgs(),
-		RunE: func(*cobra.Command, []string) error {
-			return failf("hot keys are not tracked by this server version yet; use nsctl stats for per-worker load")
+		Short: "Show the most frequently used keys, per node",
+		Long: `hotkeys asks every member for its busiest keys. Each worker tracks its keys
+with a space-saving sketch (a sample of the traffic, counts halved regularly
+so recent traffic weighs most): COUNT is an upper bound, COUNT-ERROR a lower
+one. Keys are printed as text when printable, else in hex.`,
+		Example: `  nsctl hotkeys
+  nsctl hotkeys --limit 5 -o json`,
+		Args: exactArgs(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if limit < 1 {
+				return usagef("--limit %d: must be at least 1", limit)
+			}
+			ctx := cmd.Context()
+			c, err := a.connect(ctx, false)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			resp, err := a.members(ctx, c)
+			if err != nil {
+				return err
+			}
+			var out []hotKeyView
+			var failed []string
+			for _, m := range resp.GetMembers() {
+				if m.GetState() != nsv1.MemberState_MEMBER_STATE_ALIVE {
+					continue
+				}
+				cc, err := c.Conn(m.GetGrpcAddr())
+				if err != nil {
+					failed = append(failed, rpcError(m.GetGrpcAddr(), err).Error())
+					continue
+				}
+				rctx, cancel := context.WithTimeout(ctx, a.timeout)
+				hk, err := nsv1.NewClusterServiceClient(cc).HotKeys(rctx, &nsv1.HotKeysRequest{Limit: uint32(limit)})
+				cancel()
+				if err != nil {
+					failed = append(failed, rpcError(m.GetGrpcAddr(), err).Error())
+					continue
+				}
+				for _, k := range hk.GetKeys() {
+					out = append(out, hotKeyView{Node: m.GetId(), Key: printableKey(k.GetKey()), Count: k.GetCount(),
+						Error: k.GetError(), Partition: k.GetPartition(), Worker: k.GetWorker()})
+				}
+			}
+			if err := renderHotKeys(a.stdout, a.output, out); err != nil {
+				return err
+			}
+			if len(failed) > 0 {
+				return failf("%s", strings.Join(failed, "; "))
+			}
+			return nil
 		},
 	}
+	cmd.Flags().IntVar(&limit, "limit", 10, "keys per node")
+	return cmd
+}
+
+// hotKeyView is one row of nsctl hotkeys.
+type hotKeyView struct {
+	Node      string `json:"node"`
+	Key       string `json:"key"`
+	Count     uint64 `json:"count"`
+	Error     uint64 `json:"error"`
+	Partition int32  `json:"partition"`
+	Worker    uint32 `json:"worker"`
+}
+
+func printableKey(k []byte) string {
+	for _, b := range k {
+		if b < 0x20 || b > 0x7e {
+			return "0x" + hex.EncodeToString(k)
+		}
+	}
+	return string(k)
+}
+
+func renderHotKeys(w io.Writer, format string, ks []hotKeyView) error {
+	if ks == nil {
+		ks = []hotKeyView{}
+	}
+	return render(w, format, ks, func(tw *tabwriter.Writer, wide bool) {
+		row(tw, "NODE", "KEY", "COUNT", "ERROR", "PARTITION", "WORKER")
+		for _, k := range ks {
+			row(tw, k.Node, k.Key, k.Count, k.Error, k.Partition, k.Worker)
+		}
+	})
 }
 
 func (a *app) healthCmd() *cobra.Command {

@@ -82,7 +82,7 @@ func TestExitCodes(t *testing.T) {
 		{"bench ops", nil, []string{"bench", "--ops", "put,frob"}, exitUsage, `unknown op "frob"`, ""},
 		{"bench weight", nil, []string{"bench", "--ops", "put:0,get:1"}, exitUsage, "positive integer", ""},
 		{"bench batch", nil, []string{"bench", "--batch", "5000"}, exitUsage, "--batch", ""},
-		{"hotkeys", nil, []string{"hotkeys"}, exitFailed, "not tracked by this server version yet", ""},
+		{"hotkeys limit", nil, []string{"hotkeys", "--limit", "0"}, exitUsage, "--limit", ""},
 		{"unreachable", nil, []string{"--endpoints", dead, "--timeout", "2s", "members"}, exitUnreachable,
 			"cannot reach " + dead + ": is nsnode running? use --endpoints", ""},
 		{"unreachable from env", []string{"NSCTL_ENDPOINTS=" + dead}, []string{"--timeout", "2s", "get", "k"}, exitUnreachable,

@@ -1105,6 +1105,198 @@ func (*LeaveResponse) Descriptor() ([]byte, []int) {
 	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{14}
 }
 
+// HotKeysRequest asks for a node's hot keys.
+type HotKeysRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Limit is the most keys returned; 0 means 20.
+	Limit         uint32 `protobuf:"varint,1,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HotKeysRequest) Reset() {
+	*x = HotKeysRequest{}
+	mi := &file_ns_v1_cluster_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HotKeysRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HotKeysRequest) ProtoMessage() {}
+
+func (x *HotKeysRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ns_v1_cluster_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HotKeysRequest.ProtoReflect.Descriptor instead.
+func (*HotKeysRequest) Descriptor() ([]byte, []int) {
+	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *HotKeysRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// HotKey is one frequently used key.
+type HotKey struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Key is the key, cut to 128 bytes when truncated.
+	Key []byte `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// Count estimates the key's recent messages (an upper bound).
+	Count uint64 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	// Error bounds the over-estimate: at least count - error is true.
+	Error uint64 `protobuf:"varint,3,opt,name=error,proto3" json:"error,omitempty"`
+	// Truncated reports that key was cut.
+	Truncated bool `protobuf:"varint,4,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	// Worker is the worker that owns the key's partition on the node.
+	Worker uint32 `protobuf:"varint,5,opt,name=worker,proto3" json:"worker,omitempty"`
+	// Partition is the key's partition (-1 when truncated).
+	Partition     int32 `protobuf:"varint,6,opt,name=partition,proto3" json:"partition,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HotKey) Reset() {
+	*x = HotKey{}
+	mi := &file_ns_v1_cluster_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HotKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HotKey) ProtoMessage() {}
+
+func (x *HotKey) ProtoReflect() protoreflect.Message {
+	mi := &file_ns_v1_cluster_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HotKey.ProtoReflect.Descriptor instead.
+func (*HotKey) Descriptor() ([]byte, []int) {
+	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *HotKey) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *HotKey) GetCount() uint64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *HotKey) GetError() uint64 {
+	if x != nil {
+		return x.Error
+	}
+	return 0
+}
+
+func (x *HotKey) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
+func (x *HotKey) GetWorker() uint32 {
+	if x != nil {
+		return x.Worker
+	}
+	return 0
+}
+
+func (x *HotKey) GetPartition() int32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+// HotKeysResponse lists a node's hot keys, busiest first.
+type HotKeysResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// NodeId is the answering node.
+	NodeId string `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// Keys are the hot keys, busiest first.
+	Keys          []*HotKey `protobuf:"bytes,2,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HotKeysResponse) Reset() {
+	*x = HotKeysResponse{}
+	mi := &file_ns_v1_cluster_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HotKeysResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HotKeysResponse) ProtoMessage() {}
+
+func (x *HotKeysResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ns_v1_cluster_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HotKeysResponse.ProtoReflect.Descriptor instead.
+func (*HotKeysResponse) Descriptor() ([]byte, []int) {
+	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *HotKeysResponse) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *HotKeysResponse) GetKeys() []*HotKey {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
 var File_ns_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_ns_v1_cluster_proto_rawDesc = "" +
@@ -1186,20 +1378,33 @@ const file_ns_v1_cluster_proto_rawDesc = "" +
 	"\rhandoff_bytes\x18\f \x01(\x04R\fhandoffBytes\x12\x16\n" +
 	"\x06quorum\x18\r \x01(\bR\x06quorum\"\x0e\n" +
 	"\fLeaveRequest\"\x0f\n" +
-	"\rLeaveResponse*\x8b\x01\n" +
+	"\rLeaveResponse\"&\n" +
+	"\x0eHotKeysRequest\x12\x14\n" +
+	"\x05limit\x18\x01 \x01(\rR\x05limit\"\x9a\x01\n" +
+	"\x06HotKey\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x04R\x05count\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\x04R\x05error\x12\x1c\n" +
+	"\ttruncated\x18\x04 \x01(\bR\ttruncated\x12\x16\n" +
+	"\x06worker\x18\x05 \x01(\rR\x06worker\x12\x1c\n" +
+	"\tpartition\x18\x06 \x01(\x05R\tpartition\"M\n" +
+	"\x0fHotKeysResponse\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12!\n" +
+	"\x04keys\x18\x02 \x03(\v2\r.ns.v1.HotKeyR\x04keys*\x8b\x01\n" +
 	"\vMemberState\x12\x1c\n" +
 	"\x18MEMBER_STATE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12MEMBER_STATE_ALIVE\x10\x01\x12\x18\n" +
 	"\x14MEMBER_STATE_SUSPECT\x10\x02\x12\x15\n" +
 	"\x11MEMBER_STATE_DEAD\x10\x03\x12\x15\n" +
-	"\x11MEMBER_STATE_LEFT\x10\x042\xab\x02\n" +
+	"\x11MEMBER_STATE_LEFT\x10\x042\xe5\x02\n" +
 	"\x0eClusterService\x128\n" +
 	"\aMembers\x12\x15.ns.v1.MembersRequest\x1a\x16.ns.v1.MembersResponse\x122\n" +
 	"\x05Table\x12\x13.ns.v1.TableRequest\x1a\x14.ns.v1.TableResponse\x12C\n" +
 	"\n" +
 	"WatchTable\x12\x18.ns.v1.WatchTableRequest\x1a\x19.ns.v1.WatchTableResponse0\x01\x122\n" +
 	"\x05Stats\x12\x13.ns.v1.StatsRequest\x1a\x14.ns.v1.StatsResponse\x122\n" +
-	"\x05Leave\x12\x13.ns.v1.LeaveRequest\x1a\x14.ns.v1.LeaveResponseB.Z,github.com/nothingshared/ns/proto/ns/v1;nsv1b\x06proto3"
+	"\x05Leave\x12\x13.ns.v1.LeaveRequest\x1a\x14.ns.v1.LeaveResponse\x128\n" +
+	"\aHotKeys\x12\x15.ns.v1.HotKeysRequest\x1a\x16.ns.v1.HotKeysResponseB.Z,github.com/nothingshared/ns/proto/ns/v1;nsv1b\x06proto3"
 
 var (
 	file_ns_v1_cluster_proto_rawDescOnce sync.Once
@@ -1214,7 +1419,7 @@ func file_ns_v1_cluster_proto_rawDescGZIP() []byte {
 }
 
 var file_ns_v1_cluster_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_ns_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_ns_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_ns_v1_cluster_proto_goTypes = []any{
 	(MemberState)(0),           // 0: ns.v1.MemberState
 	(*Member)(nil),             // 1: ns.v1.Member
@@ -1232,6 +1437,9 @@ var file_ns_v1_cluster_proto_goTypes = []any{
 	(*StatsResponse)(nil),      // 13: ns.v1.StatsResponse
 	(*LeaveRequest)(nil),       // 14: ns.v1.LeaveRequest
 	(*LeaveResponse)(nil),      // 15: ns.v1.LeaveResponse
+	(*HotKeysRequest)(nil),     // 16: ns.v1.HotKeysRequest
+	(*HotKey)(nil),             // 17: ns.v1.HotKey
+	(*HotKeysResponse)(nil),    // 18: ns.v1.HotKeysResponse
 }
 var file_ns_v1_cluster_proto_depIdxs = []int32{
 	0,  // 0: ns.v1.Member.state:type_name -> ns.v1.MemberState
@@ -1241,21 +1449,24 @@ var file_ns_v1_cluster_proto_depIdxs = []int32{
 	6,  // 4: ns.v1.TableResponse.table:type_name -> ns.v1.Table
 	6,  // 5: ns.v1.WatchTableResponse.table:type_name -> ns.v1.Table
 	12, // 6: ns.v1.StatsResponse.workers:type_name -> ns.v1.WorkerStats
-	2,  // 7: ns.v1.ClusterService.Members:input_type -> ns.v1.MembersRequest
-	7,  // 8: ns.v1.ClusterService.Table:input_type -> ns.v1.TableRequest
-	9,  // 9: ns.v1.ClusterService.WatchTable:input_type -> ns.v1.WatchTableRequest
-	11, // 10: ns.v1.ClusterService.Stats:input_type -> ns.v1.StatsRequest
-	14, // 11: ns.v1.ClusterService.Leave:input_type -> ns.v1.LeaveRequest
-	3,  // 12: ns.v1.ClusterService.Members:output_type -> ns.v1.MembersResponse
-	8,  // 13: ns.v1.ClusterService.Table:output_type -> ns.v1.TableResponse
-	10, // 14: ns.v1.ClusterService.WatchTable:output_type -> ns.v1.WatchTableResponse
-	13, // 15: ns.v1.ClusterService.Stats:output_type -> ns.v1.StatsResponse
-	15, // 16: ns.v1.ClusterService.Leave:output_type -> ns.v1.LeaveResponse
-	12, // [12:17] is the sub-list for method output_type
-	7,  // [7:12] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	17, // 7: ns.v1.HotKeysResponse.keys:type_name -> ns.v1.HotKey
+	2,  // 8: ns.v1.ClusterService.Members:input_type -> ns.v1.MembersRequest
+	7,  // 9: ns.v1.ClusterService.Table:input_type -> ns.v1.TableRequest
+	9,  // 10: ns.v1.ClusterService.WatchTable:input_type -> ns.v1.WatchTableRequest
+	11, // 11: ns.v1.ClusterService.Stats:input_type -> ns.v1.StatsRequest
+	14, // 12: ns.v1.ClusterService.Leave:input_type -> ns.v1.LeaveRequest
+	16, // 13: ns.v1.ClusterService.HotKeys:input_type -> ns.v1.HotKeysRequest
+	3,  // 14: ns.v1.ClusterService.Members:output_type -> ns.v1.MembersResponse
+	8,  // 15: ns.v1.ClusterService.Table:output_type -> ns.v1.TableResponse
+	10, // 16: ns.v1.ClusterService.WatchTable:output_type -> ns.v1.WatchTableResponse
+	13, // 17: ns.v1.ClusterService.Stats:output_type -> ns.v1.StatsResponse
+	15, // 18: ns.v1.ClusterService.Leave:output_type -> ns.v1.LeaveResponse
+	18, // 19: ns.v1.ClusterService.HotKeys:output_type -> ns.v1.HotKeysResponse
+	14, // [14:20] is the sub-list for method output_type
+	8,  // [8:14] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_ns_v1_cluster_proto_init() }
@@ -1269,7 +1480,7 @@ func file_ns_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ns_v1_cluster_proto_rawDesc), len(file_ns_v1_cluster_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   15,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,6 +24,7 @@ const (
 	ClusterService_WatchTable_FullMethodName = "/ns.v1.ClusterService/WatchTable"
 	ClusterService_Stats_FullMethodName      = "/ns.v1.ClusterService/Stats"
 	ClusterService_Leave_FullMethodName      = "/ns.v1.ClusterService/Leave"
+	ClusterService_HotKeys_FullMethodName    = "/ns.v1.ClusterService/HotKeys"
 )
 
 // ClusterServiceClient is the client API for ClusterService service.
@@ -42,6 +43,8 @@ type ClusterServiceClient interface {
 	Stats(ctx context.Context, in *StatsRequest, opts ...grpc.CallOption) (*StatsResponse, error)
 	// Leave asks this node to leave the cluster gracefully and exit.
 	Leave(ctx context.Context, in *LeaveRequest, opts ...grpc.CallOption) (*LeaveResponse, error)
+	// HotKeys returns this node's most frequently used keys.
+	HotKeys(ctx context.Context, in *HotKeysRequest, opts ...grpc.CallOption) (*HotKeysResponse, error)
 }
 
 type clusterServiceClient struct {
@@ -111,6 +114,16 @@ func (c *clusterServiceClient) Leave(ctx context.Context, in *LeaveRequest, opts
 	return out, nil
 }
 
+func (c *clusterServiceClient) HotKeys(ctx context.Context, in *HotKeysRequest, opts ...grpc.CallOption) (*HotKeysResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HotKeysResponse)
+	err := c.cc.Invoke(ctx, ClusterService_HotKeys_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ClusterServiceServer is the server API for ClusterService service.
 // All implementations must embed UnimplementedClusterServiceServer
 // for forward compatibility.
@@ -127,6 +140,8 @@ type ClusterServiceServer interface {
 	Stats(context.Context, *StatsRequest) (*StatsResponse, error)
 	// Leave asks this node to leave the cluster gracefully and exit.
 	Leave(context.Context, *LeaveRequest) (*LeaveResponse, error)
+	// HotKeys returns this node's most frequently used keys.
+	HotKeys(context.Context, *HotKeysRequest) (*HotKeysResponse, error)
 	mustEmbedUnimplementedClusterServiceServer()
 }
 
@@ -151,6 +166,9 @@ func (UnimplementedClusterServiceServer) Stats(context.Context, *StatsRequest) (
 }
 func (UnimplementedClusterServiceServer) Leave(context.Context, *LeaveRequest) (*LeaveResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Leave not implemented")
+}
+func (UnimplementedClusterServiceServer) HotKeys(context.Context, *HotKeysRequest) (*HotKeysResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method HotKeys not implemented")
 }
 func (UnimplementedClusterServiceServer) mustEmbedUnimplementedClusterServiceServer() {}
 func (UnimplementedClusterServiceServer) testEmbeddedByValue()                        {}
@@ -256,6 +274,24 @@ func _ClusterService_Leave_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ClusterService_HotKeys_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HotKeysRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterServiceServer).HotKeys(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterService_HotKeys_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterServiceServer).HotKeys(ctx, req.(*HotKeysRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ClusterService_ServiceDesc is the grpc.ServiceDesc for ClusterService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -278,6 +314,10 @@ var ClusterService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Leave",
 			Handler:    _ClusterService_Leave_Handler,
+		},
+		{
+			MethodName: "HotKeys",
+			Handler:    _ClusterService_HotKeys_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
