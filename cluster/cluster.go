@@ -22,10 +22,11 @@ const DefaultLeaveTimeout = 5 * time.Second
 // Cluster is this node's membership in the cluster. It is safe for concurrent
 // use.
 //
-// Goroutines: memberlist's own (from New to Shutdown), and from Start on three
-// of the Cluster's: run (computes and publishes views), advertise (re-gossips
-// the local metadata) and, with seeds, join (retries until joined). Shutdown
-// stops and waits for all of them.
+// Goroutines: memberlist's own (from New to Shutdown), and from Start on
+// those of the Cluster: run (computes and publishes views), advertise
+// (re-gossips the local metadata), reconnect (rejoins dead members, unless
+// disabled) and, with seeds, join (retries until joined). Shutdown stops and
+// waits for all of them.
 type Cluster struct {
 	cfg       Config
 	log       *slog.Logger
@@ -131,6 +132,10 @@ func (c *Cluster) Start(ctx context.Context) error {
 	c.wg.Add(2)
 	go c.run()
 	go c.advertise()
+	if c.cfg.ReconnectInterval > 0 {
+		c.wg.Add(1)
+		go c.reconnectLoop()
+	}
 	if len(c.cfg.Join) == 0 {
 		c.joined.Store(true)
 		return nil

@@ -83,6 +83,13 @@ type Config struct {
 	// 0 means DefaultReapTimeout.
 	ReapTimeout time.Duration
 
+	// ReconnectInterval is how often the node tries to rejoin members it
+	// considers dead (not those that left), so that the two sides of a
+	// network partition longer than memberlist's GossipToTheDeadTime merge
+	// again once it heals (see reconnect.go). 0 means
+	// DefaultReconnectInterval; negative disables reconnecting.
+	ReconnectInterval time.Duration
+
 	// Memberlist is the memberlist configuration to start from; nil means
 	// memberlist.DefaultLANConfig() with DeadNodeReclaimTime set to
 	// DefaultDeadNodeReclaimTime. Without a reclaim time, memberlist refuses a
@@ -114,6 +121,7 @@ func DefaultConfig() Config {
 		BindPort:          DefaultGossipPort,
 		JoinRetryInterval: DefaultJoinRetryInterval,
 		ReapTimeout:       DefaultReapTimeout,
+		ReconnectInterval: DefaultReconnectInterval,
 	}
 }
 
@@ -158,6 +166,9 @@ func (c *Config) validate() error {
 	}
 	if c.ReapTimeout == 0 {
 		c.ReapTimeout = DefaultReapTimeout
+	}
+	if c.ReconnectInterval == 0 {
+		c.ReconnectInterval = DefaultReconnectInterval
 	}
 	if c.Resolver == nil {
 		c.Resolver = net.DefaultResolver.LookupHost

@@ -8,8 +8,10 @@
 //
 // New validates the Config and creates the memberlist, which binds the gossip
 // sockets. Start starts the Cluster's goroutines: the view loop, which
-// computes views and calls Config.OnView, the metadata advertiser, and the
-// join loop, which retries the seeds with backoff. Leave announces the
+// computes views and calls Config.OnView, the metadata advertiser, the
+// reconnect loop, which rejoins members considered dead so that the halves of
+// a long network partition merge once it heals (reconnect.go), and the join
+// loop, which retries the seeds with backoff. Leave announces the
 // departure and shuts down; Shutdown just stops (other nodes then detect the
 // failure).
 //

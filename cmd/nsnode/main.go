@@ -61,6 +61,7 @@ type gossipFlags struct {
 	probeInterval, probeTimeout   time.Duration
 	interval, toTheDead, pushPull time.Duration
 	suspicionMult                 int
+	reconnect                     time.Duration
 }
 
 // usageError marks errors that exit with code 2.
@@ -146,6 +147,7 @@ Exit codes: 0 ok, 1 runtime failure, 2 bad flags or configuration.`,
 	fl.IntVar(&f.gossip.suspicionMult, "gossip-suspicion-mult", 0, "suspicion timeout multiplier: a suspect is declared dead after about mult*probe-interval (0: the profile's; lan 4)")
 	fl.DurationVar(&f.gossip.toTheDead, "gossip-to-the-dead-time", 0, "how long gossip still reaches a node declared dead (0: the profile's; lan 30s)")
 	fl.DurationVar(&f.gossip.pushPull, "gossip-push-pull-interval", 0, "interval between full state syncs (0: the profile's; lan 30s)")
+	fl.DurationVar(&f.gossip.reconnect, "gossip-reconnect-interval", cluster.DefaultReconnectInterval, "how often to try rejoining members considered dead, so both sides of a healed network partition merge; negative disables")
 	fl.BoolVar(&showVersion, "version", false, "print the version and exit")
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 
@@ -224,6 +226,7 @@ func (f *flags) config() (node.Config, *slog.Logger, error) {
 	cfg.Cluster.BindPort = port
 	cfg.Cluster.AdvertiseAddr = f.advertise
 	cfg.Cluster.Join = f.join
+	cfg.Cluster.ReconnectInterval = f.gossip.reconnect
 	mc, err := f.gossip.memberlist()
 	if err != nil {
 		return cfg, nil, err
@@ -302,7 +305,7 @@ func (g gossipFlags) memberlist() (*memberlist.Config, error) {
 	if mc.ProbeTimeout >= mc.ProbeInterval {
 		return nil, fmt.Errorf("--gossip-probe-timeout %v must be shorter than --gossip-probe-interval %v", mc.ProbeTimeout, mc.ProbeInterval)
 	}
-	if g == (gossipFlags{profile: g.profile}) && g.profile != "local" {
+	if g == (gossipFlags{profile: g.profile, reconnect: g.reconnect}) && g.profile != "local" {
 		return nil, nil
 	}
 	mc.DeadNodeReclaimTime = cluster.DefaultDeadNodeReclaimTime
