@@ -97,7 +97,12 @@ Exit codes: 0 ok, 1 runtime failure, 2 bad flags or configuration.`,
   NSNODE_JOIN=ns-peers.default.svc.cluster.local nsnode --grpc-addr 0.0.0.0:7700 --advertise-addr $POD_IP`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Args:          cobra.NoArgs,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageError{fmt.Errorf("unexpected argument %q: nsnode takes only flags", args[0])}
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if showVersion {
 				fmt.Fprintln(stdout, "nsnode", buildinfo.String())

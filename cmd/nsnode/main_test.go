@@ -1,0 +1,75 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+func runNsnode(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, func(k string) string { return env[k] }, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// TestUsageErrors: a bad flag or value exits 2 with a message naming it,
+// before anything binds a socket.
+func TestUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"unknown flag", nil, []string{"--nope"}, "--nope"},
+		{"bad int", nil, []string{"--workers", "x"}, "--workers"},
+		{"zero workers", nil, []string{"--workers", "0"}, "--workers 0"},
+		{"queue not power of two", nil, []string{"--queue-size", "1000"}, "--queue-size"},
+		{"negative backups", nil, []string{"--backups", "-1"}, "--backups"},
+		{"bad gossip addr", nil, []string{"--gossip-addr", "nope"}, "--gossip-addr"},
+		{"bad log level", nil, []string{"--log-level", "loud"}, "--log-level"},
+		{"bad log format", nil, []string{"--log-format", "xml"}, "--log-format"},
+		{"bad sample ratio", nil, []string{"--trace-sample-ratio", "2"}, "--trace-sample-ratio"},
+		{"zero key limit", nil, []string{"--max-key-bytes", "0"}, "--max-key-bytes"},
+		{"bad env value", map[string]string{"NSNODE_WORKERS": "many"}, nil, "NSNODE_WORKERS"},
+		{"positional args", nil, []string{"extra"}, `unexpected argument "extra"`},
+		{"all interfaces without advertise", nil, []string{"--grpc-addr", "0.0.0.0:0", "--gossip-addr", "127.0.0.1:0", "--http-addr", ""}, "--advertise-addr"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, errs := runNsnode(t, tc.env, tc.args...)
+			if code != exitUsage {
+				t.Fatalf("exit %d, want %d (stderr %q)", code, exitUsage, errs)
+			}
+			if !strings.Contains(errs, tc.want) {
+				t.Fatalf("stderr %q does not name %q", errs, tc.want)
+			}
+		})
+	}
+}
+
+func TestVersionAndHelp(t *testing.T) {
+	code, out, _ := runNsnode(t, nil, "--version")
+	if code != exitOK || !strings.HasPrefix(out, "nsnode ") {
+		t.Fatalf("--version: exit %d, %q", code, out)
+	}
+	code, out, _ = runNsnode(t, nil, "--help")
+	if code != exitOK || !strings.Contains(out, "NSNODE_") || !strings.Contains(out, "--grpc-addr") {
+		t.Fatalf("--help: exit %d, %q", code, out)
+	}
+}
+
+// TestEnvironment: NSNODE_* variables set flags; the command line wins.
+func TestEnvironment(t *testing.T) {
+	code, _, errs := runNsnode(t, map[string]string{"NSNODE_LOG_FORMAT": "xml"}, "--log-format", "json", "--workers", "0")
+	// --workers 0 fails after the environment is applied: the error must
+	// be about workers, not about the overridden log format.
+	if code != exitUsage || !strings.Contains(errs, "--workers") {
+		t.Fatalf("exit %d, %q", code, errs)
+	}
+	code, _, errs = runNsnode(t, map[string]string{"NSNODE_LOG_FORMAT": "xml"})
+	if code != exitUsage || !strings.Contains(errs, "--log-format") {
+		t.Fatalf("env NSNODE_LOG_FORMAT=xml: exit %d, %q", code, errs)
+	}
+}
