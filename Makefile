@@ -205,3 +205,9 @@ e2e-container:
 ## prints both side by side (N=, REPS=, PROFILE=1: see the script's header).
 bench-redis: bins
 	scripts/bench-vs-redis.sh
+
+## bench-cluster: KV put/get through the SDK, 1-node and 3-node loopback
+## clusters, unbatched, pipelined and batched (figures in docs/benchmarks.md).
+.PHONY: bench-cluster
+bench-cluster: bins
+	scripts/bench-cluster.sh
