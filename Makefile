@@ -40,7 +40,7 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" $(PKGS)
 
 ## test: everything that must pass before a change lands.
-test: fmt-check vet tidy-check proto-check lint unit helm-check
+test: fmt-check vet tidy-check proto-check lint unit e2e helm-check
 
 fmt-check:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bin/*'))"; \
@@ -49,8 +49,9 @@ fmt-check:
 vet:
 	$(GO) vet $(PKGS)
 
+## unit: every package but e2e, with the race detector.
 unit:
-	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	$(GO) test -race -count=1 -timeout 15m $$($(GO) list $(PKGS) | grep -v /e2e)
 
 lint: $(BIN)/staticcheck
 	$(BIN)/staticcheck $(PKGS)
@@ -146,7 +147,7 @@ cluster-stop:
 
 ## e2e: only the end-to-end tests (real nsnode processes); `make test` runs them too.
 e2e:
-	$(GO) test -count=1 -timeout 15m ./e2e/...
+	$(GO) test -count=1 -timeout 30m ./e2e/...
 
 ## ---- deploy: container image, Helm chart, plain manifests (deploy/) ----
 IMAGE_NAME      ?= ns
