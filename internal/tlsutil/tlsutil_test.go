@@ -31,7 +31,7 @@ func store(t *testing.T, f certtest.Files, serverName string) *tlsutil.Store {
 
 // handshake runs a TLS handshake over a pipe and returns the server's and
 // the client's error, and the certificate the server verified.
-func handshake(t *testing.T, srv, cli *tls.Config) (serr, cerr error, got *x509.Certificate) {
+func handshake(t *testing.T, srv, cli *tls.Config) (got *x509.Certificate, serr, cerr error) {
 	t.Helper()
 	a, b := tcpPair(t)
 	defer a.Close()
@@ -62,7 +62,7 @@ func handshake(t *testing.T, srv, cli *tls.Config) (serr, cerr error, got *x509.
 	}
 	b.Close()
 	<-done
-	return serr, cerr, got
+	return got, serr, cerr
 }
 
 // tcpPair returns the two ends of a loopback TCP connection (buffered,
@@ -123,7 +123,7 @@ func TestHandshake(t *testing.T) {
 		{"wrong server name refused", srv.ServerConfig(true), store(t, cli, "db.example").ClientConfig(), true, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			serr, cerr, got := handshake(t, tc.server, tc.client)
+			got, serr, cerr := handshake(t, tc.server, tc.client)
 			if tc.wantErr {
 				if serr == nil && cerr == nil {
 					t.Fatal("handshake succeeded, want a refusal")
@@ -172,11 +172,11 @@ func TestReload(t *testing.T) {
 
 	// CA rotation: a client of the new CA is refused until the bundle has it.
 	cli := certtest.Write(t, dir, "cli-", ca2.Issue(t, certtest.Leaf{CommonName: "app"}), ca2, ca)
-	if serr, cerr, _ := handshake(t, s.ServerConfig(true), store(t, cli, "").ClientConfig()); serr == nil && cerr == nil {
+	if _, serr, cerr := handshake(t, s.ServerConfig(true), store(t, cli, "").ClientConfig()); serr == nil && cerr == nil {
 		t.Fatal("client of an unknown CA accepted")
 	}
 	certtest.WriteFile(t, f.CA, append(append([]byte{}, ca.PEM...), ca2.PEM...))
-	if serr, cerr, _ := handshake(t, s.ServerConfig(true), store(t, cli, "").ClientConfig()); serr != nil || cerr != nil {
+	if _, serr, cerr := handshake(t, s.ServerConfig(true), store(t, cli, "").ClientConfig()); serr != nil || cerr != nil {
 		t.Fatalf("after the CA bundle update: server %v client %v", serr, cerr)
 	}
 
@@ -227,7 +227,11 @@ func TestHasName(t *testing.T) {
 		want bool
 	}{
 		{"dns", &x509.Certificate{DNSNames: []string{"a", "ns-peer"}}, true},
-		{"ou", func() *x509.Certificate { c := &x509.Certificate{}; c.Subject.OrganizationalUnit = []string{"ns-peer"}; return c }(), true},
+		{"ou", func() *x509.Certificate {
+			c := &x509.Certificate{}
+			c.Subject.OrganizationalUnit = []string{"ns-peer"}
+			return c
+		}(), true},
 		{"uri host", &x509.Certificate{URIs: []*url.URL{u}}, true},
 		{"uri whole", &x509.Certificate{URIs: []*url.URL{u2}}, false},
 		{"cn does not count", func() *x509.Certificate { c := &x509.Certificate{}; c.Subject.CommonName = "ns-peer"; return c }(), false},
