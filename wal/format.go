@@ -29,7 +29,7 @@ const (
 	segHeaderLen   = 20
 	frameHeaderLen = 8
 	bodyHeaderLen  = 28
-	snapHeaderLen  = 48
+	snapHeaderLen  = 52
 	maxBody        = bodyHeaderLen + MaxPayload
 
 	snapFlagDropped = 1
@@ -171,7 +171,7 @@ func decodeSnapshot(b []byte) (p uint32, m snapMeta, data []byte, err error) {
 	m.lsn = binary.LittleEndian.Uint64(b[20:28])
 	m.pos.seg = binary.LittleEndian.Uint64(b[28:36])
 	m.pos.off = int64(binary.LittleEndian.Uint64(b[36:44]))
-	n := binary.LittleEndian.Uint64(b[44:48])
+	n := binary.LittleEndian.Uint64(b[44:52])
 	if n != uint64(len(body)-snapHeaderLen) {
 		return 0, m, nil, fmt.Errorf("snapshot data length %d, file holds %d", n, len(body)-snapHeaderLen)
 	}

@@ -26,9 +26,9 @@ const flushBytes = 1 << 20
 type lstate uint8
 
 const (
-	stateOpen      lstate = iota // opened, Recover not run
-	stateReady                   // appending
-	stateClosed                  // closed
+	stateOpen   lstate = iota // opened, Recover not run
+	stateReady                // appending
+	stateClosed               // closed
 )
 
 // segment is a segment file the log knows: sealed ones, then the active one.
@@ -58,7 +58,8 @@ type Log struct {
 	buf    []byte // appended, not yet written to active
 	dirty  bool   // written to active since its last fsync
 
-	snaps map[uint32]snapMeta
+	snaps  map[uint32]snapMeta
+	maxSeq uint64 // highest segment number seen: numbers are never reused
 
 	stats Stats
 }
@@ -113,6 +114,7 @@ func Open(cfg Config) (*Log, error) {
 			continue
 		}
 		if seq, ok, _, _ := parseName(name); ok {
+			l.maxSeq = max(l.maxSeq, seq)
 			l.segs = append(l.segs, &segment{seq: seq, last: map[uint32]int64{}})
 		}
 	}

@@ -74,10 +74,7 @@ func (l *Log) Recover(snap SnapshotFunc, replay ReplayFunc) (RecoveryInfo, error
 			l.segs = l.segs[:i]
 		}
 	}
-	next := uint64(1)
-	if len(l.segs) > 0 {
-		next = l.head().seq + 1
-	}
+	next := l.maxSeq + 1
 	for _, m := range l.snaps {
 		next = max(next, m.pos.seg+1)
 	}
