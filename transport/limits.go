@@ -20,6 +20,15 @@ type Limits struct {
 	// MaxStreamInFlight bounds the frames one stream may have in flight;
 	// further frames wait (flow control). 0 means the default, 64.
 	MaxStreamInFlight int
+	// MaxConcurrentStreams bounds the calls (HTTP/2 streams) open at once on
+	// one connection; further calls wait on the client until one ends (HTTP/2
+	// flow control). 0 means the default, 1024.
+	MaxConcurrentStreams int
+	// MaxConnections bounds the gRPC connections a node holds at once; a
+	// connection past it is closed as soon as it is accepted (the client sees
+	// Unavailable and may try another node). 0 means the default, 4096;
+	// negative means no limit.
+	MaxConnections int
 }
 
 // Default limits.
@@ -28,6 +37,10 @@ const (
 	DefaultMaxValueBytes     = 1 << 20
 	DefaultMaxBatch          = 1024
 	DefaultMaxStreamInFlight = 64
+	// DefaultMaxConcurrentStreams is the default MaxConcurrentStreams.
+	DefaultMaxConcurrentStreams = 1024
+	// DefaultMaxConnections is the default MaxConnections.
+	DefaultMaxConnections = 4096
 )
 
 // DefaultLimits returns the default limits.
@@ -48,6 +61,12 @@ func (l Limits) WithDefaults() Limits {
 	}
 	if l.MaxStreamInFlight == 0 {
 		l.MaxStreamInFlight = DefaultMaxStreamInFlight
+	}
+	if l.MaxConcurrentStreams == 0 {
+		l.MaxConcurrentStreams = DefaultMaxConcurrentStreams
+	}
+	if l.MaxConnections == 0 {
+		l.MaxConnections = DefaultMaxConnections
 	}
 	if l.MaxRecvMsgBytes == 0 {
 		n := int64(l.MaxBatch) * int64(l.MaxKeyBytes+l.MaxValueBytes+64)
@@ -73,6 +92,7 @@ func (l Limits) Validate() error {
 		{"max-batch", l.MaxBatch},
 		{"max-recv-msg-bytes", l.MaxRecvMsgBytes},
 		{"max-stream-in-flight", l.MaxStreamInFlight},
+		{"max-concurrent-streams", l.MaxConcurrentStreams},
 	} {
 		if c.v < 0 {
 			return fmt.Errorf("transport: limit %s must not be negative, got %d", c.name, c.v)

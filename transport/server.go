@@ -90,6 +90,8 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	opts := append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(lim.MaxRecvMsgBytes),
 		grpc.MaxSendMsgSize(lim.MaxRecvMsgBytes),
+		grpc.MaxConcurrentStreams(uint32(lim.MaxConcurrentStreams)),
+		grpc.ConnectionTimeout(HandshakeTimeout),
 	}, cfg.Options...)
 	s := &Server{
 		grpc:    grpc.NewServer(opts...),
@@ -124,8 +126,12 @@ func (s *Server) SetServing(serving bool) {
 	s.health.SetServingStatus(HealthService, st)
 }
 
-// Serve accepts connections on lis until Stop or GracefulStop.
+// Serve accepts connections on lis until Stop or GracefulStop, at most
+// Limits.MaxConnections at once (see LimitListener).
 func (s *Server) Serve(lis net.Listener) error {
+	if s.limits.MaxConnections > 0 {
+		lis = LimitListener(lis, s.limits.MaxConnections, s.log)
+	}
 	return s.grpc.Serve(lis)
 }
 
