@@ -1,8 +1,10 @@
 package wal
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"path/filepath"
 	"slices"
 	"time"
@@ -143,7 +145,13 @@ func (l *Log) Err() error { return l.err }
 // fail makes err the sticky failure (the first one wins) and returns it.
 func (l *Log) fail(op, name string, err error) error {
 	if l.err == nil {
-		l.err = fmt.Errorf("%w: %s %s: %w", ErrFailed, op, name, err)
+		var pe *iofs.PathError
+		if errors.As(err, &pe) {
+			// The cause already names the operation and the file.
+			l.err = fmt.Errorf("%w: %w", ErrFailed, err)
+		} else {
+			l.err = fmt.Errorf("%w: %s %s: %w", ErrFailed, op, name, err)
+		}
 	}
 	return l.err
 }

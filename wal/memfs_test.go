@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -42,18 +43,12 @@ func (m *memFS) inject(op, name string) error {
 		return nil
 	}
 	if err := m.fault(op, filepath.Base(name)); err != nil {
-		return &pathError{op, name, err}
+		return &pathError{Op: op, Path: name, Err: err}
 	}
 	return nil
 }
 
-type pathError struct {
-	op, name string
-	err      error
-}
-
-func (e *pathError) Error() string { return e.op + " " + e.name + ": " + e.err.Error() }
-func (e *pathError) Unwrap() error { return e.err }
+type pathError = iofs.PathError
 
 func (m *memFS) used() int64 {
 	var n int64
@@ -88,7 +83,7 @@ func (m *memFS) Create(name string) (file, error) {
 func (m *memFS) Open(name string) (file, error) {
 	f, ok := m.files[name]
 	if !ok {
-		return nil, &pathError{"open", name, syscall.ENOENT}
+		return nil, &pathError{Op: "open", Path: name, Err: syscall.ENOENT}
 	}
 	return &memHandle{fs: m, f: f, name: name}, nil
 }
@@ -101,7 +96,7 @@ func (m *memFS) Rename(from, to string) error {
 	}
 	f, ok := m.files[from]
 	if !ok {
-		return &pathError{"rename", from, syscall.ENOENT}
+		return &pathError{Op: "rename", Path: from, Err: syscall.ENOENT}
 	}
 	delete(m.files, from)
 	m.files[to] = f
@@ -113,7 +108,7 @@ func (m *memFS) Remove(name string) error {
 		return err
 	}
 	if _, ok := m.files[name]; !ok {
-		return &pathError{"remove", name, syscall.ENOENT}
+		return &pathError{Op: "remove", Path: name, Err: syscall.ENOENT}
 	}
 	delete(m.files, name)
 	return nil
@@ -187,7 +182,7 @@ func (h *memHandle) Write(p []byte) (int, error) {
 		if room := c - h.fs.used(); int64(len(p)) > room {
 			room = max(room, 0)
 			h.f.data = append(h.f.data, p[:room]...)
-			return int(room), &pathError{"write", h.name, syscall.ENOSPC}
+			return int(room), &pathError{Op: "write", Path: h.name, Err: syscall.ENOSPC}
 		}
 	}
 	h.f.data = append(h.f.data, p...)

@@ -2,7 +2,6 @@ package wal
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -154,10 +153,6 @@ func (l *Log) readFile(name string) ([]byte, error) {
 	}
 	return b, nil
 }
-
-// errTorn marks a frame that does not verify; where it is found decides
-// whether it is a torn tail or corruption.
-var errTorn = errors.New("torn")
 
 // scanSegment verifies one segment, records which partitions it holds and
 // replays what no snapshot covers. A torn tail of the last segment is
