@@ -31,8 +31,9 @@ type Cluster struct {
 	cfg       Config
 	log       *slog.Logger
 	ml        *memberlist.Memberlist
-	localAddr string           // advertised gossip host:port
-	self      []netip.AddrPort // this node's own gossip addresses, never joined
+	keyring   *memberlist.Keyring // gossip keys (keyring.go); nil without encryption
+	localAddr string              // advertised gossip host:port
+	self      []netip.AddrPort    // this node's own gossip addresses, never joined
 	// updateTimeout bounds memberlist.UpdateNode in the advertise loop.
 	updateTimeout time.Duration
 	// updateMu serialises calls to memberlist.UpdateNode: each reads the
@@ -102,6 +103,7 @@ func New(cfg Config) (*Cluster, error) {
 		return nil, fmt.Errorf("cluster: start memberlist: %w", err)
 	}
 	c.ml = ml
+	c.keyring = mc.Keyring // memberlist created it from SecretKey; nil without encryption
 	ln := ml.LocalNode()
 	c.localAddr = ln.Address()
 	if ap, err := netip.ParseAddrPort(c.localAddr); err == nil {

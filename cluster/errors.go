@@ -38,4 +38,13 @@ var (
 	// ErrLeaveTimeout is returned by Leave when the leave message was not
 	// broadcast within the timeout. The node is shut down anyway.
 	ErrLeaveTimeout = errors.New("cluster: leave broadcast timed out")
+
+	// ErrNoEncryption is returned by the keyring methods when gossip is not
+	// encrypted (no Config.SecretKey): keys cannot be rotated in.
+	ErrNoEncryption = errors.New("cluster: gossip encryption is off")
+
+	// ErrBadKey is returned for a gossip key that is not 16, 24 or 32 bytes,
+	// a key file that holds none, and keyring changes memberlist refuses
+	// (using a key not installed, removing the primary key).
+	ErrBadKey = errors.New("cluster: bad gossip key")
 )
