@@ -135,8 +135,10 @@ type snapMeta struct {
 	dropped    bool
 }
 
-func encodeSnapshot(p uint32, m snapMeta, data []byte) []byte {
-	b := make([]byte, 0, snapHeaderLen+len(data)+4)
+// encodeSnapshot returns the header and the trailer (the checksum) that
+// surround data in a snapshot file, so data is written without a copy.
+func encodeSnapshot(p uint32, m snapMeta, data []byte) (head, tail []byte) {
+	b := make([]byte, 0, snapHeaderLen)
 	b = append(b, snapMagic...)
 	var flags byte
 	if m.dropped {
@@ -149,8 +151,8 @@ func encodeSnapshot(p uint32, m snapMeta, data []byte) []byte {
 	b = binary.LittleEndian.AppendUint64(b, m.pos.seg)
 	b = binary.LittleEndian.AppendUint64(b, uint64(m.pos.off))
 	b = binary.LittleEndian.AppendUint64(b, uint64(len(data)))
-	b = append(b, data...)
-	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+	crc := crc32.Update(crc32.Checksum(b, castagnoli), castagnoli, data)
+	return b, binary.LittleEndian.AppendUint32(nil, crc)
 }
 
 // decodeSnapshot verifies a snapshot file; data aliases b.

@@ -50,6 +50,9 @@ type RecoveryInfo struct {
 // read back.
 func (l *Log) Recover(snap SnapshotFunc, replay ReplayFunc) (RecoveryInfo, error) {
 	var info RecoveryInfo
+	if l.err != nil {
+		return info, l.err // an earlier Recover failed to start a segment
+	}
 	switch l.state {
 	case stateReady:
 		return info, ErrRecovered

@@ -40,7 +40,7 @@ func (l *Log) saveSnapshot(p uint32, m snapMeta, data []byte) error {
 	m.pos = l.end()
 	name := snapName(p)
 	tmp := name + tmpSuffix
-	b := encodeSnapshot(p, m, data)
+	head, tail := encodeSnapshot(p, m, data)
 	fail := func(op string, err error) error {
 		_ = l.fs.Remove(l.path(tmp))
 		return fmt.Errorf("wal: snapshot of partition %d: %s %s: %w", p, op, tmp, err)
@@ -49,9 +49,14 @@ func (l *Log) saveSnapshot(p uint32, m snapMeta, data []byte) error {
 	if err != nil {
 		return fail("create", err)
 	}
-	n, err := f.Write(b)
-	if err == nil && n != len(b) {
-		err = io.ErrShortWrite
+	for _, b := range [][]byte{head, data, tail} {
+		var n int
+		if n, err = f.Write(b); err == nil && n != len(b) {
+			err = io.ErrShortWrite
+		}
+		if err != nil {
+			break
+		}
 	}
 	if err != nil {
 		_ = f.Close()
