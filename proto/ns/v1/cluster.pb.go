@@ -1297,6 +1297,429 @@ func (x *HotKeysResponse) GetKeys() []*HotKey {
 	return nil
 }
 
+// GossipKeyring describes a node's keyring without revealing keys.
+type GossipKeyring struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// NodeId is the answering node.
+	NodeId string `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// Primary is the fingerprint of the primary key (first 8 bytes of its SHA-256, hex).
+	Primary string `protobuf:"bytes,2,opt,name=primary,proto3" json:"primary,omitempty"`
+	// Keys are the fingerprints of every installed key, the primary first.
+	Keys          []string `protobuf:"bytes,3,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GossipKeyring) Reset() {
+	*x = GossipKeyring{}
+	mi := &file_ns_v1_cluster_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GossipKeyring) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GossipKeyring) ProtoMessage() {}
+
+func (x *GossipKeyring) ProtoReflect() protoreflect.Message {
+	mi := &file_ns_v1_cluster_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GossipKeyring.ProtoReflect.Descriptor instead.
+func (*GossipKeyring) Descriptor() ([]byte, []int) {
+	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *GossipKeyring) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *GossipKeyring) GetPrimary() string {
+	if x != nil {
+		return x.Primary
+	}
+	return ""
+}
+
+func (x *GossipKeyring) GetKeys() []string {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+// ListGossipKeysRequest asks for a node's keyring.
+type ListGossipKeysRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListGossipKeysRequest) Reset() {
+	*x = ListGossipKeysRequest{}
+	mi := &file_ns_v1_cluster_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListGossipKeysRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListGossipKeysRequest) ProtoMessage() {}
+
+func (x *ListGossipKeysRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ns_v1_cluster_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListGossipKeysRequest.ProtoReflect.Descriptor instead.
+func (*ListGossipKeysRequest) Descriptor() ([]byte, []int) {
+	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{19}
+}
+
+// ListGossipKeysResponse is the node's keyring.
+type ListGossipKeysResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Keyring is the node's keyring.
+	Keyring       *GossipKeyring `protobuf:"bytes,1,opt,name=keyring,proto3" json:"keyring,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListGossipKeysResponse) Reset() {
+	*x = ListGossipKeysResponse{}
+	mi := &file_ns_v1_cluster_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListGossipKeysResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListGossipKeysResponse) ProtoMessage() {}
+
+func (x *ListGossipKeysResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ns_v1_cluster_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListGossipKeysResponse.ProtoReflect.Descriptor instead.
+func (*ListGossipKeysResponse) Descriptor() ([]byte, []int) {
+	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ListGossipKeysResponse) GetKeyring() *GossipKeyring {
+	if x != nil {
+		return x.Keyring
+	}
+	return nil
+}
+
+// InstallGossipKeyRequest carries the key to install.
+type InstallGossipKeyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Key is the raw key: 16, 24 or 32 bytes.
+	Key           []byte `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InstallGossipKeyRequest) Reset() {
+	*x = InstallGossipKeyRequest{}
+	mi := &file_ns_v1_cluster_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InstallGossipKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InstallGossipKeyRequest) ProtoMessage() {}
+
+func (x *InstallGossipKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ns_v1_cluster_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InstallGossipKeyRequest.ProtoReflect.Descriptor instead.
+func (*InstallGossipKeyRequest) Descriptor() ([]byte, []int) {
+	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *InstallGossipKeyRequest) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+// InstallGossipKeyResponse is the keyring after the change.
+type InstallGossipKeyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Keyring is the node's keyring.
+	Keyring       *GossipKeyring `protobuf:"bytes,1,opt,name=keyring,proto3" json:"keyring,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InstallGossipKeyResponse) Reset() {
+	*x = InstallGossipKeyResponse{}
+	mi := &file_ns_v1_cluster_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InstallGossipKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InstallGossipKeyResponse) ProtoMessage() {}
+
+func (x *InstallGossipKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ns_v1_cluster_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InstallGossipKeyResponse.ProtoReflect.Descriptor instead.
+func (*InstallGossipKeyResponse) Descriptor() ([]byte, []int) {
+	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *InstallGossipKeyResponse) GetKeyring() *GossipKeyring {
+	if x != nil {
+		return x.Keyring
+	}
+	return nil
+}
+
+// UseGossipKeyRequest names the key to make primary.
+type UseGossipKeyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Key is the raw key, already installed.
+	Key           []byte `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UseGossipKeyRequest) Reset() {
+	*x = UseGossipKeyRequest{}
+	mi := &file_ns_v1_cluster_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UseGossipKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UseGossipKeyRequest) ProtoMessage() {}
+
+func (x *UseGossipKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ns_v1_cluster_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UseGossipKeyRequest.ProtoReflect.Descriptor instead.
+func (*UseGossipKeyRequest) Descriptor() ([]byte, []int) {
+	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *UseGossipKeyRequest) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+// UseGossipKeyResponse is the keyring after the change.
+type UseGossipKeyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Keyring is the node's keyring.
+	Keyring       *GossipKeyring `protobuf:"bytes,1,opt,name=keyring,proto3" json:"keyring,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UseGossipKeyResponse) Reset() {
+	*x = UseGossipKeyResponse{}
+	mi := &file_ns_v1_cluster_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UseGossipKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UseGossipKeyResponse) ProtoMessage() {}
+
+func (x *UseGossipKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ns_v1_cluster_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UseGossipKeyResponse.ProtoReflect.Descriptor instead.
+func (*UseGossipKeyResponse) Descriptor() ([]byte, []int) {
+	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *UseGossipKeyResponse) GetKeyring() *GossipKeyring {
+	if x != nil {
+		return x.Keyring
+	}
+	return nil
+}
+
+// RemoveGossipKeyRequest names the key to remove.
+type RemoveGossipKeyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Key is the raw key; not the primary one.
+	Key           []byte `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveGossipKeyRequest) Reset() {
+	*x = RemoveGossipKeyRequest{}
+	mi := &file_ns_v1_cluster_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveGossipKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveGossipKeyRequest) ProtoMessage() {}
+
+func (x *RemoveGossipKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ns_v1_cluster_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveGossipKeyRequest.ProtoReflect.Descriptor instead.
+func (*RemoveGossipKeyRequest) Descriptor() ([]byte, []int) {
+	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *RemoveGossipKeyRequest) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+// RemoveGossipKeyResponse is the keyring after the change.
+type RemoveGossipKeyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Keyring is the node's keyring.
+	Keyring       *GossipKeyring `protobuf:"bytes,1,opt,name=keyring,proto3" json:"keyring,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveGossipKeyResponse) Reset() {
+	*x = RemoveGossipKeyResponse{}
+	mi := &file_ns_v1_cluster_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveGossipKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveGossipKeyResponse) ProtoMessage() {}
+
+func (x *RemoveGossipKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ns_v1_cluster_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveGossipKeyResponse.ProtoReflect.Descriptor instead.
+func (*RemoveGossipKeyResponse) Descriptor() ([]byte, []int) {
+	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *RemoveGossipKeyResponse) GetKeyring() *GossipKeyring {
+	if x != nil {
+		return x.Keyring
+	}
+	return nil
+}
+
 var File_ns_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_ns_v1_cluster_proto_rawDesc = "" +
@@ -1390,7 +1813,26 @@ const file_ns_v1_cluster_proto_rawDesc = "" +
 	"\tpartition\x18\x06 \x01(\x05R\tpartition\"M\n" +
 	"\x0fHotKeysResponse\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12!\n" +
-	"\x04keys\x18\x02 \x03(\v2\r.ns.v1.HotKeyR\x04keys*\x8b\x01\n" +
+	"\x04keys\x18\x02 \x03(\v2\r.ns.v1.HotKeyR\x04keys\"V\n" +
+	"\rGossipKeyring\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x18\n" +
+	"\aprimary\x18\x02 \x01(\tR\aprimary\x12\x12\n" +
+	"\x04keys\x18\x03 \x03(\tR\x04keys\"\x17\n" +
+	"\x15ListGossipKeysRequest\"H\n" +
+	"\x16ListGossipKeysResponse\x12.\n" +
+	"\akeyring\x18\x01 \x01(\v2\x14.ns.v1.GossipKeyringR\akeyring\"+\n" +
+	"\x17InstallGossipKeyRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\fR\x03key\"J\n" +
+	"\x18InstallGossipKeyResponse\x12.\n" +
+	"\akeyring\x18\x01 \x01(\v2\x14.ns.v1.GossipKeyringR\akeyring\"'\n" +
+	"\x13UseGossipKeyRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\fR\x03key\"F\n" +
+	"\x14UseGossipKeyResponse\x12.\n" +
+	"\akeyring\x18\x01 \x01(\v2\x14.ns.v1.GossipKeyringR\akeyring\"*\n" +
+	"\x16RemoveGossipKeyRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\fR\x03key\"I\n" +
+	"\x17RemoveGossipKeyResponse\x12.\n" +
+	"\akeyring\x18\x01 \x01(\v2\x14.ns.v1.GossipKeyringR\akeyring*\x8b\x01\n" +
 	"\vMemberState\x12\x1c\n" +
 	"\x18MEMBER_STATE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12MEMBER_STATE_ALIVE\x10\x01\x12\x18\n" +
@@ -1404,7 +1846,12 @@ const file_ns_v1_cluster_proto_rawDesc = "" +
 	"WatchTable\x12\x18.ns.v1.WatchTableRequest\x1a\x19.ns.v1.WatchTableResponse0\x01\x122\n" +
 	"\x05Stats\x12\x13.ns.v1.StatsRequest\x1a\x14.ns.v1.StatsResponse\x122\n" +
 	"\x05Leave\x12\x13.ns.v1.LeaveRequest\x1a\x14.ns.v1.LeaveResponse\x128\n" +
-	"\aHotKeys\x12\x15.ns.v1.HotKeysRequest\x1a\x16.ns.v1.HotKeysResponseB.Z,github.com/nothingshared/ns/proto/ns/v1;nsv1b\x06proto3"
+	"\aHotKeys\x12\x15.ns.v1.HotKeysRequest\x1a\x16.ns.v1.HotKeysResponse2\xd1\x02\n" +
+	"\x10GossipKeyService\x12M\n" +
+	"\x0eListGossipKeys\x12\x1c.ns.v1.ListGossipKeysRequest\x1a\x1d.ns.v1.ListGossipKeysResponse\x12S\n" +
+	"\x10InstallGossipKey\x12\x1e.ns.v1.InstallGossipKeyRequest\x1a\x1f.ns.v1.InstallGossipKeyResponse\x12G\n" +
+	"\fUseGossipKey\x12\x1a.ns.v1.UseGossipKeyRequest\x1a\x1b.ns.v1.UseGossipKeyResponse\x12P\n" +
+	"\x0fRemoveGossipKey\x12\x1d.ns.v1.RemoveGossipKeyRequest\x1a\x1e.ns.v1.RemoveGossipKeyResponseB.Z,github.com/nothingshared/ns/proto/ns/v1;nsv1b\x06proto3"
 
 var (
 	file_ns_v1_cluster_proto_rawDescOnce sync.Once
@@ -1419,27 +1866,36 @@ func file_ns_v1_cluster_proto_rawDescGZIP() []byte {
 }
 
 var file_ns_v1_cluster_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_ns_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_ns_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_ns_v1_cluster_proto_goTypes = []any{
-	(MemberState)(0),           // 0: ns.v1.MemberState
-	(*Member)(nil),             // 1: ns.v1.Member
-	(*MembersRequest)(nil),     // 2: ns.v1.MembersRequest
-	(*MembersResponse)(nil),    // 3: ns.v1.MembersResponse
-	(*TableMember)(nil),        // 4: ns.v1.TableMember
-	(*PartitionBackups)(nil),   // 5: ns.v1.PartitionBackups
-	(*Table)(nil),              // 6: ns.v1.Table
-	(*TableRequest)(nil),       // 7: ns.v1.TableRequest
-	(*TableResponse)(nil),      // 8: ns.v1.TableResponse
-	(*WatchTableRequest)(nil),  // 9: ns.v1.WatchTableRequest
-	(*WatchTableResponse)(nil), // 10: ns.v1.WatchTableResponse
-	(*StatsRequest)(nil),       // 11: ns.v1.StatsRequest
-	(*WorkerStats)(nil),        // 12: ns.v1.WorkerStats
-	(*StatsResponse)(nil),      // 13: ns.v1.StatsResponse
-	(*LeaveRequest)(nil),       // 14: ns.v1.LeaveRequest
-	(*LeaveResponse)(nil),      // 15: ns.v1.LeaveResponse
-	(*HotKeysRequest)(nil),     // 16: ns.v1.HotKeysRequest
-	(*HotKey)(nil),             // 17: ns.v1.HotKey
-	(*HotKeysResponse)(nil),    // 18: ns.v1.HotKeysResponse
+	(MemberState)(0),                 // 0: ns.v1.MemberState
+	(*Member)(nil),                   // 1: ns.v1.Member
+	(*MembersRequest)(nil),           // 2: ns.v1.MembersRequest
+	(*MembersResponse)(nil),          // 3: ns.v1.MembersResponse
+	(*TableMember)(nil),              // 4: ns.v1.TableMember
+	(*PartitionBackups)(nil),         // 5: ns.v1.PartitionBackups
+	(*Table)(nil),                    // 6: ns.v1.Table
+	(*TableRequest)(nil),             // 7: ns.v1.TableRequest
+	(*TableResponse)(nil),            // 8: ns.v1.TableResponse
+	(*WatchTableRequest)(nil),        // 9: ns.v1.WatchTableRequest
+	(*WatchTableResponse)(nil),       // 10: ns.v1.WatchTableResponse
+	(*StatsRequest)(nil),             // 11: ns.v1.StatsRequest
+	(*WorkerStats)(nil),              // 12: ns.v1.WorkerStats
+	(*StatsResponse)(nil),            // 13: ns.v1.StatsResponse
+	(*LeaveRequest)(nil),             // 14: ns.v1.LeaveRequest
+	(*LeaveResponse)(nil),            // 15: ns.v1.LeaveResponse
+	(*HotKeysRequest)(nil),           // 16: ns.v1.HotKeysRequest
+	(*HotKey)(nil),                   // 17: ns.v1.HotKey
+	(*HotKeysResponse)(nil),          // 18: ns.v1.HotKeysResponse
+	(*GossipKeyring)(nil),            // 19: ns.v1.GossipKeyring
+	(*ListGossipKeysRequest)(nil),    // 20: ns.v1.ListGossipKeysRequest
+	(*ListGossipKeysResponse)(nil),   // 21: ns.v1.ListGossipKeysResponse
+	(*InstallGossipKeyRequest)(nil),  // 22: ns.v1.InstallGossipKeyRequest
+	(*InstallGossipKeyResponse)(nil), // 23: ns.v1.InstallGossipKeyResponse
+	(*UseGossipKeyRequest)(nil),      // 24: ns.v1.UseGossipKeyRequest
+	(*UseGossipKeyResponse)(nil),     // 25: ns.v1.UseGossipKeyResponse
+	(*RemoveGossipKeyRequest)(nil),   // 26: ns.v1.RemoveGossipKeyRequest
+	(*RemoveGossipKeyResponse)(nil),  // 27: ns.v1.RemoveGossipKeyResponse
 }
 var file_ns_v1_cluster_proto_depIdxs = []int32{
 	0,  // 0: ns.v1.Member.state:type_name -> ns.v1.MemberState
@@ -1450,23 +1906,35 @@ var file_ns_v1_cluster_proto_depIdxs = []int32{
 	6,  // 5: ns.v1.WatchTableResponse.table:type_name -> ns.v1.Table
 	12, // 6: ns.v1.StatsResponse.workers:type_name -> ns.v1.WorkerStats
 	17, // 7: ns.v1.HotKeysResponse.keys:type_name -> ns.v1.HotKey
-	2,  // 8: ns.v1.ClusterService.Members:input_type -> ns.v1.MembersRequest
-	7,  // 9: ns.v1.ClusterService.Table:input_type -> ns.v1.TableRequest
-	9,  // 10: ns.v1.ClusterService.WatchTable:input_type -> ns.v1.WatchTableRequest
-	11, // 11: ns.v1.ClusterService.Stats:input_type -> ns.v1.StatsRequest
-	14, // 12: ns.v1.ClusterService.Leave:input_type -> ns.v1.LeaveRequest
-	16, // 13: ns.v1.ClusterService.HotKeys:input_type -> ns.v1.HotKeysRequest
-	3,  // 14: ns.v1.ClusterService.Members:output_type -> ns.v1.MembersResponse
-	8,  // 15: ns.v1.ClusterService.Table:output_type -> ns.v1.TableResponse
-	10, // 16: ns.v1.ClusterService.WatchTable:output_type -> ns.v1.WatchTableResponse
-	13, // 17: ns.v1.ClusterService.Stats:output_type -> ns.v1.StatsResponse
-	15, // 18: ns.v1.ClusterService.Leave:output_type -> ns.v1.LeaveResponse
-	18, // 19: ns.v1.ClusterService.HotKeys:output_type -> ns.v1.HotKeysResponse
-	14, // [14:20] is the sub-list for method output_type
-	8,  // [8:14] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	19, // 8: ns.v1.ListGossipKeysResponse.keyring:type_name -> ns.v1.GossipKeyring
+	19, // 9: ns.v1.InstallGossipKeyResponse.keyring:type_name -> ns.v1.GossipKeyring
+	19, // 10: ns.v1.UseGossipKeyResponse.keyring:type_name -> ns.v1.GossipKeyring
+	19, // 11: ns.v1.RemoveGossipKeyResponse.keyring:type_name -> ns.v1.GossipKeyring
+	2,  // 12: ns.v1.ClusterService.Members:input_type -> ns.v1.MembersRequest
+	7,  // 13: ns.v1.ClusterService.Table:input_type -> ns.v1.TableRequest
+	9,  // 14: ns.v1.ClusterService.WatchTable:input_type -> ns.v1.WatchTableRequest
+	11, // 15: ns.v1.ClusterService.Stats:input_type -> ns.v1.StatsRequest
+	14, // 16: ns.v1.ClusterService.Leave:input_type -> ns.v1.LeaveRequest
+	16, // 17: ns.v1.ClusterService.HotKeys:input_type -> ns.v1.HotKeysRequest
+	20, // 18: ns.v1.GossipKeyService.ListGossipKeys:input_type -> ns.v1.ListGossipKeysRequest
+	22, // 19: ns.v1.GossipKeyService.InstallGossipKey:input_type -> ns.v1.InstallGossipKeyRequest
+	24, // 20: ns.v1.GossipKeyService.UseGossipKey:input_type -> ns.v1.UseGossipKeyRequest
+	26, // 21: ns.v1.GossipKeyService.RemoveGossipKey:input_type -> ns.v1.RemoveGossipKeyRequest
+	3,  // 22: ns.v1.ClusterService.Members:output_type -> ns.v1.MembersResponse
+	8,  // 23: ns.v1.ClusterService.Table:output_type -> ns.v1.TableResponse
+	10, // 24: ns.v1.ClusterService.WatchTable:output_type -> ns.v1.WatchTableResponse
+	13, // 25: ns.v1.ClusterService.Stats:output_type -> ns.v1.StatsResponse
+	15, // 26: ns.v1.ClusterService.Leave:output_type -> ns.v1.LeaveResponse
+	18, // 27: ns.v1.ClusterService.HotKeys:output_type -> ns.v1.HotKeysResponse
+	21, // 28: ns.v1.GossipKeyService.ListGossipKeys:output_type -> ns.v1.ListGossipKeysResponse
+	23, // 29: ns.v1.GossipKeyService.InstallGossipKey:output_type -> ns.v1.InstallGossipKeyResponse
+	25, // 30: ns.v1.GossipKeyService.UseGossipKey:output_type -> ns.v1.UseGossipKeyResponse
+	27, // 31: ns.v1.GossipKeyService.RemoveGossipKey:output_type -> ns.v1.RemoveGossipKeyResponse
+	22, // [22:32] is the sub-list for method output_type
+	12, // [12:22] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_ns_v1_cluster_proto_init() }
@@ -1480,9 +1948,9 @@ func file_ns_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ns_v1_cluster_proto_rawDesc), len(file_ns_v1_cluster_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   18,
+			NumMessages:   27,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   2,
 		},
 		GoTypes:           file_ns_v1_cluster_proto_goTypes,
 		DependencyIndexes: file_ns_v1_cluster_proto_depIdxs,

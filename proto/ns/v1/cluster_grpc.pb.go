@@ -329,3 +329,239 @@ var ClusterService_ServiceDesc = grpc.ServiceDesc{
 	},
 	Metadata: "ns/v1/cluster.proto",
 }
+
+const (
+	GossipKeyService_ListGossipKeys_FullMethodName   = "/ns.v1.GossipKeyService/ListGossipKeys"
+	GossipKeyService_InstallGossipKey_FullMethodName = "/ns.v1.GossipKeyService/InstallGossipKey"
+	GossipKeyService_UseGossipKey_FullMethodName     = "/ns.v1.GossipKeyService/UseGossipKey"
+	GossipKeyService_RemoveGossipKey_FullMethodName  = "/ns.v1.GossipKeyService/RemoveGossipKey"
+)
+
+// GossipKeyServiceClient is the client API for GossipKeyService service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// GossipKeyService administers a node's gossip encryption keyring
+// (memberlist, AES-GCM). A key is rotated with no downtime by calling
+// InstallGossipKey on every node, then UseGossipKey on every node, then
+// RemoveGossipKey (the old key) on every node: `nsctl gossip-key` does each
+// step on every member. Keys are never returned, only fingerprints.
+type GossipKeyServiceClient interface {
+	// ListGossipKeys returns the fingerprints of the installed keys.
+	ListGossipKeys(ctx context.Context, in *ListGossipKeysRequest, opts ...grpc.CallOption) (*ListGossipKeysResponse, error)
+	// InstallGossipKey adds a key: the node accepts gossip under it.
+	InstallGossipKey(ctx context.Context, in *InstallGossipKeyRequest, opts ...grpc.CallOption) (*InstallGossipKeyResponse, error)
+	// UseGossipKey makes an installed key the primary one: the node sends under it.
+	UseGossipKey(ctx context.Context, in *UseGossipKeyRequest, opts ...grpc.CallOption) (*UseGossipKeyResponse, error)
+	// RemoveGossipKey removes a key that is not the primary one.
+	RemoveGossipKey(ctx context.Context, in *RemoveGossipKeyRequest, opts ...grpc.CallOption) (*RemoveGossipKeyResponse, error)
+}
+
+type gossipKeyServiceClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewGossipKeyServiceClient(cc grpc.ClientConnInterface) GossipKeyServiceClient {
+	return &gossipKeyServiceClient{cc}
+}
+
+func (c *gossipKeyServiceClient) ListGossipKeys(ctx context.Context, in *ListGossipKeysRequest, opts ...grpc.CallOption) (*ListGossipKeysResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListGossipKeysResponse)
+	err := c.cc.Invoke(ctx, GossipKeyService_ListGossipKeys_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *gossipKeyServiceClient) InstallGossipKey(ctx context.Context, in *InstallGossipKeyRequest, opts ...grpc.CallOption) (*InstallGossipKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(InstallGossipKeyResponse)
+	err := c.cc.Invoke(ctx, GossipKeyService_InstallGossipKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *gossipKeyServiceClient) UseGossipKey(ctx context.Context, in *UseGossipKeyRequest, opts ...grpc.CallOption) (*UseGossipKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UseGossipKeyResponse)
+	err := c.cc.Invoke(ctx, GossipKeyService_UseGossipKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *gossipKeyServiceClient) RemoveGossipKey(ctx context.Context, in *RemoveGossipKeyRequest, opts ...grpc.CallOption) (*RemoveGossipKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemoveGossipKeyResponse)
+	err := c.cc.Invoke(ctx, GossipKeyService_RemoveGossipKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// GossipKeyServiceServer is the server API for GossipKeyService service.
+// All implementations must embed UnimplementedGossipKeyServiceServer
+// for forward compatibility.
+//
+// GossipKeyService administers a node's gossip encryption keyring
+// (memberlist, AES-GCM). A key is rotated with no downtime by calling
+// InstallGossipKey on every node, then UseGossipKey on every node, then
+// RemoveGossipKey (the old key) on every node: `nsctl gossip-key` does each
+// step on every member. Keys are never returned, only fingerprints.
+type GossipKeyServiceServer interface {
+	// ListGossipKeys returns the fingerprints of the installed keys.
+	ListGossipKeys(context.Context, *ListGossipKeysRequest) (*ListGossipKeysResponse, error)
+	// InstallGossipKey adds a key: the node accepts gossip under it.
+	InstallGossipKey(context.Context, *InstallGossipKeyRequest) (*InstallGossipKeyResponse, error)
+	// UseGossipKey makes an installed key the primary one: the node sends under it.
+	UseGossipKey(context.Context, *UseGossipKeyRequest) (*UseGossipKeyResponse, error)
+	// RemoveGossipKey removes a key that is not the primary one.
+	RemoveGossipKey(context.Context, *RemoveGossipKeyRequest) (*RemoveGossipKeyResponse, error)
+	mustEmbedUnimplementedGossipKeyServiceServer()
+}
+
+// UnimplementedGossipKeyServiceServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedGossipKeyServiceServer struct{}
+
+func (UnimplementedGossipKeyServiceServer) ListGossipKeys(context.Context, *ListGossipKeysRequest) (*ListGossipKeysResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListGossipKeys not implemented")
+}
+func (UnimplementedGossipKeyServiceServer) InstallGossipKey(context.Context, *InstallGossipKeyRequest) (*InstallGossipKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method InstallGossipKey not implemented")
+}
+func (UnimplementedGossipKeyServiceServer) UseGossipKey(context.Context, *UseGossipKeyRequest) (*UseGossipKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UseGossipKey not implemented")
+}
+func (UnimplementedGossipKeyServiceServer) RemoveGossipKey(context.Context, *RemoveGossipKeyRequest) (*RemoveGossipKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveGossipKey not implemented")
+}
+func (UnimplementedGossipKeyServiceServer) mustEmbedUnimplementedGossipKeyServiceServer() {}
+func (UnimplementedGossipKeyServiceServer) testEmbeddedByValue()                          {}
+
+// UnsafeGossipKeyServiceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to GossipKeyServiceServer will
+// result in compilation errors.
+type UnsafeGossipKeyServiceServer interface {
+	mustEmbedUnimplementedGossipKeyServiceServer()
+}
+
+func RegisterGossipKeyServiceServer(s grpc.ServiceRegistrar, srv GossipKeyServiceServer) {
+	// If the following call panics, it indicates UnimplementedGossipKeyServiceServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&GossipKeyService_ServiceDesc, srv)
+}
+
+func _GossipKeyService_ListGossipKeys_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListGossipKeysRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GossipKeyServiceServer).ListGossipKeys(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GossipKeyService_ListGossipKeys_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GossipKeyServiceServer).ListGossipKeys(ctx, req.(*ListGossipKeysRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _GossipKeyService_InstallGossipKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(InstallGossipKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GossipKeyServiceServer).InstallGossipKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GossipKeyService_InstallGossipKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GossipKeyServiceServer).InstallGossipKey(ctx, req.(*InstallGossipKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _GossipKeyService_UseGossipKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UseGossipKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GossipKeyServiceServer).UseGossipKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GossipKeyService_UseGossipKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GossipKeyServiceServer).UseGossipKey(ctx, req.(*UseGossipKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _GossipKeyService_RemoveGossipKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveGossipKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GossipKeyServiceServer).RemoveGossipKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GossipKeyService_RemoveGossipKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GossipKeyServiceServer).RemoveGossipKey(ctx, req.(*RemoveGossipKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// GossipKeyService_ServiceDesc is the grpc.ServiceDesc for GossipKeyService service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var GossipKeyService_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "ns.v1.GossipKeyService",
+	HandlerType: (*GossipKeyServiceServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "ListGossipKeys",
+			Handler:    _GossipKeyService_ListGossipKeys_Handler,
+		},
+		{
+			MethodName: "InstallGossipKey",
+			Handler:    _GossipKeyService_InstallGossipKey_Handler,
+		},
+		{
+			MethodName: "UseGossipKey",
+			Handler:    _GossipKeyService_UseGossipKey_Handler,
+		},
+		{
+			MethodName: "RemoveGossipKey",
+			Handler:    _GossipKeyService_RemoveGossipKey_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "ns/v1/cluster.proto",
+}
