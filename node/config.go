@@ -43,6 +43,9 @@ type Config struct {
 	Worker worker.Config
 	// Limits bound every request.
 	Limits transport.Limits
+	// Security configures TLS, token authentication and the gossip key
+	// file (security.go). The zero value is plaintext and open.
+	Security SecurityConfig
 
 	// Services are the services the node hosts. nil means KVService only.
 	Services []Service

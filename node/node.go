@@ -37,6 +37,7 @@ type Node struct {
 	httpLis  net.Listener
 	httpSrv  *http.Server
 	peers    *peers
+	sec      *security      // TLS, tokens, gossip keys (security.go)
 	services map[string]int // service name -> index; read-only after New
 	svcList  []Service
 
@@ -160,8 +161,15 @@ func New(cfg Config) (_ *Node, err error) {
 	}
 	cc.Meta = cluster.Meta{GRPCAddr: n.advertise, Zone: cfg.Zone, Workers: n.pool.Size(), Version: cfg.Version}
 	cc.OnView = n.onView
+	if n.sec, err = n.loadSecurity(&cc); err != nil {
+		return nil, err
+	}
 	if n.members, err = cluster.New(cc); err != nil {
 		return nil, fmt.Errorf("node: gossip: %w", err)
+	}
+	if err = n.installGossipKeys(); err != nil {
+		_ = n.members.Shutdown()
+		return nil, err
 	}
 
 	// The first table: this node alone, until gossip says otherwise.
@@ -172,17 +180,18 @@ func New(cfg Config) (_ *Node, err error) {
 	}
 	n.table.Store(t)
 
-	n.peers = newPeers(append(n.grpcDialOptions(), n.tracing.DialOptions()...))
+	n.peers = newPeers(append(append(n.grpcDialOptions(), n.tracing.DialOptions()...), n.sec.dialOptions()...))
 	n.server, err = transport.NewServer(transport.ServerConfig{
 		Backend: (*backend)(n),
 		Limits:  cfg.Limits,
 		Logger:  n.log,
-		Options: append(append(n.grpcServerOptions(), n.tracing.ServerOptions()...), cfg.GRPCOptions...),
+		Options: append(append(append(n.grpcServerOptions(), n.tracing.ServerOptions()...), n.sec.serverOptions()...), cfg.GRPCOptions...),
 	})
 	if err != nil {
 		_ = n.members.Shutdown()
 		return nil, err
 	}
+	n.registerGossipKeys()
 	return n, nil
 }
 
