@@ -24,7 +24,9 @@ import (
 
 	"github.com/nothingshared/ns/cluster"
 	"github.com/nothingshared/ns/internal/buildinfo"
+	"github.com/nothingshared/ns/internal/tlsutil"
 	"github.com/nothingshared/ns/node"
+	"github.com/nothingshared/ns/transport"
 )
 
 // Exit codes.
@@ -52,6 +54,9 @@ type flags struct {
 	otlpInsecure                                      bool
 	traceSampleRatio                                  float64
 	gossip                                            gossipFlags
+	security                                          node.SecurityConfig
+	clusterLabel                                      string
+	maxRecvMsg, maxInFlight, maxStreams, maxConns     int
 }
 
 // gossipFlags tune memberlist's failure detector (tests, slow networks).
@@ -138,6 +143,17 @@ Exit codes: 0 ok, 1 runtime failure, 2 bad flags or configuration.`,
 	fl.IntVar(&f.maxKey, "max-key-bytes", 1024, "largest key accepted")
 	fl.IntVar(&f.maxValue, "max-value-bytes", 1<<20, "largest value or payload accepted")
 	fl.IntVar(&f.maxBatch, "max-batch", 1024, "most items in one stream frame or batch")
+	fl.IntVar(&f.maxRecvMsg, "max-recv-msg-bytes", 0, "largest gRPC message accepted (0: a full batch of maximal values, 4-64 MiB)")
+	fl.IntVar(&f.maxInFlight, "max-stream-in-flight", transport.DefaultMaxStreamInFlight, "frames one stream may have in flight; more wait")
+	fl.IntVar(&f.maxStreams, "max-concurrent-streams", transport.DefaultMaxConcurrentStreams, "calls open at once on one connection; more wait")
+	fl.IntVar(&f.maxConns, "max-connections", transport.DefaultMaxConnections, "gRPC connections open at once; more are closed on accept (negative: no limit)")
+	fl.StringVar(&f.security.TLSCAFile, "tls-ca", "", "CA bundle (PEM) verifying clients and peers; with --tls-cert and --tls-key, gRPC is mutual TLS only")
+	fl.StringVar(&f.security.TLSCertFile, "tls-cert", "", "this node's certificate (PEM), presented to clients and peers; reloaded when it changes")
+	fl.StringVar(&f.security.TLSKeyFile, "tls-key", "", "this node's private key (PEM)")
+	fl.StringVar(&f.security.TLSPeerName, "tls-peer-name", tlsutil.DefaultPeerName, "name (DNS SAN, URI SAN or OU) node certificates carry; only they may call peer RPCs")
+	fl.StringVar(&f.security.AuthTokenFile, "auth-token-file", "", "file of bearer tokens (one per line) required by the public API (with TLS: or a client certificate)")
+	fl.StringVar(&f.security.GossipKeyFile, "gossip-key-file", "", "gossip encryption keys (base64, 16/24/32 bytes, one per line, the first primary)")
+	fl.StringVar(&f.clusterLabel, "cluster-label", "", "label sent with all gossip; nodes with another label are ignored, so two clusters never merge")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "longest graceful leave on SIGTERM")
@@ -267,7 +283,21 @@ func (f *flags) config() (node.Config, *slog.Logger, error) {
 	cfg.Limits.MaxValueBytes = f.maxValue
 	cfg.Limits.MaxBatch = f.maxBatch
 	cfg.Limits.MaxRecvMsgBytes = 0
+	for _, l := range []struct {
+		name string
+		v    int
+	}{{"--max-recv-msg-bytes", f.maxRecvMsg}, {"--max-stream-in-flight", f.maxInFlight}, {"--max-concurrent-streams", f.maxStreams}} {
+		if l.v < 0 {
+			return cfg, nil, fmt.Errorf("%s %d: must not be negative", l.name, l.v)
+		}
+	}
+	cfg.Limits.MaxRecvMsgBytes = f.maxRecvMsg
+	cfg.Limits.MaxStreamInFlight = f.maxInFlight
+	cfg.Limits.MaxConcurrentStreams = f.maxStreams
+	cfg.Limits.MaxConnections = f.maxConns
 	cfg.Limits = cfg.Limits.WithDefaults()
+	cfg.Security = f.security
+	cfg.Cluster.Label = f.clusterLabel
 	return cfg, log, nil
 }
 
