@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -52,12 +53,12 @@ type planResult struct {
 
 // rebalance runs on every new table: each worker plans its partitions in
 // its priority lane, then the node starts the pulls the plans ask for.
-func (n *Node) rebalance(told, t *ring.Table) {
+func (n *Node) rebalance(told, t *ring.Table, left map[string]bool) {
 	var total planResult
 	for w := 0; w < n.pool.Size(); w++ {
 		var pr planResult
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := n.pool.Exec(ctx, w, func(s *shard) { pr = n.plan(s, told, t) })
+		err := n.pool.Exec(ctx, w, func(s *shard) { pr = n.plan(s, told, t, left) })
 		cancel()
 		if err != nil {
 			n.log.Error("cannot plan partitions on worker", "worker", w, "err", err)
@@ -86,24 +87,38 @@ func (n *Node) rebalance(told, t *ring.Table) {
 
 // plan decides, on the worker, what each of its partitions needs under
 // table t (told is the table before).
-func (n *Node) plan(s *shard, told, t *ring.Table) planResult {
+func (n *Node) plan(s *shard, told, t *ring.Table, left map[string]bool) planResult {
 	var pr planResult
 	now := time.Now()
 	self := t.MemberIndex(n.cfg.NodeID)
 	P, W := t.Partitions(), n.pool.Size()
+	// A table that follows the previous one directly (next epoch) cannot
+	// hide an owner in between; after a jump (this node was paused, cut
+	// off, or adopted a newer epoch) an owned partition must be verified.
+	continuous := told != nil && told.Epoch() > 0 && t.Epoch() <= told.Epoch()+1
 	for pi := s.worker; pi < P; pi += W {
 		p := int32(pi)
 		ps, rs := s.parts[p], s.replicas[p]
 		if t.OwnerIndex(pi) == self && self >= 0 {
+			oldOwner := ""
+			if told != nil {
+				oldOwner = told.Owner(pi).ID
+			}
 			switch {
+			case ps != nil && ps.status == psOwned && !ps.dormant && continuous && oldOwner == n.cfg.NodeID:
+				// Still ours.
 			case ps != nil && ps.status == psOwned:
-				// Still ours: the new table confirms the ownership, at its
-				// epoch (backups refuse writes from older epochs).
-				ps.epoch = max(ps.epoch, t.Epoch())
+				// Ours again after a gap (another node may have owned it and
+				// taken writes meanwhile): pull what others hold, keep the
+				// newest of theirs and this copy.
+				nps := &partState{status: psIncoming, epoch: t.Epoch(), since: now, fallback: ps}
+				s.parts[p] = nps
+				pr.pulls = append(pr.pulls, p)
 			case ps != nil && ps.status == psIncoming:
 				pr.pulls = append(pr.pulls, p)
-			case rs != nil && rs.svcs != nil && told != nil && told.Owner(pi).ID != n.cfg.NodeID && t.MemberIndex(told.Owner(pi).ID) < 0:
-				// The owner is gone and this node has a backup copy: promote it.
+			case rs != nil && rs.svcs != nil && oldOwner != "" && oldOwner != n.cfg.NodeID && t.MemberIndex(oldOwner) < 0 && !left[oldOwner]:
+				// The owner failed and this node has a backup copy: promote
+				// it. (An owner that left gracefully is pulled from instead.)
 				s.parts[p] = &partState{status: psOwned, epoch: t.Epoch(), lsn: rs.lsn, svcs: fillSvcs(rs.svcs, len(n.svcList)), dedup: rs.dedup, since: now}
 				delete(s.replicas, p)
 				failBuffered(rs, fmt.Errorf("%w: this node now owns partition %d", transport.ErrNotOwner, p))
@@ -116,6 +131,13 @@ func (n *Node) plan(s *shard, told, t *ring.Table) planResult {
 				nps := &partState{status: psIncoming, epoch: t.Epoch(), since: now}
 				if ps != nil {
 					nps.parked = ps.parked
+					if ps.status == psFenced && ps.svcs != nil {
+						nps.fallback = ps
+					}
+				}
+				if nps.fallback == nil && rs != nil && rs.svcs != nil {
+					// This node's backup copy, should nothing newer be found.
+					nps.fallback = &partState{epoch: rs.epoch, lsn: rs.lsn, svcs: rs.svcs, dedup: rs.dedup, fromReplica: true}
 				}
 				s.parts[p] = nps
 				pr.pulls = append(pr.pulls, p)
@@ -125,14 +147,29 @@ func (n *Node) plan(s *shard, told, t *ring.Table) planResult {
 			}
 			continue
 		}
+		if ps != nil && ps.status == psOwned {
+			// Not ours in this table: whoever owns it now pulls it from
+			// here; if it comes back without that, it must be verified.
+			ps.dormant = true
+		}
 		if ps != nil && ps.status == psIncoming {
 			// No longer ours before its state arrived: its parked items go
-			// where the table now says.
+			// where the table now says; a copy it had stays, dormant.
 			for _, pk := range ps.parked {
 				pk.env.results[pk.env.pos[pk.j]] = transport.ResultError(movedError(t, pi))
 				pk.env.call.finish()
 			}
-			delete(s.parts, p)
+			if fb := ps.fallback; fb != nil {
+				fb.dormant = true
+				if fb.status == psFenced {
+					s.parts[p] = fb
+				} else {
+					fb.status = psOwned
+					s.parts[p] = fb
+				}
+			} else {
+				delete(s.parts, p)
+			}
 		}
 		if slices.Contains(t.BackupIndexes(pi), self) {
 			if rs == nil {
@@ -307,13 +344,15 @@ func (n *Node) pullLoop(k pullKey, told *ring.Table) {
 		if done {
 			return
 		}
-		if attempt > 0 && attempt%20 == 0 {
+		if attempt == 5 || attempt > 0 && attempt%20 == 0 {
 			n.log.Warn("partition pull not done yet; retrying", "partition", k.p, "kind", k.kind, "attempt", attempt, "err", err)
 		}
+		// Jitter: two nodes pulling from each other must not keep colliding.
+		d := backoff/2 + time.Duration(rand.Int64N(int64(backoff)))
 		select {
 		case <-n.runCtx.Done():
 			return
-		case <-time.After(backoff):
+		case <-time.After(d):
 		}
 		if backoff < time.Second {
 			backoff *= 2
@@ -369,8 +408,8 @@ func (n *Node) pullOnce(k pullKey, told, t *ring.Table) (bool, error) {
 			c = holder
 			data, found, redirect, err = n.fetch(c, k.p, t.Epoch(), mode, true)
 		}
-		if _, ok := redirected[c.ID]; ok && err != nil {
-			blocked = true // a node known to have held it: never give up on it
+		if _, ok := redirected[c.ID]; ok && err != nil && t.MemberIndex(c.ID) >= 0 {
+			blocked = true // a live node known to have held it: never give up on it
 		}
 		answers = append(answers, fmt.Sprintf("%s:found=%v,redirect=%s,err=%v", c.ID, found, redirect.ID, err))
 		if err == nil && !found && redirect.ID == "" {
@@ -419,7 +458,7 @@ func (n *Node) pullOnce(k pullKey, told, t *ring.Table) (bool, error) {
 		return true, nil
 	}
 	if k.kind == pullReplica || blocked {
-		return false, errors.Join(errs...)
+		return false, fmt.Errorf("%w (answers %v)", errors.Join(errs...), answers)
 	}
 	// No live node holds the partition: it starts empty here.
 	if err := n.install(k, t.Epoch(), nil); err != nil {
@@ -549,6 +588,18 @@ func (n *Node) install(k pullKey, epoch uint64, data []byte) error {
 				ps = &partState{status: psIncoming}
 				s.parts[p] = ps
 			}
+			if fb := ps.fallback; fb != nil && fb.svcs != nil && (data == nil || fb.epoch > d.epoch || fb.epoch == d.epoch && fb.lsn > d.lsn) {
+				// This node's own copy is newer than anything found.
+				if fb.fromReplica {
+					if rs := s.replicas[p]; rs != nil && rs.svcs != nil {
+						fb = &partState{epoch: rs.epoch, lsn: rs.lsn, svcs: rs.svcs, dedup: rs.dedup}
+						delete(s.replicas, p)
+						failBuffered(rs, fmt.Errorf("%w: this node now owns partition %d", transport.ErrNotOwner, p))
+					}
+				}
+				d = &decodedPartition{epoch: fb.epoch, lsn: fb.lsn, svcs: fillSvcs(fb.svcs, len(n.svcList)), dedup: fb.dedup}
+			}
+			ps.fallback = nil
 			ps.status = psOwned
 			ps.epoch = max(epoch, ps.epoch)
 			ps.lsn = d.lsn
@@ -681,7 +732,7 @@ func (n *Node) snapshotFor(p int32, epoch uint64, mode nsv1.HandoffMode, from ri
 					stale(ps.epoch)
 					return
 				}
-				data, err = n.encodePartition(epoch, ps.lsn, ps.svcs, &ps.dedup)
+				data, err = n.encodePartition(ps.epoch, ps.lsn, ps.svcs, &ps.dedup)
 				if err != nil {
 					return
 				}
@@ -698,7 +749,7 @@ func (n *Node) snapshotFor(p int32, epoch uint64, mode nsv1.HandoffMode, from ri
 					stale(rs.epoch)
 					return
 				}
-				data, err = n.encodePartition(epoch, rs.lsn, rs.svcs, &rs.dedup)
+				data, err = n.encodePartition(rs.epoch, rs.lsn, rs.svcs, &rs.dedup)
 				rs.epoch = epoch // fence: older owners are refused from now on
 				found = err == nil
 				if ps != nil && ps.status == psOwned {

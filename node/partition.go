@@ -55,6 +55,16 @@ type partState struct {
 	movedTo moved // fenced: where the state went
 	parked  []parkedItem
 	since   time.Time // when the status last changed
+
+	// dormant: owned, but a table gave the partition to another node since:
+	// if it comes back, others may hold newer state (see plan).
+	dormant bool
+	// fallback: incoming, this node's own earlier copy, installed if no
+	// newer one is found.
+	fallback *partState
+	// fromReplica: fallback is this node's backup copy (taken over whole
+	// when installed).
+	fromReplica bool
 }
 
 type moved struct{ id, addr string }

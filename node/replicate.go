@@ -247,7 +247,9 @@ func (h *handler) applyReplica(s *shard, env *envelope, j int) {
 	p := env.parts[j]
 	res := &env.results[env.pos[j]]
 	if ps := s.parts[p]; ps != nil && ps.status != psFenced {
-		if ps.epoch >= op.GetEpoch() {
+		cur := n.table.Load()
+		staleCopy := ps.status == psOwned && cur.Owner(int(p)).ID == env.from
+		if ps.epoch >= op.GetEpoch() && !staleCopy {
 			*res = transport.ResultError(fmt.Errorf("%w: node %s owns partition %d at epoch %d; refusing a write from epoch %d", transport.ErrNotOwner, n.cfg.NodeID, p, ps.epoch, op.GetEpoch()))
 			return
 		}
