@@ -51,9 +51,10 @@ type Config struct {
 	// side. Required.
 	CAFile string
 	// CertFile holds this side's certificate (and any intermediates),
-	// leaf first. Required.
+	// leaf first. Required for a server; a dialer without one presents no
+	// certificate (it then authenticates with a token).
 	CertFile string
-	// KeyFile holds the private key of CertFile. Required.
+	// KeyFile holds the private key of CertFile; required with CertFile.
 	KeyFile string
 	// PeerName is the name node certificates carry; "" means
 	// DefaultPeerName.
@@ -101,8 +102,8 @@ type Store struct {
 // New loads the files named by cfg; it fails when they are missing or do
 // not parse, so a bad configuration stops a node at start-up.
 func New(cfg Config) (*Store, error) {
-	if cfg.CAFile == "" || cfg.CertFile == "" || cfg.KeyFile == "" {
-		return nil, fmt.Errorf("%w: the CA, certificate and key files are all required (--tls-ca, --tls-cert, --tls-key)", ErrConfig)
+	if cfg.CAFile == "" || (cfg.CertFile == "") != (cfg.KeyFile == "") {
+		return nil, fmt.Errorf("%w: a CA file is required, and a certificate needs its key (--tls-ca, --tls-cert, --tls-key)", ErrConfig)
 	}
 	if cfg.PeerName == "" {
 		cfg.PeerName = DefaultPeerName
@@ -125,10 +126,15 @@ func (s *Store) PeerName() string { return s.cfg.PeerName }
 // Reloads counts the successful reloads since New.
 func (s *Store) Reloads() uint64 { return s.reloads.Load() }
 
-// Leaf returns the current certificate, parsed (for its expiry, names).
+// Leaf returns the current certificate, parsed (for its expiry, names);
+// nil without a certificate.
 func (s *Store) Leaf() *x509.Certificate { return s.current().leaf }
 
 func (s *Store) files() [3]string { return [3]string{s.cfg.CAFile, s.cfg.CertFile, s.cfg.KeyFile} }
+
+// HasCert reports whether the Store has a certificate of its own (a dialer
+// may have only a CA).
+func (s *Store) HasCert() bool { return s.cfg.CertFile != "" }
 
 func statAll(files [3]string) [3]stamp {
 	var out [3]stamp
@@ -159,6 +165,9 @@ func (s *Store) load() (*material, error) {
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(caPEM) {
 		return nil, fmt.Errorf("%w: CA file %s holds no PEM certificate", ErrLoad, s.cfg.CAFile)
+	}
+	if s.cfg.CertFile == "" {
+		return &material{cert: &tls.Certificate{}, pool: pool, stamps: st}, nil
 	}
 	cert, err := tls.LoadX509KeyPair(s.cfg.CertFile, s.cfg.KeyFile)
 	if err != nil {
@@ -195,7 +204,9 @@ func (s *Store) current() *material {
 	s.failed = [3]stamp{}
 	s.cur.Store(nm)
 	s.reloads.Add(1)
-	s.log.Info("tls: certificates reloaded", "subject", nm.leaf.Subject.String(), "not_after", nm.leaf.NotAfter)
+	if nm.leaf != nil {
+		s.log.Info("tls: certificates reloaded", "subject", nm.leaf.Subject.String(), "not_after", nm.leaf.NotAfter)
+	}
 	return nm
 }
 

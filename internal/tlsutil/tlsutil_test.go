@@ -105,6 +105,10 @@ func TestHandshake(t *testing.T) {
 	foreign := certtest.Write(t, dir, "foreign-", other.Issue(t, certtest.Leaf{CommonName: "evil", DNS: []string{"ns-peer"}}), ca)
 
 	srv := store(t, node, "")
+	caOnly, err := tlsutil.New(tlsutil.Config{CAFile: node.CA})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name       string
 		server     *tls.Config
@@ -116,6 +120,8 @@ func TestHandshake(t *testing.T) {
 		{"client cert", srv.ServerConfig(true), store(t, cli, "").ClientConfig(), false, "app"},
 		{"no client cert refused", srv.ServerConfig(true), &tls.Config{InsecureSkipVerify: true}, true, ""},
 		{"no client cert allowed when optional", srv.ServerConfig(false), &tls.Config{InsecureSkipVerify: true}, false, ""},
+		{"CA-only dialer allowed when optional", srv.ServerConfig(false), caOnly.ClientConfig(), false, ""},
+		{"CA-only dialer refused when required", srv.ServerConfig(true), caOnly.ClientConfig(), true, ""},
 		{"other CA refused", srv.ServerConfig(true), store(t, foreign, "").ClientConfig(), true, ""},
 		{"other CA refused even when optional", srv.ServerConfig(false), store(t, foreign, "").ClientConfig(), true, ""},
 		{"server without peer name refused", store(t, cli, "").ServerConfig(true), store(t, node, "").ClientConfig(), true, ""},
@@ -204,6 +210,7 @@ func TestNewErrors(t *testing.T) {
 	}{
 		{"missing ca", tlsutil.Config{CertFile: f.Cert, KeyFile: f.Key}, tlsutil.ErrConfig},
 		{"missing key", tlsutil.Config{CAFile: f.CA, CertFile: f.Cert}, tlsutil.ErrConfig},
+		{"key without cert", tlsutil.Config{CAFile: f.CA, KeyFile: f.Key}, tlsutil.ErrConfig},
 		{"absent file", tlsutil.Config{CAFile: f.CA + ".nope", CertFile: f.Cert, KeyFile: f.Key}, tlsutil.ErrLoad},
 		{"bad ca", tlsutil.Config{CAFile: bad, CertFile: f.Cert, KeyFile: f.Key}, tlsutil.ErrLoad},
 		{"bad cert", tlsutil.Config{CAFile: f.CA, CertFile: bad, KeyFile: f.Key}, tlsutil.ErrLoad},
