@@ -22,6 +22,7 @@ func (a *app) connect(ctx context.Context, watch bool) (*client.Client, error) {
 		Endpoints:      a.endpoints,
 		RequestTimeout: a.timeout,
 		DisableWatch:   !watch,
+		DialOptions:    a.sec.dialOpts,
 	}
 	cctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()

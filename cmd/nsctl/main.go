@@ -90,6 +90,7 @@ type app struct {
 	endpoints []string
 	timeout   time.Duration
 	output    string
+	sec       securityFlags // security.go
 }
 
 // Output formats of -o.
@@ -109,6 +110,10 @@ It talks to 127.0.0.1:7700 unless --endpoints (or NSCTL_ENDPOINTS) names
 other nodes; any one node that answers is enough. NSCTL_TIMEOUT and
 NSCTL_OUTPUT set --timeout and -o the same way; a flag wins over the
 environment.
+
+Against nodes started with TLS, give --tls-ca, --tls-cert and --tls-key
+(NSCTL_TLS_CA, NSCTL_TLS_CERT, NSCTL_TLS_KEY); against nodes that want a
+token, --token-file (NSCTL_TOKEN_FILE) or the token itself in NSCTL_TOKEN.
 
 Data goes to stdout; errors and progress go to stderr. Output is a table by
 default; -o wide adds columns, -o json and -o yaml are for scripts.
@@ -151,13 +156,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	pf.StringSliceVar(&a.endpoints, "endpoints", []string{client.DefaultEndpoint}, "comma list of node gRPC addresses (env NSCTL_ENDPOINTS)")
 	pf.DurationVar(&a.timeout, "timeout", 5*time.Second, "bound on connecting and on each request (env NSCTL_TIMEOUT)")
 	pf.StringVarP(&a.output, "output", "o", outTable, "output format: table, wide, json or yaml (env NSCTL_OUTPUT)")
+	a.sec.register(pf)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usagef("%v", err) })
 
 	root.AddCommand(
 		a.membersCmd(), a.partitionsCmd(), a.locateCmd(),
 		a.getCmd(), a.putCmd(), a.delCmd(), a.incrCmd(), a.casCmd(), a.sendCmd(),
 		a.statsCmd(), a.hotkeysCmd(), a.healthCmd(), a.leaveCmd("leave"), a.leaveCmd("drain"),
-		a.versionCmd(), a.benchCmd(),
+		a.versionCmd(), a.benchCmd(), a.gossipKeyCmd(),
 	)
 
 	err := root.ExecuteContext(ctx)
@@ -179,6 +185,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 func (a *app) setup(cmd *cobra.Command) error {
 	for _, e := range []struct{ flag, env string }{
 		{"endpoints", "NSCTL_ENDPOINTS"}, {"timeout", "NSCTL_TIMEOUT"}, {"output", "NSCTL_OUTPUT"},
+		{"tls-ca", "NSCTL_TLS_CA"}, {"tls-cert", "NSCTL_TLS_CERT"}, {"tls-key", "NSCTL_TLS_KEY"},
+		{"tls-server-name", "NSCTL_TLS_SERVER_NAME"}, {"token-file", "NSCTL_TOKEN_FILE"},
 	} {
 		f := cmd.Flags().Lookup(e.flag)
 		if f == nil || f.Changed {
@@ -211,7 +219,7 @@ func (a *app) setup(cmd *cobra.Command) error {
 	default:
 		return usagef("-o %q: want table, wide, json or yaml", a.output)
 	}
-	return nil
+	return a.sec.load(a.getenv)
 }
 
 // splitList splits a comma list, dropping blanks.
