@@ -65,6 +65,20 @@ tidy-check:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
+## fuzz: every fuzz target for FUZZTIME (default 30s) each. `make test` runs
+## their seed corpora (f.Add and testdata/fuzz) as ordinary tests; this
+## target searches for new inputs. Failing inputs land in testdata/fuzz of
+## their package: commit them with the fix.
+FUZZTIME ?= 30s
+.PHONY: fuzz
+fuzz:
+	@for pkg in $$($(GO) list $(PKGS)); do \
+		for target in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
+			echo "fuzz: $$pkg $$target ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
 ## tools: pinned tools into ./bin (cached: a stamp per version).
 TOOLS := staticcheck buf protoc-gen-go protoc-gen-go-grpc grpc-health-probe grpcurl helm
 tools: $(addprefix $(BIN)/,$(TOOLS))
