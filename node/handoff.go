@@ -53,12 +53,12 @@ type planResult struct {
 
 // rebalance runs on every new table: each worker plans its partitions in
 // its priority lane, then the node starts the pulls the plans ask for.
-func (n *Node) rebalance(told, t *ring.Table, left map[string]bool) {
+func (n *Node) rebalance(told, t *ring.Table, dead map[string]bool) {
 	var total planResult
 	for w := 0; w < n.pool.Size(); w++ {
 		var pr planResult
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := n.pool.Exec(ctx, w, func(s *shard) { pr = n.plan(s, told, t, left) })
+		err := n.pool.Exec(ctx, w, func(s *shard) { pr = n.plan(s, told, t, dead) })
 		cancel()
 		if err != nil {
 			n.log.Error("cannot plan partitions on worker", "worker", w, "err", err)
@@ -73,7 +73,10 @@ func (n *Node) rebalance(told, t *ring.Table, left map[string]bool) {
 	for i, p := range total.pulls {
 		incoming[i] = int(p)
 	}
-	n.setMoving(incoming, nil)
+	if len(incoming) > 0 || n.movingSet.Load() {
+		n.setMoving(incoming, nil)
+		n.movingSet.Store(len(incoming) > 0)
+	}
 	if len(total.pulls)+len(total.syncs)+total.promote > 0 {
 		n.log.Info("rebalancing", "epoch", t.Epoch(), "pull", len(total.pulls), "sync_backups", len(total.syncs), "promoted", total.promote, "new_empty", total.empty)
 	}
@@ -87,7 +90,7 @@ func (n *Node) rebalance(told, t *ring.Table, left map[string]bool) {
 
 // plan decides, on the worker, what each of its partitions needs under
 // table t (told is the table before).
-func (n *Node) plan(s *shard, told, t *ring.Table, left map[string]bool) planResult {
+func (n *Node) plan(s *shard, told, t *ring.Table, dead map[string]bool) planResult {
 	var pr planResult
 	now := time.Now()
 	self := t.MemberIndex(n.cfg.NodeID)
@@ -106,7 +109,10 @@ func (n *Node) plan(s *shard, told, t *ring.Table, left map[string]bool) planRes
 			}
 			switch {
 			case ps != nil && ps.status == psOwned && !ps.dormant && continuous && oldOwner == n.cfg.NodeID:
-				// Still ours.
+				// Still ours, confirmed by the next table: the ownership
+				// takes its epoch (backups fenced by a puller at this epoch
+				// keep accepting this owner's writes).
+				ps.epoch = max(ps.epoch, t.Epoch())
 			case ps != nil && ps.status == psOwned:
 				// Ours again after a gap (another node may have owned it and
 				// taken writes meanwhile): pull what others hold, keep the
@@ -116,9 +122,10 @@ func (n *Node) plan(s *shard, told, t *ring.Table, left map[string]bool) planRes
 				pr.pulls = append(pr.pulls, p)
 			case ps != nil && ps.status == psIncoming:
 				pr.pulls = append(pr.pulls, p)
-			case rs != nil && rs.svcs != nil && oldOwner != "" && oldOwner != n.cfg.NodeID && t.MemberIndex(oldOwner) < 0 && !left[oldOwner]:
-				// The owner failed and this node has a backup copy: promote
-				// it. (An owner that left gracefully is pulled from instead.)
+			case rs != nil && !rs.syncing && rs.svcs != nil && oldOwner != "" && oldOwner != n.cfg.NodeID && t.MemberIndex(oldOwner) < 0 && dead[oldOwner]:
+				// The owner failed and this node has an in-sync backup copy:
+				// promote it. (An owner that left, or whose state gossip does
+				// not know, is pulled from, with this copy as the fallback.)
 				s.parts[p] = &partState{status: psOwned, epoch: t.Epoch(), lsn: rs.lsn, svcs: fillSvcs(rs.svcs, len(n.svcList)), dedup: rs.dedup, since: now}
 				delete(s.replicas, p)
 				failBuffered(rs, fmt.Errorf("%w: this node now owns partition %d", transport.ErrNotOwner, p))
@@ -238,21 +245,34 @@ func (n *Node) pullCandidates(p int, told, t *ring.Table) []ring.Member {
 // startPull starts a pull goroutine for k unless one is running.
 func (n *Node) startPull(k pullKey, told *ring.Table) {
 	n.pullMu.Lock()
-	if n.pulling[k] || n.stopping {
+	if n.stopping {
 		n.pullMu.Unlock()
 		return
 	}
-	n.pulling[k] = true
+	if _, running := n.pulling[k]; running {
+		// The running loop may be about to give up: make it look again.
+		n.pulling[k] = told
+		n.pullMu.Unlock()
+		return
+	}
+	n.pulling[k] = nil
 	n.pullWG.Add(1)
 	n.pullMu.Unlock()
 	go func() {
-		defer func() {
+		defer n.pullWG.Done()
+		for {
+			n.pullLoop(k, told)
 			n.pullMu.Lock()
-			delete(n.pulling, k)
+			again, ok := n.pulling[k]
+			if !ok || again == nil || n.stopping {
+				delete(n.pulling, k)
+				n.pullMu.Unlock()
+				return
+			}
+			n.pulling[k] = nil
+			told = again
 			n.pullMu.Unlock()
-			n.pullWG.Done()
-		}()
-		n.pullLoop(k, told)
+		}
 	}()
 }
 
@@ -328,6 +348,25 @@ func (n *Node) stillNeeded(k pullKey, t *ring.Table) bool {
 	return slices.Contains(t.BackupIndexes(int(k.p)), self)
 }
 
+// waiting reports whether the partition's worker still waits for the
+// state: owner kind, the partition is incoming; replica kind, the copy is
+// missing or resynchronising.
+func (n *Node) waiting(k pullKey) bool {
+	ctx, cancel := context.WithTimeout(n.runCtx, 5*time.Second)
+	defer cancel()
+	wait := true
+	_ = n.pool.Exec(ctx, int(k.p)%n.pool.Size(), func(s *shard) {
+		if k.kind == pullOwner {
+			ps := s.parts[k.p]
+			wait = ps != nil && ps.status == psIncoming
+			return
+		}
+		rs := s.replicas[k.p]
+		wait = rs == nil || rs.syncing
+	})
+	return wait
+}
+
 // pullLoop pulls until the state is installed, the pull is no longer
 // needed, or the node stops.
 func (n *Node) pullLoop(k pullKey, told *ring.Table) {
@@ -337,7 +376,7 @@ func (n *Node) pullLoop(k pullKey, told *ring.Table) {
 			return
 		}
 		t := n.table.Load()
-		if !n.stillNeeded(k, t) {
+		if !n.stillNeeded(k, t) || !n.waiting(k) {
 			return
 		}
 		done, err := n.pullOnce(k, told, t)
@@ -460,7 +499,11 @@ func (n *Node) pullOnce(k pullKey, told, t *ring.Table) (bool, error) {
 	if k.kind == pullReplica || blocked {
 		return false, fmt.Errorf("%w (answers %v)", errors.Join(errs...), answers)
 	}
-	// No live node holds the partition: it starts empty here.
+	// No live node holds the partition: it starts empty here (or from this
+	// node's own earlier copy), if the table still gives it to this node.
+	if !n.stillNeeded(k, n.table.Load()) {
+		return true, nil
+	}
 	if err := n.install(k, t.Epoch(), nil); err != nil {
 		return false, err
 	}
@@ -487,7 +530,12 @@ func (n *Node) fetchOnce(m ring.Member, p int32, epoch uint64, mode nsv1.Handoff
 	if err != nil {
 		return nil, false, redirect, err
 	}
-	ctx, cancel := context.WithTimeout(n.runCtx, n.cfg.HandoffTimeout)
+	timeout := n.cfg.HandoffTimeout
+	if n.table.Load().MemberIndex(m.ID) < 0 {
+		// Not in the table: gone, or leaving. Do not wait long on it.
+		timeout = min(timeout, 3*time.Second)
+	}
+	ctx, cancel := context.WithTimeout(n.runCtx, timeout)
 	st, err := nsv1.NewPeerServiceClient(conn).Handoff(ctx)
 	if err != nil {
 		cancel()
@@ -582,10 +630,14 @@ func (n *Node) install(k pullKey, epoch uint64, data []byte) error {
 				return
 			}
 			if ps == nil || ps.status != psIncoming {
+				if data == nil {
+					err = fmt.Errorf("partition %d is no longer incoming here", p)
+					return
+				}
 				// The table moved the partition on while its state was on
 				// the way: the holder is fenced, so this node must keep the
 				// state (owned but not served) for the next owner to pull.
-				ps = &partState{status: psIncoming}
+				ps = &partState{status: psIncoming, dormant: true}
 				s.parts[p] = ps
 			}
 			if fb := ps.fallback; fb != nil && fb.svcs != nil && (data == nil || fb.epoch > d.epoch || fb.epoch == d.epoch && fb.lsn > d.lsn) {

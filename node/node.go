@@ -58,6 +58,7 @@ type Node struct {
 	quorum       atomic.Bool // false on the minority side of a partition: no write is acknowledged
 	formed       atomic.Bool // a view with other members (or the join timeout) was applied
 	retryArmed   atomic.Bool
+	movingSet    atomic.Bool // rebalance published a non-empty set of moving partitions
 
 	quorumMu sync.Mutex      // guards agreed
 	agreed   map[string]bool // the last agreed members, less those that left gracefully
@@ -73,8 +74,8 @@ type Node struct {
 	fetching       sync.Map // int32 partition -> pulling from a holder right now
 	replicaSources sync.Map // int32 partition -> id of the owner replicating to a copy that waits for a snapshot
 
-	pullMu   sync.Mutex // guards pulling and stopping
-	pulling  map[pullKey]bool
+	pullMu   sync.Mutex              // guards pulling and stopping
+	pulling  map[pullKey]*ring.Table // running pulls; non-nil: look again with this previous table
 	stopping bool
 	pullWG   sync.WaitGroup
 
@@ -111,7 +112,7 @@ func New(cfg Config) (_ *Node, err error) {
 		syncCh:   make(chan int32, 4096),
 		pullCh:   make(chan int32, 4096),
 		repullCh: make(chan int32, 4096),
-		pulling:  map[pullKey]bool{},
+		pulling:  map[pullKey]*ring.Table{},
 		runCtx:   context.Background(),
 	}
 	n.handoffSem = make(chan struct{}, cfg.HandoffConcurrency)
@@ -387,13 +388,13 @@ func (n *Node) applyView(v cluster.View) {
 	moves := ring.Diff(old, t)
 	n.log.Info("partition table changed", "epoch", t.Epoch(), "hash", fmt.Sprintf("%016x", t.Hash()),
 		"members", len(members), "moved", len(moves), "owned", len(t.Owned(n.cfg.NodeID)))
-	left := map[string]bool{}
+	dead := map[string]bool{}
 	for _, m := range n.members.Members() {
-		if m.State == cluster.StateLeft {
-			left[m.ID] = true
+		if m.State == cluster.StateDead {
+			dead[m.ID] = true
 		}
 	}
-	n.rebalance(old, t, left)
+	n.rebalance(old, t, dead)
 	n.notifyWatchers()
 }
 

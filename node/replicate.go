@@ -174,8 +174,12 @@ func (r *replicator) send(addr string, batch []replOp) {
 			rerr := transport.ErrorFromResult(res)
 			if errors.Is(rerr, transport.ErrNotOwner) {
 				// The backup follows a newer owner: this node's ownership
-				// is stale. Re-pull the partition.
+				// is stale. Re-pull the partition, and answer moved: the
+				// write was not acknowledged, and the node that received it
+				// routes it again once tables agree.
 				n.requestRepull(int32(o.op.GetPartition()))
+				o.fail(&transport.MovedError{Epoch: o.op.GetEpoch(), Partition: int(o.op.GetPartition())})
+				continue
 			}
 			o.fail(fmt.Errorf("%w: backup %s refused the write: %v", transport.ErrUnavailable, r.id, rerr))
 			continue
