@@ -297,6 +297,9 @@ func (f *flags) config() (node.Config, *slog.Logger, error) {
 	cfg.Limits.MaxConnections = f.maxConns
 	cfg.Limits = cfg.Limits.WithDefaults()
 	cfg.Security = f.security
+	if len(f.clusterLabel) > memberlist.LabelMaxSize {
+		return cfg, nil, fmt.Errorf("--cluster-label: longer than %d bytes", memberlist.LabelMaxSize)
+	}
 	cfg.Cluster.Label = f.clusterLabel
 	return cfg, log, nil
 }
