@@ -503,7 +503,11 @@ func (n *Node) shutdown(ctx context.Context) error {
 	n.stopping = true
 	n.pullMu.Unlock()
 	n.repl.close()
-	n.server.GracefulStop(ctx)
+	// Everything is handed off: end the clients' streams so they move on,
+	// let running calls finish (briefly), then close.
+	gctx, gcancel := context.WithTimeout(ctx, 2*time.Second)
+	n.server.GracefulStop(gctx)
+	gcancel()
 	if n.httpSrv != nil {
 		hctx, cancel := context.WithTimeout(ctx, time.Second)
 		_ = n.httpSrv.Shutdown(hctx)

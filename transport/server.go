@@ -68,6 +68,9 @@ type Server struct {
 	backend Backend
 	limits  Limits
 	log     *slog.Logger
+
+	draining  chan struct{} // closed by Drain
+	drainOnce sync.Once
 }
 
 // HealthService is the service name nodes report in grpc.health.v1 besides
@@ -94,11 +97,12 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		grpc.ConnectionTimeout(HandshakeTimeout),
 	}, cfg.Options...)
 	s := &Server{
-		grpc:    grpc.NewServer(opts...),
-		health:  health.NewServer(),
-		backend: cfg.Backend,
-		limits:  lim,
-		log:     log,
+		grpc:     grpc.NewServer(opts...),
+		health:   health.NewServer(),
+		backend:  cfg.Backend,
+		limits:   lim,
+		log:      log,
+		draining: make(chan struct{}),
 	}
 	nsv1.RegisterNodeServiceServer(s.grpc, &nodeService{s: s})
 	nsv1.RegisterKVServiceServer(s.grpc, &kvService{s: s})
@@ -135,6 +139,14 @@ func (s *Server) Serve(lis net.Listener) error {
 	return s.grpc.Serve(lis)
 }
 
+// Drain ends the table watches (ClusterService.WatchTable) so that clients
+// watch other nodes and a graceful stop does not wait for them; calls and
+// streams keep being served until GracefulStop's deadline. It may be called
+// more than once.
+func (s *Server) Drain() {
+	s.drainOnce.Do(func() { close(s.draining) })
+}
+
 // Stop closes every connection at once.
 func (s *Server) Stop() {
 	s.health.Shutdown()
@@ -144,6 +156,7 @@ func (s *Server) Stop() {
 // GracefulStop stops accepting calls and waits for running ones until ctx
 // ends, then closes the rest.
 func (s *Server) GracefulStop(ctx context.Context) {
+	s.Drain()
 	s.health.Shutdown()
 	done := make(chan struct{})
 	go func() {
@@ -329,6 +342,8 @@ func (c *clusterService) WatchTable(req *nsv1.WatchTableRequest, stream nsv1.Clu
 		case <-ch:
 		case <-stream.Context().Done():
 			return nil
+		case <-c.s.draining:
+			return status.Error(codes.Unavailable, "ns: node is leaving the cluster; watch another node")
 		}
 	}
 }
