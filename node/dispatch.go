@@ -107,7 +107,7 @@ func (h *handler) process(s *shard, env *envelope, j int, now time.Time, t *ring
 	self := t.MemberIndex(n.cfg.NodeID)
 	owner := t.OwnerIndex(int(p)) == self && self >= 0
 	if ps != nil && ps.status == psFenced && !owner {
-		*res = transport.ResultError(&transport.MovedError{Epoch: ps.epoch, Partition: int(p), OwnerID: ps.movedTo.id, OwnerAddr: ps.movedTo.addr})
+		*res = transport.ResultError(&transport.MovedError{Epoch: ps.fence, Partition: int(p), OwnerID: ps.movedTo.id, OwnerAddr: ps.movedTo.addr})
 		return
 	}
 	if !owner {

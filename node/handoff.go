@@ -429,6 +429,7 @@ func (n *Node) pullOnce(k pullKey, told, t *ring.Table) (bool, error) {
 	redirected := map[string]ring.Member{} // target id -> the fenced holder that named it
 	notThere := map[string]bool{}          // candidates that answered: not here, no pointer
 	var answers []string
+	var best *fetched
 	for ci := 0; ci < len(cands); ci++ {
 		c := cands[ci]
 		if asked[c.ID] {
@@ -480,21 +481,45 @@ func (n *Node) pullOnce(k pullKey, told, t *ring.Table) (bool, error) {
 		if !found {
 			continue
 		}
-		err = n.install(k, t.Epoch(), data)
 		if k.kind == pullOwner {
-			n.fetching.Delete(k.p)
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("install from %s: %w", c.ID, err))
-			blocked = true
+			// Owner mode asks every candidate (each fences its copy) and
+			// keeps the newest copy: highest ownership epoch, then most
+			// writes. The order of the candidates must not decide.
+			e, l, ok := peekPartition(data)
+			if !ok {
+				errs = append(errs, fmt.Errorf("%s: %w", c.ID, errBadSnapshot))
+				n.ackFalse(c, k.p)
+				blocked = true
+				continue
+			}
+			if best == nil || e > best.epoch || e == best.epoch && l > best.lsn {
+				if best != nil {
+					n.ackFalse(best.from, k.p)
+				}
+				best = &fetched{from: c, data: data, epoch: e, lsn: l, start: start}
+			} else {
+				n.ackFalse(c, k.p)
+			}
 			continue
 		}
-		n.ack(c, k.p)
-		n.noteHandoff(true, int64(len(data)), time.Since(start), nil)
-		n.handoffs.Add(1)
-		n.handoffBytes.Add(uint64(len(data)))
-		n.log.Info("partition installed", "partition", k.p, "mode", mode.String(), "from", c.ID, "bytes", len(data), "took", time.Since(start))
-		return true, nil
+		if done, ierr := n.installFetched(k, t, mode, c, data, start); done {
+			return true, nil
+		} else if ierr != nil {
+			errs = append(errs, ierr)
+			blocked = true
+		}
+	}
+	if best != nil {
+		if blocked {
+			// A live node we could not ask may hold a newer copy.
+			n.ackFalse(best.from, k.p)
+			return false, fmt.Errorf("%w (answers %v)", errors.Join(errs...), answers)
+		}
+		if done, ierr := n.installFetched(k, t, mode, best.from, best.data, best.start); done {
+			return true, nil
+		} else if ierr != nil {
+			return false, ierr
+		}
 	}
 	if k.kind == pullReplica || blocked {
 		return false, fmt.Errorf("%w (answers %v)", errors.Join(errs...), answers)
@@ -671,11 +696,11 @@ func (n *Node) install(k pullKey, epoch uint64, data []byte) error {
 			rs = &replicaState{}
 			s.replicas[p] = rs
 		}
-		if d.epoch < rs.epoch && data != nil {
-			err = fmt.Errorf("snapshot of partition %d is from epoch %d, copy is at %d", p, d.epoch, rs.epoch)
+		if d.epoch < rs.fence && data != nil {
+			err = fmt.Errorf("snapshot of partition %d is from epoch %d, copy is fenced at %d", p, d.epoch, rs.fence)
 			return
 		}
-		rs.epoch = max(rs.epoch, d.epoch)
+		rs.epoch = d.epoch
 		rs.lsn = d.lsn
 		rs.svcs = d.svcs
 		rs.dedup = d.dedup
@@ -789,12 +814,12 @@ func (n *Node) snapshotFor(p int32, epoch uint64, mode nsv1.HandoffMode, from ri
 					return
 				}
 				ps.status = psFenced
-				ps.epoch = max(ps.epoch, epoch)
+				ps.fence = max(ps.fence, epoch)
 				ps.movedTo = moved{id: from.ID, addr: from.Addr}
 				ps.since = time.Now()
 				found = true
-				if useRS && rs.epoch < epoch {
-					rs.epoch = epoch
+				if useRS {
+					rs.fence = max(rs.fence, epoch)
 				}
 			case useRS:
 				if rs.epoch > epoch {
@@ -802,7 +827,7 @@ func (n *Node) snapshotFor(p int32, epoch uint64, mode nsv1.HandoffMode, from ri
 					return
 				}
 				data, err = n.encodePartition(rs.epoch, rs.lsn, rs.svcs, &rs.dedup)
-				rs.epoch = epoch // fence: older owners are refused from now on
+				rs.fence = max(rs.fence, epoch) // older owners are refused from now on
 				found = err == nil
 				if ps != nil && ps.status == psOwned {
 					// A stale owned copy: never serve or hand it again.
@@ -897,4 +922,45 @@ func (n *Node) partitionStates() (owned, incoming, fenced, replicas int) {
 func (n *Node) isFetching(p int32) bool {
 	_, ok := n.fetching.Load(p)
 	return ok
+}
+
+// fetched is a copy a pull received, not installed yet.
+type fetched struct {
+	from       ring.Member
+	data       []byte
+	epoch, lsn uint64
+	start      time.Time
+}
+
+// installFetched installs a fetched copy and acknowledges it to its holder.
+func (n *Node) installFetched(k pullKey, t *ring.Table, mode nsv1.HandoffMode, from ring.Member, data []byte, start time.Time) (bool, error) {
+	err := n.install(k, t.Epoch(), data)
+	if k.kind == pullOwner {
+		n.fetching.Delete(k.p)
+	}
+	if err != nil {
+		n.ackFalse(from, k.p)
+		return false, fmt.Errorf("install from %s: %w", from.ID, err)
+	}
+	n.ack(from, k.p)
+	n.noteHandoff(true, int64(len(data)), time.Since(start), nil)
+	n.handoffs.Add(1)
+	n.handoffBytes.Add(uint64(len(data)))
+	n.log.Info("partition installed", "partition", k.p, "mode", mode.String(), "from", from.ID, "bytes", len(data), "took", time.Since(start))
+	return true, nil
+}
+
+// ackFalse closes a holder's handoff stream without installing its copy
+// (the holder keeps it, fenced).
+func (n *Node) ackFalse(m ring.Member, p int32) {
+	v, ok := n.pendingAcks.LoadAndDelete(ackKey{m.ID, p})
+	if ok {
+		st := v.(nsv1.PeerService_HandoffClient)
+		_ = st.Send(&nsv1.HandoffRequest{Msg: &nsv1.HandoffRequest_Ack{Ack: &nsv1.HandoffAck{Installed: false}}})
+		_ = st.CloseSend()
+		_, _ = st.Recv()
+	}
+	if c, ok := n.pendingCancels.LoadAndDelete(ackKey{m.ID, p}); ok {
+		c.(context.CancelFunc)()
+	}
 }

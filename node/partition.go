@@ -48,7 +48,8 @@ type parkedItem struct {
 // touches it.
 type partState struct {
 	status  pstatus
-	epoch   uint64 // ownership epoch (owned, incoming) or fence epoch (fenced)
+	epoch   uint64 // ownership epoch of the data: the epoch its owner wrote it at
+	fence   uint64 // fenced: the epoch it was handed over at
 	lsn     uint64 // sequence number of the last applied write
 	svcs    []Partition
 	dedup   dedup
@@ -71,7 +72,8 @@ type moved struct{ id, addr string }
 
 // replicaState is a backup copy of a partition another node owns.
 type replicaState struct {
-	epoch    uint64 // highest owner epoch accepted; older owners are refused
+	epoch    uint64 // ownership epoch of the data: the newest owner epoch applied
+	fence    uint64 // a puller took this copy at this epoch: older owners are refused
 	lsn      uint64 // last applied write
 	svcs     []Partition
 	dedup    dedup
@@ -319,4 +321,21 @@ func (s *shard) tick(now time.Time) {
 			delete(s.replicas, p)
 		}
 	}
+}
+
+// peekPartition reads a snapshot's epoch and LSN without decoding it.
+func peekPartition(b []byte) (epoch, lsn uint64, ok bool) {
+	if len(b) < len(partMagic)+4 || !bytes.Equal(b[:len(partMagic)], partMagic) {
+		return 0, 0, false
+	}
+	r := b[len(partMagic):]
+	e, n := binary.Uvarint(r)
+	if n <= 0 {
+		return 0, 0, false
+	}
+	l, m := binary.Uvarint(r[n:])
+	if m <= 0 {
+		return 0, 0, false
+	}
+	return e, l, true
 }

@@ -271,7 +271,7 @@ func (h *handler) applyReplica(s *shard, env *envelope, j int) {
 	}
 	rs := s.replicas[p]
 	if rs == nil {
-		rs = &replicaState{epoch: op.GetEpoch(), syncing: true}
+		rs = &replicaState{syncing: true}
 		s.replicas[p] = rs
 	}
 	if rs.syncing || op.GetLsn() > rs.lsn+1 {
@@ -280,8 +280,8 @@ func (h *handler) applyReplica(s *shard, env *envelope, j int) {
 	if rs.syncing {
 		n.requestSync(p)
 	}
-	if op.GetEpoch() < rs.epoch {
-		*res = transport.ResultError(fmt.Errorf("%w: partition %d is fenced at epoch %d; refusing a write from epoch %d", transport.ErrNotOwner, p, rs.epoch, op.GetEpoch()))
+	if op.GetEpoch() < max(rs.epoch, rs.fence) {
+		*res = transport.ResultError(fmt.Errorf("%w: partition %d is fenced at epoch %d; refusing a write from epoch %d", transport.ErrNotOwner, p, max(rs.epoch, rs.fence), op.GetEpoch()))
 		return
 	}
 	if !rs.syncing && op.GetLsn() > rs.lsn+1 {
@@ -339,8 +339,8 @@ func (h *handler) releaseBuffered(rs *replicaState, p int32) {
 		op := b.env.ops[b.j]
 		res := &b.env.results[b.env.pos[b.j]]
 		switch {
-		case op.GetEpoch() < rs.epoch:
-			*res = transport.ResultError(fmt.Errorf("%w: partition %d is fenced at epoch %d", transport.ErrNotOwner, p, rs.epoch))
+		case op.GetEpoch() < max(rs.epoch, rs.fence):
+			*res = transport.ResultError(fmt.Errorf("%w: partition %d is fenced at epoch %d", transport.ErrNotOwner, p, max(rs.epoch, rs.fence)))
 		case op.GetLsn() > rs.lsn+1:
 			// Still a gap: wait for another snapshot.
 			rs.syncing = true
