@@ -122,14 +122,6 @@ func (n *Node) plan(s *shard, told, t *ring.Table, dead map[string]bool) planRes
 				pr.pulls = append(pr.pulls, p)
 			case ps != nil && ps.status == psIncoming:
 				pr.pulls = append(pr.pulls, p)
-			case rs != nil && !rs.syncing && rs.svcs != nil && oldOwner != "" && oldOwner != n.cfg.NodeID && t.MemberIndex(oldOwner) < 0 && dead[oldOwner]:
-				// The owner failed and this node has an in-sync backup copy:
-				// promote it. (An owner that left, or whose state gossip does
-				// not know, is pulled from, with this copy as the fallback.)
-				s.parts[p] = &partState{status: psOwned, epoch: t.Epoch(), lsn: rs.lsn, svcs: fillSvcs(rs.svcs, len(n.svcList)), dedup: rs.dedup, since: now}
-				delete(s.replicas, p)
-				failBuffered(rs, fmt.Errorf("%w: this node now owns partition %d", transport.ErrNotOwner, p))
-				pr.promote++
 			case len(n.pullCandidates(pi, told, t)) == 0:
 				// Nobody else could hold it: a new partition.
 				s.parts[p] = &partState{status: psOwned, epoch: t.Epoch(), svcs: make([]Partition, len(n.svcList)), since: now}
@@ -555,12 +547,23 @@ func (n *Node) fetchOnce(m ring.Member, p int32, epoch uint64, mode nsv1.Handoff
 	if err != nil {
 		return nil, false, redirect, err
 	}
-	timeout := n.cfg.HandoffTimeout
+	// The holder must answer within a few seconds (a paused or cut-off
+	// node must not stall the pull); the whole transfer may take up to
+	// HandoffTimeout.
+	first := 5 * time.Second
 	if n.table.Load().MemberIndex(m.ID) < 0 {
-		// Not in the table: gone, or leaving. Do not wait long on it.
-		timeout = min(timeout, 3*time.Second)
+		first = 3 * time.Second // not in the table: gone, or leaving
 	}
-	ctx, cancel := context.WithTimeout(n.runCtx, timeout)
+	ctx, cancel := context.WithTimeout(n.runCtx, n.cfg.HandoffTimeout)
+	answered := make(chan struct{})
+	stall := time.AfterFunc(first, func() {
+		select {
+		case <-answered:
+		default:
+			cancel()
+		}
+	})
+	defer stall.Stop()
 	st, err := nsv1.NewPeerServiceClient(conn).Handoff(ctx)
 	if err != nil {
 		cancel()
@@ -584,6 +587,9 @@ func (n *Node) fetchOnce(m ring.Member, p int32, epoch uint64, mode nsv1.Handoff
 	var buf []byte
 	for seq := uint64(0); ; seq++ {
 		resp, err := st.Recv()
+		if seq == 0 {
+			close(answered)
+		}
 		if err != nil {
 			return nil, false, redirect, err
 		}
