@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -464,7 +465,8 @@ func (n *Node) pullOnce(k pullKey, told, t *ring.Table) (bool, error) {
 		if err != nil {
 			n.noteHandoff(true, 0, time.Since(start), err)
 			errs = append(errs, fmt.Errorf("%s: %w", c.ID, err))
-			if t.MemberIndex(c.ID) >= 0 || status.Code(err) == codes.FailedPrecondition || errors.Is(err, transport.ErrUnavailable) {
+			var he *holderError
+			if t.MemberIndex(c.ID) >= 0 || errors.As(err, &he) {
 				// A live member we could not ask may hold the state: retry.
 				blocked = true
 			}
@@ -534,7 +536,11 @@ func (n *Node) pullOnce(k pullKey, told, t *ring.Table) (bool, error) {
 func (n *Node) fetch(m ring.Member, p int32, epoch uint64, mode nsv1.HandoffMode, takeFenced bool) (data []byte, found bool, redirect ring.Member, err error) {
 	data, found, redirect, err = n.fetchOnce(m, p, epoch, mode, takeFenced)
 	if err != nil {
+		answered := fromHolder(err)
 		err = transport.FromError(err)
+		if answered {
+			err = &holderError{err}
+		}
 	}
 	if err != nil {
 		n.pendingAcks.Delete(ackKey{m.ID, p})
@@ -969,4 +975,21 @@ func (n *Node) ackFalse(m ring.Member, p int32) {
 	if c, ok := n.pendingCancels.LoadAndDelete(ackKey{m.ID, p}); ok {
 		c.(context.CancelFunc)()
 	}
+}
+
+// holderError is an error the holder itself answered (as opposed to not
+// being reachable): it is alive and may hold the state, so the pull retries.
+type holderError struct{ error }
+
+func (e *holderError) Unwrap() error { return e.error }
+
+// fromHolder reports whether err is a status an ns node sent (it carries
+// the ns ErrorInfo), not a transport failure.
+func fromHolder(err error) bool {
+	for _, d := range status.Convert(err).Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == transport.ErrorDomain {
+			return true
+		}
+	}
+	return false
 }
