@@ -226,3 +226,8 @@ bench-redis: bins
 .PHONY: bench-cluster
 bench-cluster: bins
 	scripts/bench-cluster.sh
+
+## e2e-known-failing: the fault tests that still fail (docs/guarantees.md).
+.PHONY: e2e-known-failing
+e2e-known-failing:
+	NS_E2E_KNOWN_FAILING=1 $(GO) test -count=1 -timeout 20m -run 'TestFault(PauseLong|NetworkPartition)' -v ./e2e/
