@@ -22,7 +22,7 @@ import (
 // still be there, and the nodes run with --backups 1 so that a killed
 // node's keys survive too. Off until partition handoff and backups land;
 // NS_E2E_NOTHING_LOST=1 turns it on without editing the test.
-const containerNothingLost = false
+const containerNothingLost = true
 
 func nothingLost() bool { return containerNothingLost || os.Getenv("NS_E2E_NOTHING_LOST") == "1" }
 
