@@ -252,7 +252,11 @@ func (h *handler) applyReplica(s *shard, env *envelope, j int) {
 	res := &env.results[env.pos[j]]
 	if ps := s.parts[p]; ps != nil && ps.status != psFenced {
 		cur := n.table.Load()
-		staleCopy := ps.status == psOwned && cur.Owner(int(p)).ID == env.from
+		// This node's owned copy is stale when the table names the sender
+		// the owner and the sender's ownership is at least as new (equal
+		// epochs happen while gossip converges on one epoch number). An
+		// older sender is a paused or cut-off old owner: refuse it.
+		staleCopy := ps.status == psOwned && cur.Owner(int(p)).ID == env.from && op.GetEpoch() >= ps.epoch
 		if ps.epoch >= op.GetEpoch() && !staleCopy {
 			*res = transport.ResultError(fmt.Errorf("%w: node %s owns partition %d at epoch %d; refusing a write from epoch %d", transport.ErrNotOwner, n.cfg.NodeID, p, ps.epoch, op.GetEpoch()))
 			return
