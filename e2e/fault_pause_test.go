@@ -71,7 +71,6 @@ func TestFaultPauseShort(t *testing.T) {
 // old backups are fenced at the new epoch); then it rejoins and the
 // cluster converges.
 func TestFaultPauseLong(t *testing.T) {
-	knownFailing(t, "a paused owner that resumes can still lose a few acknowledged writes")
 	if testing.Short() {
 		t.Skip("fault test: 3 nsnode processes, about 20s")
 	}

@@ -689,6 +689,12 @@ func (n *Node) install(k pullKey, epoch uint64, data []byte) error {
 				d = &decodedPartition{epoch: fb.epoch, lsn: fb.lsn, svcs: fillSvcs(fb.svcs, len(n.svcList)), dedup: fb.dedup}
 			}
 			ps.fallback = nil
+			if rs := s.replicas[p]; rs != nil && rs.svcs != nil && (rs.epoch > d.epoch || rs.epoch == d.epoch && rs.lsn > d.lsn) {
+				// This node's backup copy is newer than what was pulled.
+				d = &decodedPartition{epoch: rs.epoch, lsn: rs.lsn, svcs: fillSvcs(rs.svcs, len(n.svcList)), dedup: rs.dedup}
+				delete(s.replicas, p)
+				failBuffered(rs, fmt.Errorf("%w: this node now owns partition %d", transport.ErrNotOwner, p))
+			}
 			ps.status = psOwned
 			ps.epoch = max(epoch, ps.epoch)
 			ps.lsn = d.lsn
