@@ -46,20 +46,19 @@ type pullKey struct {
 
 // planResult is what one worker's plan asks the node to do.
 type planResult struct {
-	pulls   []int32
-	syncs   []int32
-	promote int
-	empty   int
+	pulls []int32
+	syncs []int32
+	empty int
 }
 
 // rebalance runs on every new table: each worker plans its partitions in
 // its priority lane, then the node starts the pulls the plans ask for.
-func (n *Node) rebalance(told, t *ring.Table, dead map[string]bool) {
+func (n *Node) rebalance(told, t *ring.Table) {
 	var total planResult
 	for w := 0; w < n.pool.Size(); w++ {
 		var pr planResult
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := n.pool.Exec(ctx, w, func(s *shard) { pr = n.plan(s, told, t, dead) })
+		err := n.pool.Exec(ctx, w, func(s *shard) { pr = n.plan(s, told, t) })
 		cancel()
 		if err != nil {
 			n.log.Error("cannot plan partitions on worker", "worker", w, "err", err)
@@ -67,7 +66,6 @@ func (n *Node) rebalance(told, t *ring.Table, dead map[string]bool) {
 		}
 		total.pulls = append(total.pulls, pr.pulls...)
 		total.syncs = append(total.syncs, pr.syncs...)
-		total.promote += pr.promote
 		total.empty += pr.empty
 	}
 	incoming := make([]int, len(total.pulls))
@@ -78,8 +76,8 @@ func (n *Node) rebalance(told, t *ring.Table, dead map[string]bool) {
 		n.setMoving(incoming, nil)
 		n.movingSet.Store(len(incoming) > 0)
 	}
-	if len(total.pulls)+len(total.syncs)+total.promote > 0 {
-		n.log.Info("rebalancing", "epoch", t.Epoch(), "pull", len(total.pulls), "sync_backups", len(total.syncs), "promoted", total.promote, "new_empty", total.empty)
+	if len(total.pulls)+len(total.syncs) > 0 {
+		n.log.Info("rebalancing", "epoch", t.Epoch(), "pull", len(total.pulls), "sync_backups", len(total.syncs), "new_empty", total.empty)
 	}
 	for _, p := range total.pulls {
 		n.startPull(pullKey{p, pullOwner}, told)
@@ -91,7 +89,7 @@ func (n *Node) rebalance(told, t *ring.Table, dead map[string]bool) {
 
 // plan decides, on the worker, what each of its partitions needs under
 // table t (told is the table before).
-func (n *Node) plan(s *shard, told, t *ring.Table, dead map[string]bool) planResult {
+func (n *Node) plan(s *shard, told, t *ring.Table) planResult {
 	var pr planResult
 	now := time.Now()
 	self := t.MemberIndex(n.cfg.NodeID)
@@ -541,9 +539,6 @@ func (n *Node) fetch(m ring.Member, p int32, epoch uint64, mode nsv1.HandoffMode
 		if answered {
 			err = &holderError{err}
 		}
-	}
-	if err != nil {
-		n.pendingAcks.Delete(ackKey{m.ID, p})
 	}
 	return data, found, redirect, err
 }

@@ -388,13 +388,7 @@ func (n *Node) applyView(v cluster.View) {
 	moves := ring.Diff(old, t)
 	n.log.Info("partition table changed", "epoch", t.Epoch(), "hash", fmt.Sprintf("%016x", t.Hash()),
 		"members", len(members), "moved", len(moves), "owned", len(t.Owned(n.cfg.NodeID)))
-	dead := map[string]bool{}
-	for _, m := range n.members.Members() {
-		if m.State == cluster.StateDead {
-			dead[m.ID] = true
-		}
-	}
-	n.rebalance(old, t, dead)
+	n.rebalance(old, t)
 	n.notifyWatchers()
 }
 

@@ -136,6 +136,40 @@ func TestLimits(t *testing.T) {
 
 	_, err = nsv1.NewNodeServiceClient(c.Dial(0)).Send(ctx, &nsv1.SendRequest{Item: &nsv1.Item{Service: "nope", Key: []byte("k")}})
 	check("unknown service", err, codes.InvalidArgument, "nope")
+
+	// One frame mixing good and bad items: each bad item gets its own
+	// InvalidArgument, the good ones are applied, in order.
+	st, err := nsv1.NewNodeServiceClient(c.Dial(0)).Stream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := &nsv1.StreamRequest{Id: 7, Items: []*nsv1.Item{
+		kvIncr(t, "mixed", 1),
+		{Service: "kv", Key: bytes.Repeat([]byte("k"), 17), Payload: kvIncr(t, "x", 1).GetPayload()},
+		{Service: "", Key: []byte("k")},
+		kvIncr(t, "mixed", 1),
+	}}
+	if err := st.Send(frame); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := st.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []codes.Code{codes.OK, codes.InvalidArgument, codes.InvalidArgument, codes.OK}
+	for i, r := range resp.GetResults() {
+		if codes.Code(r.GetCode()) != want[i] {
+			t.Fatalf("mixed frame item %d: code %v (%s), want %v", i, codes.Code(r.GetCode()), r.GetMessage(), want[i])
+		}
+	}
+	if !strings.Contains(resp.GetResults()[1].GetMessage(), "max-key-bytes") {
+		t.Fatalf("oversized key in a frame: %q does not name max-key-bytes", resp.GetResults()[1].GetMessage())
+	}
+	got, err = kvc.Incr(ctx, &nsv1.IncrRequest{Key: []byte("mixed")})
+	check("mixed counter", err, codes.OK, "")
+	if got.GetValue() != 2 {
+		t.Fatalf("mixed = %d, want 2: both good items of the frame apply", got.GetValue())
+	}
 }
 
 // TestStream sends batched frames, pipelined, and gets one result per item

@@ -101,11 +101,6 @@ func KVRequestFromProto(op *nsv1.KVOperation) *kv.Request {
 	return nil
 }
 
-// KVResultFromError encodes a failed batch operation.
-func KVResultFromError(err error) *nsv1.KVResult {
-	return KVResultError(err)
-}
-
 // KVResultFromResponse encodes a successful batch operation's reply in the
 // shape of the operation.
 func KVResultFromResponse(op *nsv1.KVOperation, r kv.Response) *nsv1.KVResult {

@@ -181,21 +181,26 @@ func (s *Server) process(ctx context.Context, items []*nsv1.Item, forwarded bool
 		}
 		return res
 	}
-	var bad []int
+	// Check each item once; the common case (all valid) dispatches the
+	// caller's slice as it is.
+	var errs []error
 	for i, it := range items {
 		if err := s.checkItem(it); err != nil {
-			bad = append(bad, i)
+			if errs == nil {
+				errs = make([]error, len(items))
+			}
+			errs[i] = err
 		}
 	}
-	if len(bad) == 0 {
+	if errs == nil {
 		return s.backend.Dispatch(ctx, items, forwarded)
 	}
 	res := make([]*nsv1.Result, len(items))
-	good := make([]*nsv1.Item, 0, len(items)-len(bad))
-	pos := make([]int, 0, len(items)-len(bad))
+	good := make([]*nsv1.Item, 0, len(items))
+	pos := make([]int, 0, len(items))
 	for i, it := range items {
-		if err := s.checkItem(it); err != nil {
-			res[i] = ResultError(err)
+		if errs[i] != nil {
+			res[i] = ResultError(errs[i])
 			continue
 		}
 		good = append(good, it)
@@ -461,12 +466,12 @@ func (k *kvService) Batch(ctx context.Context, r *nsv1.BatchRequest) (*nsv1.Batc
 	for i, op := range ops {
 		req := KVRequestFromProto(op)
 		if req == nil {
-			out[i] = KVResultFromError(status.Error(codes.InvalidArgument, "ns: batch operation has no op set"))
+			out[i] = KVResultError(status.Error(codes.InvalidArgument, "ns: batch operation has no op set"))
 			continue
 		}
 		it, err := k.item(req)
 		if err != nil {
-			out[i] = KVResultFromError(err)
+			out[i] = KVResultError(err)
 			continue
 		}
 		items = append(items, it)
@@ -476,7 +481,7 @@ func (k *kvService) Batch(ctx context.Context, r *nsv1.BatchRequest) (*nsv1.Batc
 		for j, res := range k.s.process(ctx, items, false) {
 			resp, err := kvResult(res)
 			if err != nil {
-				out[pos[j]] = KVResultFromError(err)
+				out[pos[j]] = KVResultError(err)
 				continue
 			}
 			out[pos[j]] = KVResultFromResponse(ops[pos[j]], resp)
