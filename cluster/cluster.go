@@ -87,6 +87,9 @@ func New(cfg Config) (*Cluster, error) {
 		tr:            newTracker(cfg.NodeID, "", cfg.Meta, time.Now()),
 		updateTimeout: min(max(mc.GossipInterval, 10*time.Millisecond), time.Second),
 	}
+	if cfg.StartEpoch > 1 {
+		c.tr.startAt(min(cfg.StartEpoch, maxEpoch))
+	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	b, err := c.tr.self.appendTo(nil)
 	if err != nil {

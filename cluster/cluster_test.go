@@ -404,11 +404,16 @@ func TestDNSJoin(t *testing.T) {
 		}
 	}
 	waitFor(t, 10*time.Second, "convergence", func() (bool, string) { return converged(cs, "a", "b", "c") })
-	for _, c := range cs {
-		if !c.Joined() {
-			t.Errorf("%s not Joined", c.LocalID())
+	// A node can see the others (they joined it) a moment before its own
+	// join call returns.
+	waitFor(t, 10*time.Second, "every node joined", func() (bool, string) {
+		for _, c := range cs {
+			if !c.Joined() {
+				return false, c.LocalID() + " not Joined"
+			}
 		}
-	}
+		return true, ""
+	})
 	mu.Lock()
 	defer mu.Unlock()
 	if calls == 0 {

@@ -101,6 +101,13 @@ type Config struct {
 	// (package memnet).
 	Memberlist *memberlist.Config
 
+	// StartEpoch is the epoch of the node's first view (this node alone);
+	// 0 or 1 means 1. A node restarted from its data directory passes the
+	// newest epoch it saw before, so the tables it builds number above every
+	// epoch its recovered data carries. Epochs still only grow as the doc
+	// describes: members converge to one past the largest they see.
+	StartEpoch uint64
+
 	// Logger receives this package's logs, and memberlist's at debug level;
 	// nil discards them.
 	Logger *slog.Logger

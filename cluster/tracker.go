@@ -36,6 +36,13 @@ func newTracker(id, addr string, meta Meta, now time.Time) *tracker {
 	return t
 }
 
+// startAt numbers the tracker's first view epoch instead of 1 (a node
+// restarted from its data directory continues above the epochs it saw).
+func (t *tracker) startAt(epoch uint64) {
+	t.self.Epoch = epoch
+	t.view.Epoch = epoch
+}
+
 // local returns this node's id.
 func (t *tracker) local() string { return t.view.Local }
 

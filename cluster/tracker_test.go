@@ -218,3 +218,21 @@ func pairs(n int) [][2]int {
 	}
 	return ps
 }
+
+// TestTrackerStartEpoch: a tracker started at an epoch (a node restarted
+// from its data directory) numbers its first view with it and the next
+// member sets above it.
+func TestTrackerStartEpoch(t *testing.T) {
+	t0 := time.Unix(0, 0)
+	tr := newTracker("a", "a:1", Meta{}, t0)
+	tr.startAt(40)
+	if v := tr.view; v.Epoch != 40 {
+		t.Fatalf("first view epoch %d, want 40", v.Epoch)
+	}
+	b := wireMeta{Epoch: 1, SetHash: setHash([]string{"b"})}
+	tr.alive("b", "b:1", b, t0)
+	v, _, _ := tr.compute()
+	if v.Epoch != 41 || len(v.Members) != 2 {
+		t.Fatalf("view after b joined: epoch %d, %d members; want 41, 2", v.Epoch, len(v.Members))
+	}
+}

@@ -122,11 +122,12 @@ type faultCluster struct {
 	addrs   map[string]nodeAddrs
 	netns   map[string]string // node id -> namespace, for netns tests
 	args    []string          // flags every node gets
+	perNode map[string][]string // extra flags of one node (its --data-dir)
 	startAt map[string]time.Time
 }
 
 func newFaultCluster(ctx context.Context, t *testing.T, args ...string) *faultCluster {
-	return &faultCluster{t: t, ctx: ctx, nodes: map[string]*proc{}, addrs: map[string]nodeAddrs{}, netns: map[string]string{}, args: args, startAt: map[string]time.Time{}}
+	return &faultCluster{t: t, ctx: ctx, nodes: map[string]*proc{}, addrs: map[string]nodeAddrs{}, netns: map[string]string{}, args: args, perNode: map[string][]string{}, startAt: map[string]time.Time{}}
 }
 
 // start starts node id (new addresses unless it ran before), joining the
@@ -144,7 +145,7 @@ func (c *faultCluster) start(id string) *proc {
 			join = append(join, c.addrs[oid].gossip)
 		}
 	}
-	p := launch(c.t, id, a, c.netns[id], join, c.args...)
+	p := launch(c.t, id, a, c.netns[id], join, append(append([]string(nil), c.args...), c.perNode[id]...)...)
 	c.nodes[id] = p
 	c.startAt[id] = time.Now()
 	return p

@@ -12,6 +12,7 @@ import (
 	"github.com/nothingshared/ns/cluster"
 	"github.com/nothingshared/ns/ring"
 	"github.com/nothingshared/ns/transport"
+	"github.com/nothingshared/ns/wal"
 	"github.com/nothingshared/ns/worker"
 )
 
@@ -83,6 +84,25 @@ type Config struct {
 	// HandoffConcurrency bounds the partition pulls running at once.
 	// 0 means 8.
 	HandoffConcurrency int
+	// DataDir keeps the node's partitions on disk (docs/durability.md): one
+	// write-ahead log per worker and the node's state file. A restarted node
+	// recovers from it before it joins. "" keeps everything in memory only
+	// (the default): backups survive a node's crash, nothing survives the
+	// whole cluster's.
+	DataDir string
+	// Fsync says when a write is durable, with DataDir: wal.ModeBatch (the
+	// zero value: one fsync per worker batch, before its results are
+	// released), wal.ModeAlways (an fsync per write) or wal.ModeNever (no
+	// fsync: survives a process crash, not a power loss).
+	Fsync wal.Mode
+	// WALSegmentBytes is the size of a log segment file. 0 means
+	// wal.DefaultSegmentBytes (64 MiB).
+	WALSegmentBytes int64
+	// RecoveryWait bounds how long a node restarted from DataDir waits for
+	// the members of its previous run before partitions may start empty or
+	// settle for the copies found without them. 0 means 60s.
+	RecoveryWait time.Duration
+
 	// DisableQuorum keeps acknowledging writes on the minority side of a
 	// network partition (risking split brain). By default a node that sees
 	// fewer than half of the last agreed members refuses writes.
@@ -133,6 +153,19 @@ func (c *Config) validate() error {
 	if err := c.Limits.Validate(); err != nil {
 		return bad("%v", err)
 	}
+	if c.DataDir != "" {
+		switch c.Fsync {
+		case wal.ModeBatch, wal.ModeAlways, wal.ModeNever:
+		default:
+			return bad("--fsync %v: want always, batch or never", c.Fsync)
+		}
+		if c.WALSegmentBytes != 0 && c.WALSegmentBytes < wal.MinSegmentBytes {
+			return bad("--wal-segment-bytes %d: at least %d", c.WALSegmentBytes, wal.MinSegmentBytes)
+		}
+	}
+	if c.RecoveryWait < 0 {
+		return bad("--recovery-wait must not be negative")
+	}
 	if c.RequestTimeout < 0 || c.LeaveTimeout < 0 || c.ExpiryInterval < 0 || c.ReplicationTimeout < 0 || c.HandoffTimeout < 0 || c.HandoffConcurrency < 0 {
 		return bad("timeouts must not be negative")
 	}
@@ -167,6 +200,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.HandoffTimeout == 0 {
 		c.HandoffTimeout = 30 * time.Second
+	}
+	if c.RecoveryWait == 0 {
+		c.RecoveryWait = time.Minute
 	}
 	if c.HandoffConcurrency == 0 {
 		c.HandoffConcurrency = 8

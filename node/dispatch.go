@@ -12,6 +12,7 @@ import (
 	nsv1 "github.com/nothingshared/ns/proto/ns/v1"
 	"github.com/nothingshared/ns/ring"
 	"github.com/nothingshared/ns/transport"
+	"github.com/nothingshared/ns/wal"
 	"github.com/nothingshared/ns/worker"
 )
 
@@ -60,6 +61,25 @@ type shard struct {
 	worker   int
 	parts    map[int32]*partState
 	replicas map[int32]*replicaState
+
+	// log is the worker's write-ahead log (durable.go); nil without a data
+	// directory.
+	log *wal.Log
+	// written holds the writes of the batch being handled, applied but not
+	// released: commit syncs the log once for all of them, then replicates
+	// them.
+	written  []pendingWrite
+	scratch  []byte // encoding buffer for log records
+	logFail  bool   // the log failed; reported once, retried by tick
+	lastSnap time.Time
+}
+
+// pendingWrite is a write applied in the current batch: op is what goes to
+// the backups (and, encoded, to the log).
+type pendingWrite struct {
+	op  *nsv1.ReplicaOp
+	env *envelope
+	pos int32
 }
 
 // handler adapts the node to worker.Handler.
@@ -71,7 +91,11 @@ func (h *handler) Init(w int) (shard, error) {
 	return shard{worker: w, parts: map[int32]*partState{}, replicas: map[int32]*replicaState{}}, nil
 }
 
-func (h *handler) Shutdown(*shard) {}
+func (h *handler) Shutdown(s *shard) {
+	if s.log != nil {
+		_ = s.log.Close()
+	}
+}
 
 // Handle runs on the worker goroutine.
 func (h *handler) Handle(s *shard, env *envelope) (struct{}, error) {
@@ -84,6 +108,7 @@ func (h *handler) Handle(s *shard, env *envelope) (struct{}, error) {
 		for j := range env.items {
 			h.process(s, env, j, now, t)
 		}
+		h.commit(s, t)
 	case envReplica:
 		for j := range env.ops {
 			h.applyReplica(s, env, j)
@@ -157,6 +182,10 @@ func (h *handler) apply(s *shard, ps *partState, env *envelope, j int, now time.
 		*res = transport.ResultError(fmt.Errorf("%w: this node sees fewer than half of the cluster's last agreed members; it acknowledges no write until the cluster heals", transport.ErrUnavailable))
 		return
 	}
+	if write && s.logFail {
+		*res = transport.ResultError(walError(n.walErr()))
+		return
+	}
 	id := it.GetRequestId()
 	if write && id != 0 {
 		if e, ok := ps.dedup.get(id); ok {
@@ -166,8 +195,10 @@ func (h *handler) apply(s *shard, ps *partState, env *envelope, j int, now time.
 			if e.code != int32(codes.OK) {
 				*res = &nsv1.Result{Code: e.code, Message: "retried request failed the first time", Payload: e.payload}
 			}
-			if e.item != nil {
-				h.replicate(ps, p, e.lsn, e.now, e.item, env, env.pos[j], t)
+			if e.item != nil && t.BackupCount() > 0 {
+				s.written = append(s.written, pendingWrite{
+					op:  &nsv1.ReplicaOp{Partition: uint32(p), Epoch: ps.epoch, Lsn: e.lsn, NowUnixNano: e.now, Item: e.item},
+					env: env, pos: env.pos[j]})
 			}
 			return
 		}
@@ -185,26 +216,51 @@ func (h *handler) apply(s *shard, ps *partState, env *envelope, j int, now time.
 	if id != 0 {
 		ps.dedup.put(id, dedupEntry{lsn: ps.lsn, code: (*res).GetCode(), payload: (*res).GetPayload(), now: now.UnixNano(), item: it})
 	}
-	h.replicate(ps, p, ps.lsn, now.UnixNano(), it, env, env.pos[j], t)
+	if s.log == nil && t.BackupCount() == 0 {
+		return
+	}
+	op := &nsv1.ReplicaOp{Partition: uint32(p), Epoch: ps.epoch, Lsn: ps.lsn, NowUnixNano: now.UnixNano(), Item: it}
+	if s.log != nil {
+		if err := h.logWrite(s, op); err != nil {
+			*res = transport.ResultError(walError(err))
+			return
+		}
+	}
+	s.written = append(s.written, pendingWrite{op: op, env: env, pos: env.pos[j]})
 }
 
-// replicate queues one applied write to each backup of p; the item's result
-// is released only when every backup has applied it.
-func (h *handler) replicate(ps *partState, p int32, lsn uint64, now int64, it *nsv1.Item, env *envelope, pos int32, t *ring.Table) {
+// commit ends a batch: it makes the batch's writes durable with one Sync of
+// the worker's log (group commit), then queues each to the backups of its
+// partition. A write's result is released only when the Sync succeeded and
+// every backup applied it; if the Sync fails, no write of the batch is
+// acknowledged (they answer Unavailable) and none is replicated.
+func (h *handler) commit(s *shard, t *ring.Table) {
+	if len(s.written) == 0 {
+		return
+	}
 	n := h.n
+	written := s.written
+	s.written = s.written[:0]
+	defer clear(written)
+	if s.log != nil {
+		if err := h.syncLog(s); err != nil {
+			for _, w := range written {
+				w.env.results[w.pos] = transport.ResultError(walError(err))
+			}
+			return
+		}
+	}
 	if t.BackupCount() == 0 {
 		return
 	}
-	for _, b := range t.BackupsOf(int(p)) {
-		if b.ID == n.cfg.NodeID {
-			continue
+	for _, w := range written {
+		for _, b := range t.BackupsOf(int(w.op.GetPartition())) {
+			if b.ID == n.cfg.NodeID {
+				continue
+			}
+			w.env.call.add(1)
+			n.repl.enqueue(b, replOp{op: w.op, env: w.env, pos: w.pos})
 		}
-		env.call.add(1)
-		n.repl.enqueue(b, replOp{
-			op:  &nsv1.ReplicaOp{Partition: uint32(p), Epoch: ps.epoch, Lsn: lsn, NowUnixNano: now, Item: it},
-			env: env,
-			pos: pos,
-		})
 	}
 }
 

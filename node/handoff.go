@@ -121,9 +121,11 @@ func (n *Node) plan(s *shard, told, t *ring.Table) planResult {
 				pr.pulls = append(pr.pulls, p)
 			case ps != nil && ps.status == psIncoming:
 				pr.pulls = append(pr.pulls, p)
-			case len(n.pullCandidates(pi, told, t)) == 0:
+			case len(n.pullCandidates(pi, told, t)) == 0 && len(n.awaitingPeers()) == 0:
 				// Nobody else could hold it: a new partition.
-				s.parts[p] = &partState{status: psOwned, epoch: t.Epoch(), svcs: make([]Partition, len(n.svcList)), since: now}
+				nps := &partState{status: psOwned, epoch: t.Epoch(), svcs: make([]Partition, len(n.svcList)), since: now}
+				s.parts[p] = nps
+				n.persist(s, p, nps)
 				pr.empty++
 			default:
 				nps := &partState{status: psIncoming, epoch: t.Epoch(), since: now}
@@ -501,6 +503,14 @@ func (n *Node) pullOnce(k pullKey, told, t *ring.Table) (bool, error) {
 			blocked = true
 		}
 	}
+	if missing := n.awaitingPeers(); k.kind == pullOwner && len(missing) > 0 {
+		// Restarted from the data directory: a member of the previous run
+		// that is not back yet may hold a newer copy.
+		if best != nil {
+			n.ackFalse(best.from, k.p)
+		}
+		return false, fmt.Errorf("waiting for members of the previous run to come back: %v (answers %v)", missing, answers)
+	}
 	if best != nil {
 		if blocked {
 			// A live node we could not ask may hold a newer copy.
@@ -672,8 +682,10 @@ func (n *Node) install(k pullKey, epoch uint64, data []byte) error {
 				ps = &partState{status: psIncoming, dormant: true}
 				s.parts[p] = ps
 			}
+			ownCopy := false // the state is this worker's own copy: its history is in the log already
 			if fb := ps.fallback; fb != nil && fb.svcs != nil && (data == nil || fb.epoch > d.epoch || fb.epoch == d.epoch && fb.lsn > d.lsn) {
 				// This node's own copy is newer than anything found.
+				ownCopy = !fb.fromReplica
 				if fb.fromReplica {
 					if rs := s.replicas[p]; rs != nil && rs.svcs != nil {
 						fb = &partState{epoch: rs.epoch, lsn: rs.lsn, svcs: rs.svcs, dedup: rs.dedup}
@@ -689,6 +701,7 @@ func (n *Node) install(k pullKey, epoch uint64, data []byte) error {
 				d = &decodedPartition{epoch: rs.epoch, lsn: rs.lsn, svcs: fillSvcs(rs.svcs, len(n.svcList)), dedup: rs.dedup}
 				delete(s.replicas, p)
 				failBuffered(rs, fmt.Errorf("%w: this node now owns partition %d", transport.ErrNotOwner, p))
+				ownCopy = false
 			}
 			ps.status = psOwned
 			ps.epoch = max(epoch, ps.epoch)
@@ -696,10 +709,18 @@ func (n *Node) install(k pullKey, epoch uint64, data []byte) error {
 			ps.svcs = d.svcs
 			ps.dedup = d.dedup
 			ps.since = now
+			// Durable before it serves: the log's history of p starts here
+			// (unless it is this worker's own copy, logged already).
+			if !ownCopy {
+				n.persist(s, p, ps)
+			}
 			parked := ps.parked
 			ps.parked = nil
 			for _, pk := range parked {
 				h.process(s, pk.env, pk.j, now, t)
+			}
+			h.commit(s, t)
+			for _, pk := range parked {
 				pk.env.call.finish()
 			}
 			return
@@ -847,6 +868,7 @@ func (n *Node) snapshotFor(p int32, epoch uint64, mode nsv1.HandoffMode, from ri
 					ps.status = psFenced
 					ps.svcs = nil
 					ps.movedTo = moved{id: from.ID, addr: from.Addr}
+					n.unlog(s, p, ps.epoch)
 				}
 			case ps != nil && ps.status == psFenced && ps.movedTo.id != from.ID:
 				// Handed on to another node: send the puller there.
@@ -881,6 +903,7 @@ func (n *Node) release(p int32, epoch uint64, to string) {
 		if ps := s.parts[p]; ps != nil && ps.status == psFenced && ps.movedTo.id == to {
 			ps.svcs = nil
 			ps.dedup = dedup{}
+			n.unlog(s, p, ps.fence)
 		}
 	})
 }

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -40,6 +42,9 @@ type Node struct {
 	sec      *security      // TLS, tokens, gossip keys (security.go)
 	services map[string]int // service name -> index; read-only after New
 	svcList  []Service
+
+	dur        *durable // the data directory (durable.go); nil without one
+	startEpoch uint64   // newest epoch the data directory saw
 
 	advertise string // gRPC address advertised to peers and clients
 
@@ -152,8 +157,23 @@ func New(cfg Config) (_ *Node, err error) {
 		return nil, fmt.Errorf("node: tracing: %w", err)
 	}
 
+	if cfg.DataDir != "" {
+		if err = n.openData(); err != nil {
+			return nil, err
+		}
+		for _, id := range n.dur.prev.Members {
+			n.agreed[id] = true
+		}
+	}
+	defer func() {
+		if err != nil {
+			n.closeLogs()
+		}
+	}()
+
 	cc := cfg.Cluster
 	cc.NodeID = cfg.NodeID
+	cc.StartEpoch = max(cc.StartEpoch, n.startEpoch)
 	if cc.AdvertiseAddr == "" && cfg.AdvertiseAddr != "" {
 		cc.AdvertiseAddr = cfg.AdvertiseAddr
 	}
@@ -260,6 +280,13 @@ func (n *Node) start(ctx context.Context) error {
 	if err := n.pool.Start(); err != nil {
 		return fmt.Errorf("node: workers: %w", err)
 	}
+	if n.dur != nil {
+		for w := 0; w < n.pool.Size(); w++ {
+			if err := n.pool.Exec(ctx, w, n.installRecovered); err != nil {
+				return fmt.Errorf("node: recovered partitions to worker %d: %w", w, err)
+			}
+		}
+	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	n.runCtx = runCtx
@@ -320,7 +347,13 @@ func (n *Node) Ready() (bool, string) {
 	if t.MemberIndex(n.cfg.NodeID) < 0 {
 		return false, "table does not include this node yet"
 	}
+	if err := n.walErr(); err != nil {
+		return false, "write-ahead log failed, refusing writes: " + err.Error()
+	}
 	if _, incoming, _, _ := n.partitionStates(); incoming > 0 {
+		if missing := n.awaitingPeers(); len(missing) > 0 {
+			return false, fmt.Sprintf("%d partitions wait for members of the previous run to come back: %v (at most --recovery-wait)", incoming, missing)
+		}
 		return false, fmt.Sprintf("%d partitions still incoming (handoff under way)", incoming)
 	}
 	return true, "ok: epoch " + strconv.FormatUint(t.Epoch(), 10)
@@ -408,6 +441,14 @@ func (n *Node) updateQuorum(v cluster.View) {
 		}
 	}
 	ok := n.cfg.DisableQuorum || 2*len(v.Members) >= len(n.agreed)
+	if n.dur != nil {
+		ids := make([]string, 0, len(v.Members))
+		for _, m := range v.Members {
+			ids = append(ids, m.ID)
+		}
+		n.noteMembers(ids)
+		n.saveState(v.Epoch, slices.Collect(maps.Keys(n.agreed)))
+	}
 	if n.quorum.Swap(ok) != ok {
 		if ok {
 			n.log.Info("quorum regained: acknowledging writes again", "live", len(v.Members), "agreed", len(n.agreed))
@@ -428,7 +469,7 @@ func (n *Node) expiryLoop(ctx context.Context) {
 		}
 		for w := 0; w < n.pool.Size(); w++ {
 			ectx, cancel := context.WithTimeout(ctx, n.cfg.ExpiryInterval)
-			_ = n.pool.Exec(ectx, w, func(s *shard) { s.tick(time.Now()) })
+			_ = n.pool.Exec(ectx, w, func(s *shard) { s.tick(n, time.Now()) })
 			cancel()
 		}
 	}
@@ -515,6 +556,7 @@ func (n *Node) shutdown(ctx context.Context) error {
 	if err := n.pool.Close(); err != nil && !errors.Is(err, worker.ErrNotRunning) {
 		errs = append(errs, err)
 	}
+	n.closeLogs()
 	if err := n.members.Shutdown(); err != nil {
 		errs = append(errs, err)
 	}
@@ -588,6 +630,7 @@ func (n *Node) Abort() {
 		n.stopping = true
 		n.pullMu.Unlock()
 		n.pool.Stop()
+		n.closeLogs()
 		n.repl.close()
 		n.pullWG.Wait()
 		n.closeListeners()

@@ -282,7 +282,8 @@ const orphanTTL = time.Minute
 // tick is the worker's periodic housekeeping, run through its priority
 // lane: expire keys, answer parked items and ops whose deadline passed, and
 // drop backup copies nobody needs any more.
-func (s *shard) tick(now time.Time) {
+func (s *shard) tick(n *Node, now time.Time) {
+	n.walTick(s, now)
 	for _, ps := range s.parts {
 		if ps.status == psOwned {
 			for _, p := range ps.svcs {

@@ -268,6 +268,7 @@ func (h *handler) applyReplica(s *shard, env *envelope, j int) {
 			ps.svcs = nil
 			ps.dedup = dedup{}
 			ps.movedTo = moved{id: env.from}
+			n.unlog(s, p, ps.epoch)
 			if m, ok := n.table.Load().Member(env.from); ok {
 				ps.movedTo.addr = m.Addr
 			}

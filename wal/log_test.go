@@ -326,3 +326,40 @@ func TestCallbackErrorStopsRecover(t *testing.T) {
 		})
 	}
 }
+
+// TestHolds: a partition is held while a snapshot or records of it would
+// be recovered, and not after a Drop or before anything was written.
+func TestHolds(t *testing.T) {
+	l, err := Open(Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if _, err := l.Recover(nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string, p uint32, want bool) {
+		t.Helper()
+		if got := l.Holds(p); got != want {
+			t.Fatalf("%s: Holds(%d) = %v, want %v", when, p, got, want)
+		}
+	}
+	check("new log", 1, false)
+	if err := l.Append(Record{Partition: 1, LSN: 1, Payload: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	check("after a record", 1, true)
+	check("another partition", 2, false)
+	if err := l.Drop(1, 3); err != nil {
+		t.Fatal(err)
+	}
+	check("after Drop", 1, false)
+	if err := l.Append(Record{Partition: 1, LSN: 1, Payload: []byte("y")}); err != nil {
+		t.Fatal(err)
+	}
+	check("a record after Drop", 1, true)
+	if err := l.SaveSnapshot(2, 1, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	check("after a snapshot", 2, true)
+}

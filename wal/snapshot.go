@@ -128,3 +128,20 @@ func (l *Log) Pinned() []uint32 {
 	}
 	return out
 }
+
+// Holds reports whether Recover would deliver anything for partition: a
+// snapshot that is not a Drop, or records appended after its latest
+// snapshot. A partition the log does not hold needs no snapshot to start
+// empty: no older history of it can be replayed.
+func (l *Log) Holds(partition uint32) bool {
+	m, snap := l.snaps[partition]
+	if snap && !m.dropped {
+		return true
+	}
+	for _, sg := range l.segs {
+		if end, ok := sg.last[partition]; ok && (!snap || m.pos.less(position{seg: sg.seq, off: end})) {
+			return true
+		}
+	}
+	return false
+}

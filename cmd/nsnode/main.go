@@ -27,6 +27,7 @@ import (
 	"github.com/nothingshared/ns/internal/tlsutil"
 	"github.com/nothingshared/ns/node"
 	"github.com/nothingshared/ns/transport"
+	"github.com/nothingshared/ns/wal"
 )
 
 // Exit codes.
@@ -57,6 +58,9 @@ type flags struct {
 	security                                          node.SecurityConfig
 	clusterLabel                                      string
 	maxRecvMsg, maxInFlight, maxStreams, maxConns     int
+	dataDir, fsync                                    string
+	walSegment                                        int64
+	recoveryWait                                      time.Duration
 }
 
 // gossipFlags tune memberlist's failure detector (tests, slow networks).
@@ -154,6 +158,10 @@ Exit codes: 0 ok, 1 runtime failure, 2 bad flags or configuration.`,
 	fl.StringVar(&f.security.AuthTokenFile, "auth-token-file", "", "file of bearer tokens (one per line) required by the public API (with TLS: or a client certificate)")
 	fl.StringVar(&f.security.GossipKeyFile, "gossip-key-file", "", "gossip encryption keys (base64, 16/24/32 bytes, one per line, the first primary)")
 	fl.StringVar(&f.clusterLabel, "cluster-label", "", "label sent with all gossip; nodes with another label are ignored, so two clusters never merge")
+	fl.StringVar(&f.dataDir, "data-dir", "", "directory for the write-ahead logs and state of this node's partitions; empty keeps them in memory only")
+	fl.StringVar(&f.fsync, "fsync", "batch", "with --data-dir, when a write is durable before it is acknowledged: always (fsync per write), batch (one fsync per worker batch) or never (survives a process crash, not a power loss)")
+	fl.Int64Var(&f.walSegment, "wal-segment-bytes", wal.DefaultSegmentBytes, "size of a write-ahead log segment file")
+	fl.DurationVar(&f.recoveryWait, "recovery-wait", time.Minute, "after a restart from --data-dir, how long to wait for the members of the previous run before partitions start without their copies")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "longest graceful leave on SIGTERM")
@@ -260,6 +268,24 @@ func (f *flags) config() (node.Config, *slog.Logger, error) {
 	if f.queueSize < 2 || f.queueSize&(f.queueSize-1) != 0 {
 		return cfg, nil, fmt.Errorf("--queue-size %d: must be a power of two >= 2", f.queueSize)
 	}
+	if f.dataDir != "" {
+		mode, err := wal.ParseMode(f.fsync)
+		if err != nil {
+			return cfg, nil, fmt.Errorf("--fsync %q: want always, batch or never", f.fsync)
+		}
+		cfg.DataDir = f.dataDir
+		cfg.Fsync = mode
+		cfg.WALSegmentBytes = f.walSegment
+	} else if _, err := wal.ParseMode(f.fsync); err != nil {
+		return cfg, nil, fmt.Errorf("--fsync %q: want always, batch or never", f.fsync)
+	}
+	if f.walSegment < wal.MinSegmentBytes {
+		return cfg, nil, fmt.Errorf("--wal-segment-bytes %d: at least %d", f.walSegment, wal.MinSegmentBytes)
+	}
+	if f.recoveryWait <= 0 {
+		return cfg, nil, fmt.Errorf("--recovery-wait %v: must be positive", f.recoveryWait)
+	}
+	cfg.RecoveryWait = f.recoveryWait
 	cfg.Worker.Workers = f.workers
 	cfg.Worker.QueueSize = f.queueSize
 	cfg.Worker.PinCPUs = f.pinCPUs

@@ -1,0 +1,279 @@
+package node_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/nothingshared/ns/internal/clustertest"
+	"github.com/nothingshared/ns/node"
+	nsv1 "github.com/nothingshared/ns/proto/ns/v1"
+	"github.com/nothingshared/ns/wal"
+)
+
+// startDurable starts node i of a test cluster with its data in dirs[i],
+// joining join (if any).
+func startDurable(t *testing.T, i int, dir string, join []string, modify func(*node.Config)) *node.Node {
+	t.Helper()
+	cfg := clustertest.NodeConfig(t, i)
+	cfg.DataDir = dir
+	cfg.Fsync = wal.ModeBatch
+	cfg.Cluster.Join = join
+	cfg.JoinTimeout = 5 * time.Second
+	if modify != nil {
+		modify(&cfg)
+	}
+	n, err := node.New(cfg)
+	if err != nil {
+		t.Fatalf("node %d: %v", i, err)
+	}
+	if err := n.Start(context.Background()); err != nil {
+		t.Fatalf("node %d start: %v", i, err)
+	}
+	t.Cleanup(n.Abort)
+	return n
+}
+
+func dialNode(t *testing.T, n *node.Node) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpc.NewClient(n.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+func waitReady(t *testing.T, timeout time.Duration, nodes ...*node.Node) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		why := ""
+		for _, n := range nodes {
+			if ok, reason := n.Ready(); !ok {
+				why = n.ID() + " not ready: " + reason
+			} else if len(n.Table().Members()) != len(nodes) || n.Table().Hash() != nodes[0].Table().Hash() {
+				why = fmt.Sprintf("%s has a table of %d members (epoch %d)", n.ID(), len(n.Table().Members()), n.Table().Epoch())
+			}
+		}
+		if why == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nodes not ready with one table after %v: %s", timeout, why)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func incrAll(t *testing.T, kvc nsv1.KVServiceClient, counters, times int) {
+	t.Helper()
+	ctx := context.Background()
+	for r := 0; r < times; r++ {
+		for i := 0; i < counters; i++ {
+			if _, err := kvc.Incr(ctx, &nsv1.IncrRequest{Key: []byte(fmt.Sprint("ctr", i)), Delta: 1}); err != nil {
+				t.Fatalf("incr ctr%d: %v", i, err)
+			}
+		}
+	}
+}
+
+func checkCounters(t *testing.T, kvc nsv1.KVServiceClient, counters int, want int64) {
+	t.Helper()
+	for i := 0; i < counters; i++ {
+		resp, err := kvc.Incr(context.Background(), &nsv1.IncrRequest{Key: []byte(fmt.Sprint("ctr", i)), Delta: 0})
+		if err != nil {
+			t.Fatalf("read ctr%d: %v", i, err)
+		}
+		if resp.GetValue() != want {
+			t.Fatalf("ctr%d = %d, want %d", i, resp.GetValue(), want)
+		}
+	}
+}
+
+// TestRestartRecoversData: a one-node cluster with a data directory loses
+// nothing it acknowledged when it crashes (Abort: no leave, no flush beyond
+// what each batch synced), also when it comes back with another number of
+// workers (partitions move between the workers' logs).
+func TestRestartRecoversData(t *testing.T) {
+	dir := t.TempDir()
+	const keys, counters = 400, 20
+	n := startDurable(t, 0, dir, nil, nil)
+	waitReady(t, 10*time.Second, n)
+	kvc := nsv1.NewKVServiceClient(dialNode(t, n))
+	putKeys(t, kvc, keys)
+	incrAll(t, kvc, counters, 3)
+	epoch := n.Table().Epoch()
+	n.Abort()
+
+	for round, workers := range []int{2, 3, 1} {
+		n = startDurable(t, 0, dir, nil, func(c *node.Config) { c.Worker.Workers = workers })
+		waitReady(t, 10*time.Second, n)
+		if e := n.Table().Epoch(); e <= epoch {
+			t.Fatalf("round %d: table epoch %d after restart, want above %d (the epoch before)", round, e, epoch)
+		}
+		epoch = n.Table().Epoch()
+		kvc = nsv1.NewKVServiceClient(dialNode(t, n))
+		checkKeys(t, kvc, keys, fmt.Sprintf("restart %d (%d workers)", round, workers))
+		checkCounters(t, kvc, counters, int64(3+round))
+		incrAll(t, kvc, counters, 1)
+		n.Abort()
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if got := strings.Join(names, ","); got != "node.json,w0" {
+		t.Fatalf("data dir holds %s after a restart with one worker, want node.json,w0", got)
+	}
+}
+
+// TestDataDirBelongsToOneNode: another node id on the same directory is a
+// configuration error, and two processes on one directory are refused.
+func TestDataDirBelongsToOneNode(t *testing.T) {
+	dir := t.TempDir()
+	n := startDurable(t, 0, dir, nil, nil)
+	cfg := clustertest.NodeConfig(t, 0)
+	cfg.DataDir = dir
+	if _, err := node.New(cfg); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("second node on a directory in use: err = %v, want 'in use'", err)
+	}
+	n.Abort()
+	cfg = clustertest.NodeConfig(t, 1)
+	cfg.DataDir = dir
+	if _, err := node.New(cfg); !errors.Is(err, node.ErrInvalidConfig) || !strings.Contains(err.Error(), `"n1"`) {
+		t.Fatalf("node n2 on n1's directory: err = %v, want ErrInvalidConfig naming n1", err)
+	}
+}
+
+// TestClusterRestartRecoversAll: every node of a three-node cluster crashes
+// at once; restarted from their data directories (one at a time, so early
+// nodes see partial clusters), they lose nothing acknowledged. Partitions of
+// a member not back yet are not started empty meanwhile, and a lone node
+// refuses writes (it is a minority of the last agreed members).
+func TestClusterRestartRecoversAll(t *testing.T) {
+	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
+	const keys, counters = 600, 30
+	var nodes []*node.Node
+	for i := range 3 {
+		var join []string
+		if i > 0 {
+			join = []string{nodes[0].GossipAddr()}
+		}
+		nodes = append(nodes, startDurable(t, i, dirs[i], join, nil))
+	}
+	waitReady(t, 20*time.Second, nodes...)
+	kvc := nsv1.NewKVServiceClient(dialNode(t, nodes[1]))
+	putKeys(t, kvc, keys)
+	incrAll(t, kvc, counters, 2)
+	for _, n := range nodes {
+		n.Abort()
+	}
+
+	first := startDurable(t, 0, dirs[0], nil, nil)
+	kvc = nsv1.NewKVServiceClient(dialNode(t, first))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	_, err := kvc.Put(ctx, &nsv1.PutRequest{Key: []byte("alone"), Value: []byte("x")})
+	cancel()
+	if c := status.Code(err); c != codes.Unavailable && c != codes.DeadlineExceeded {
+		t.Fatalf("write to a lone restarted node of three: %v, want Unavailable (minority) or a timeout (partition waiting)", err)
+	}
+	if ok, why := first.Ready(); ok || !strings.Contains(why, "previous run") && !strings.Contains(why, "incoming") {
+		t.Fatalf("lone restarted node: ready=%v (%s), want not ready while its peers are missing", ok, why)
+	}
+	nodes = []*node.Node{first}
+	for i := 1; i < 3; i++ {
+		nodes = append(nodes, startDurable(t, i, dirs[i], []string{first.GossipAddr()}, nil))
+	}
+	waitReady(t, 30*time.Second, nodes...)
+	for i, n := range nodes {
+		kvc := nsv1.NewKVServiceClient(dialNode(t, n))
+		checkKeys(t, kvc, keys, fmt.Sprintf("n%d after the cluster restart", i+1))
+	}
+	checkCounters(t, nsv1.NewKVServiceClient(dialNode(t, nodes[2])), counters, 2)
+}
+
+// TestDiskFull: on a small tmpfs the log runs out of space. Writes then
+// fail with Unavailable naming the log, the node reports not ready, nothing
+// acknowledged is lost, and writes resume once space returns.
+func TestDiskFull(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("SKIPPED: TestDiskFull mounts a tmpfs and needs root (CI runs as root)")
+	}
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=2m"); err != nil {
+		t.Fatalf("mount tmpfs on %s: %v", dir, err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(dir, syscall.MNT_DETACH) })
+	filler := filepath.Join(dir, "filler")
+	if err := os.WriteFile(filler, make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "data")
+	n := startDurable(t, 0, data, nil, func(c *node.Config) { c.WALSegmentBytes = 64 << 10 })
+	waitReady(t, 10*time.Second, n)
+	kvc := nsv1.NewKVServiceClient(dialNode(t, n))
+	ctx := context.Background()
+	value := make([]byte, 2048)
+	acked := 0
+	var failure error
+	for i := 0; i < 2000; i++ {
+		_, err := kvc.Put(ctx, &nsv1.PutRequest{Key: []byte(fmt.Sprint("k", i)), Value: value})
+		if err != nil {
+			failure = err
+			break
+		}
+		acked++
+	}
+	if failure == nil {
+		t.Fatal("2000 writes of 2 KiB fit in a 2 MiB file system with a 1 MiB filler")
+	}
+	if status.Code(failure) != codes.Unavailable || !strings.Contains(failure.Error(), "write-ahead log") {
+		t.Fatalf("write on a full disk: %v, want Unavailable naming the write-ahead log", failure)
+	}
+	if ok, why := n.Ready(); ok || !strings.Contains(why, "write-ahead log") {
+		t.Fatalf("ready = %v (%s) on a full disk, want not ready naming the log", ok, why)
+	}
+	t.Logf("disk full after %d acknowledged writes: %v", acked, failure)
+	for i := 0; i < acked; i++ {
+		resp, err := kvc.Get(ctx, &nsv1.GetRequest{Key: []byte(fmt.Sprint("k", i))})
+		if err != nil || len(resp.GetValue()) != len(value) {
+			t.Fatalf("acknowledged k%d on a full disk: %v", i, err)
+		}
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "writes resume once space returns", func() bool {
+		_, err := kvc.Put(ctx, &nsv1.PutRequest{Key: []byte("after"), Value: value})
+		return err == nil
+	})
+	waitFor(t, 10*time.Second, "ready again", func() bool { ok, _ := n.Ready(); return ok })
+	n.Abort()
+	n = startDurable(t, 0, data, nil, func(c *node.Config) { c.WALSegmentBytes = 64 << 10 })
+	waitReady(t, 10*time.Second, n)
+	kvc = nsv1.NewKVServiceClient(dialNode(t, n))
+	for i := 0; i < acked; i++ {
+		if _, err := kvc.Get(ctx, &nsv1.GetRequest{Key: []byte(fmt.Sprint("k", i))}); err != nil {
+			t.Fatalf("acknowledged k%d after the disk filled and the node restarted: %v", i, err)
+		}
+	}
+	if _, err := kvc.Get(ctx, &nsv1.GetRequest{Key: []byte("after")}); err != nil {
+		t.Fatalf("the write acknowledged after space returned: %v", err)
+	}
+}
