@@ -120,8 +120,8 @@ type faultCluster struct {
 	ctx     context.Context
 	nodes   map[string]*proc
 	addrs   map[string]nodeAddrs
-	netns   map[string]string // node id -> namespace, for netns tests
-	args    []string          // flags every node gets
+	netns   map[string]string   // node id -> namespace, for netns tests
+	args    []string            // flags every node gets
 	perNode map[string][]string // extra flags of one node (its --data-dir)
 	startAt map[string]time.Time
 }
