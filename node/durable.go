@@ -405,8 +405,8 @@ func (n *Node) unlog(s *shard, p int32, epoch uint64) {
 }
 
 // snapshotInterval bounds how often tick snapshots the partitions that keep
-// old log segments.
-const snapshotInterval = 5 * time.Second
+// old log segments. A variable for tests.
+var snapshotInterval = 5 * time.Second
 
 // walTick is the worker's log housekeeping, from tick: snapshot the
 // partitions pinning old segments, reopen a failed log, publish counters.

@@ -450,6 +450,19 @@ var (
 	descBatchSize = desc("ns_worker_batch_size", "Envelopes per drained batch.", "worker")
 )
 
+var (
+	descWALFailed    = desc("ns_wal_failed", "1 while the worker's write-ahead log has failed (disk full, I/O error): it acknowledges no write.", "worker")
+	descWALAppends   = desc("ns_wal_appends_total", "Records appended to the worker's write-ahead log since the log was opened.", "worker")
+	descWALSyncs     = desc("ns_wal_syncs_total", "fsyncs on the write path (group commits) since the log was opened.", "worker")
+	descWALSyncSecs  = desc("ns_wal_sync_seconds_total", "Time spent in fsync on the write path since the log was opened.", "worker")
+	descWALSnapshots = desc("ns_wal_snapshots_total", "Partition snapshots (and drops) written since the log was opened.", "worker")
+	descWALSegments  = desc("ns_wal_segments", "Segment files the worker's log holds.", "worker")
+	descWALBytes     = desc("ns_wal_bytes", "Bytes in the worker's log segments.", "worker")
+	descRecovery     = desc("ns_wal_recovery_seconds", "Time the node took to recover its data directory at start.")
+)
+
+var walDescs = []*prometheus.Desc{descWALFailed, descWALAppends, descWALSyncs, descWALSyncSecs, descWALSnapshots, descWALSegments, descWALBytes, descRecovery}
+
 var allDescs = []*prometheus.Desc{
 	descInfo, descReady, descUptime, descJoined, descMembersS, descHealth,
 	descEpoch, descTableMem, descPartitions, descOwned, descBackup, descMoving, descHOBytes, descHandoffs,
@@ -472,6 +485,11 @@ var batchSizeBounds = func() []float64 {
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range allDescs {
 		ch <- d
+	}
+	if (*Node)(c).dur != nil {
+		for _, d := range walDescs {
+			ch <- d
+		}
 	}
 }
 
@@ -531,6 +549,24 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descItems, o.items.load())
 	for code := 1; code < numCodes; code++ {
 		counter(descClientErr, o.errByCode[code].load(), codes.Code(code).String())
+	}
+
+	if d := n.dur; d != nil {
+		gauge(descRecovery, d.took.Seconds())
+		for w := range d.stats {
+			st := d.stats[w].Load()
+			if st == nil {
+				continue
+			}
+			ws := strconv.Itoa(w)
+			gauge(descWALFailed, b2f(st.Err != nil), ws)
+			counter(descWALAppends, st.Appends, ws)
+			counter(descWALSyncs, st.Syncs, ws)
+			ch <- prometheus.MustNewConstMetric(descWALSyncSecs, prometheus.CounterValue, st.SyncTime.Seconds(), ws)
+			counter(descWALSnapshots, st.Snapshots, ws)
+			gauge(descWALSegments, float64(st.Segments), ws)
+			gauge(descWALBytes, float64(st.Bytes), ws)
+		}
 	}
 
 	for _, s := range n.pool.Stats() {

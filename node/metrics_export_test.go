@@ -19,3 +19,11 @@ func NoteHandoffForTest(n *Node, incoming bool, bytes int64, d time.Duration, er
 	n.noteHandoff(incoming, bytes, d, err)
 }
 func SetMovingForTest(n *Node, in, out []int) { n.setMoving(in, out) }
+
+// SetSnapshotIntervalForTest changes how often workers snapshot the
+// partitions pinning old log segments; call it before nodes start.
+func SetSnapshotIntervalForTest(d time.Duration) (restore func()) {
+	old := snapshotInterval
+	snapshotInterval = d
+	return func() { snapshotInterval = old }
+}
