@@ -69,8 +69,9 @@ type shard struct {
 	// released: commit syncs the log once for all of them, then replicates
 	// them.
 	written  []pendingWrite
-	scratch  []byte // encoding buffer for log records
-	logFail  bool   // the log failed; reported once, retried by tick
+	held     []*envelope // envelopes whose writes wait for the batch's Sync
+	scratch  []byte      // encoding buffer for log records
+	logFail  bool        // the log failed; reported once, retried by tick
 	lastSnap time.Time
 }
 
@@ -85,7 +86,10 @@ type pendingWrite struct {
 // handler adapts the node to worker.Handler.
 type handler struct{ n *Node }
 
-var _ worker.Handler[shard, *envelope, struct{}] = (*handler)(nil)
+var (
+	_ worker.Handler[shard, *envelope, struct{}] = (*handler)(nil)
+	_ worker.BatchEnder[shard]                   = (*handler)(nil)
+)
 
 func (h *handler) Init(w int) (shard, error) {
 	return shard{worker: w, parts: map[int32]*partState{}, replicas: map[int32]*replicaState{}}, nil
@@ -99,14 +103,19 @@ func (h *handler) Shutdown(s *shard) {
 
 // Handle runs on the worker goroutine.
 func (h *handler) Handle(s *shard, env *envelope) (struct{}, error) {
-	defer env.call.finish()
 	now := time.Now()
 	switch env.kind {
 	case envItems:
 		h.n.observeKeys(s.worker, env.items)
 		t := h.n.table.Load()
+		before := len(s.written)
 		for j := range env.items {
 			h.process(s, env, j, now, t)
+		}
+		if s.log != nil && len(s.written) > before {
+			// Its writes wait for the batch's group commit (EndBatch).
+			s.held = append(s.held, env)
+			return struct{}{}, nil
 		}
 		h.commit(s, t)
 	case envReplica:
@@ -114,7 +123,23 @@ func (h *handler) Handle(s *shard, env *envelope) (struct{}, error) {
 			h.applyReplica(s, env, j)
 		}
 	}
+	env.call.finish()
 	return struct{}{}, nil
+}
+
+// EndBatch runs after the worker handled a batch drained from its ring:
+// one Sync of the log for every write of the batch (group commit), then
+// their replication, then the release of their results.
+func (h *handler) EndBatch(s *shard) {
+	if len(s.held) == 0 {
+		return
+	}
+	h.commit(s, h.n.table.Load())
+	for i, env := range s.held {
+		env.call.finish()
+		s.held[i] = nil
+	}
+	s.held = s.held[:0]
 }
 
 // process handles one client item: it parks it while the partition's state

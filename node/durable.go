@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	nsv1 "github.com/nothingshared/ns/proto/ns/v1"
+	"github.com/nothingshared/ns/ring"
 	"github.com/nothingshared/ns/transport"
 	"github.com/nothingshared/ns/wal"
 )
@@ -71,8 +72,9 @@ type durable struct {
 	// recovering is set while members of the previous run are missing.
 	recovering   atomic.Bool
 	missingMu    sync.Mutex
-	missing      map[string]bool // agreed members of the previous run not seen since start
+	missing      map[string]bool // the other agreed members of the previous run; read-only after New
 	recoverUntil time.Time
+	completeAt   uint64 // epoch of the first view with every one of them (guarded by missingMu)
 
 	failed  atomic.Int32 // workers whose log has failed
 	failMu  sync.Mutex
@@ -555,42 +557,61 @@ func writeFileSync(path string, v any) error {
 	return dir.Sync()
 }
 
-// noteMembers tells recovery which members are back; it ends when every
-// member of the previous run was seen, or at RecoveryWait.
-func (n *Node) noteMembers(ids []string) {
+// noteMembers tells recovery which members a view at epoch has: recovery
+// is complete from the first view holding every member of the previous run.
+func (n *Node) noteMembers(ids []string, epoch uint64) {
 	d := n.dur
 	if d == nil || !d.recovering.Load() {
 		return
 	}
 	d.missingMu.Lock()
 	defer d.missingMu.Unlock()
+	seen := map[string]bool{}
 	for _, id := range ids {
-		delete(d.missing, id)
+		seen[id] = true
 	}
-	if len(d.missing) == 0 {
-		d.recovering.Store(false)
-		n.log.Info("every member of the previous run is back; recovery complete")
+	for id := range d.missing {
+		if !seen[id] {
+			return
+		}
 	}
+	d.completeAt = epoch
+	d.recovering.Store(false)
+	n.log.Info("every member of the previous run is back; recovery complete", "epoch", epoch)
 }
 
-// awaitingPeers reports, while recovering, the members of the previous run
-// not back yet: partitions must not start empty nor settle for the copies
-// found so far. After RecoveryWait it gives up waiting (and says so once).
-func (n *Node) awaitingPeers() []string {
+// awaitingPeers reports the members of the previous run that table t lacks,
+// while they matter: after a restart from the data directory, until a table
+// held them all (tables from then on follow the usual rules) or until
+// RecoveryWait passed (then the node gives up waiting, and says so once).
+// A pull under such a table must not settle for the copies it found, and a
+// partition must not start empty: a missing member may hold newer copies.
+func (n *Node) awaitingPeers(t *ring.Table) []string {
 	d := n.dur
-	if d == nil || !d.recovering.Load() {
+	if d == nil || len(d.missing) == 0 {
 		return nil
 	}
 	d.missingMu.Lock()
 	defer d.missingMu.Unlock()
+	if !d.recovering.Load() && t.Epoch() >= d.completeAt {
+		return nil
+	}
 	if time.Now().After(d.recoverUntil) {
 		if d.recovering.CompareAndSwap(true, false) {
 			n.log.Warn("members of the previous run did not come back within the recovery wait; serving without their copies",
 				"missing", slices.Sorted(maps.Keys(d.missing)), "recovery_wait", n.cfg.RecoveryWait)
 		}
+		d.completeAt = 0
 		return nil
 	}
-	return slices.Sorted(maps.Keys(d.missing))
+	var out []string
+	for id := range d.missing {
+		if t.MemberIndex(id) < 0 {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // closeLogs closes the logs no worker took (the node never started); the

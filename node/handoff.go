@@ -121,7 +121,7 @@ func (n *Node) plan(s *shard, told, t *ring.Table) planResult {
 				pr.pulls = append(pr.pulls, p)
 			case ps != nil && ps.status == psIncoming:
 				pr.pulls = append(pr.pulls, p)
-			case len(n.pullCandidates(pi, told, t)) == 0 && len(n.awaitingPeers()) == 0:
+			case len(n.pullCandidates(pi, told, t)) == 0 && len(n.awaitingPeers(t)) == 0:
 				// Nobody else could hold it: a new partition.
 				nps := &partState{status: psOwned, epoch: t.Epoch(), svcs: make([]Partition, len(n.svcList)), since: now}
 				s.parts[p] = nps
@@ -503,7 +503,7 @@ func (n *Node) pullOnce(k pullKey, told, t *ring.Table) (bool, error) {
 			blocked = true
 		}
 	}
-	if missing := n.awaitingPeers(); k.kind == pullOwner && len(missing) > 0 {
+	if missing := n.awaitingPeers(t); k.kind == pullOwner && len(missing) > 0 {
 		// Restarted from the data directory: a member of the previous run
 		// that is not back yet may hold a newer copy.
 		if best != nil {

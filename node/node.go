@@ -344,6 +344,9 @@ func (n *Node) Ready() (bool, string) {
 		return false, "not joined yet (seeds: " + fmt.Sprint(n.cfg.Cluster.Join) + ")"
 	}
 	t := n.table.Load()
+	if t.Epoch() == 0 {
+		return false, "no partition table from the cluster yet"
+	}
 	if t.MemberIndex(n.cfg.NodeID) < 0 {
 		return false, "table does not include this node yet"
 	}
@@ -351,7 +354,7 @@ func (n *Node) Ready() (bool, string) {
 		return false, "write-ahead log failed, refusing writes: " + err.Error()
 	}
 	if _, incoming, _, _ := n.partitionStates(); incoming > 0 {
-		if missing := n.awaitingPeers(); len(missing) > 0 {
+		if missing := n.awaitingPeers(t); len(missing) > 0 {
 			return false, fmt.Sprintf("%d partitions wait for members of the previous run to come back: %v (at most --recovery-wait)", incoming, missing)
 		}
 		return false, fmt.Sprintf("%d partitions still incoming (handoff under way)", incoming)
@@ -446,7 +449,7 @@ func (n *Node) updateQuorum(v cluster.View) {
 		for _, m := range v.Members {
 			ids = append(ids, m.ID)
 		}
-		n.noteMembers(ids)
+		n.noteMembers(ids, v.Epoch)
 		n.saveState(v.Epoch, slices.Collect(maps.Keys(n.agreed)))
 	}
 	if n.quorum.Swap(ok) != ok {

@@ -18,6 +18,17 @@ type Handler[S, M, R any] interface {
 	Shutdown(state *S)
 }
 
+// BatchEnder is an optional interface of a Handler. A worker drains its
+// ring in batches; after Handle has run for every message of a batch, the
+// worker calls EndBatch, on its goroutine, with the same state. It lets a
+// handler amortise work over the batch: a group commit (one fsync of a
+// write-ahead log for every message of the batch), one flush of buffered
+// output. Exec functions never run between a batch's Handle calls and its
+// EndBatch.
+type BatchEnder[S any] interface {
+	EndBatch(state *S)
+}
+
 // HandlerFuncs adapts functions to Handler. HandleFunc is required; a nil
 // InitFunc yields the zero S, a nil ShutdownFunc does nothing.
 type HandlerFuncs[S, M, R any] struct {

@@ -21,6 +21,7 @@ const (
 type Pool[S, M, R any] struct {
 	cfg     Config
 	h       Handler[S, M, R]
+	ender   BatchEnder[S] // h, if it implements BatchEnder
 	part    Partitioner
 	workers []*worker[S, M, R]
 	replies sync.Pool // *replySlot[R]
@@ -86,6 +87,7 @@ func New[S, M, R any](cfg Config, h Handler[S, M, R]) (*Pool[S, M, R], error) {
 		part: cfg.Partitioner,
 		done: make(chan struct{}),
 	}
+	p.ender, _ = h.(BatchEnder[S])
 	p.replies.New = func() any { return &replySlot[R]{ch: make(chan result[R], 1)} }
 	p.execs.New = func() any { return make(chan error, 1) }
 	p.workers = make([]*worker[S, M, R], cfg.Workers)

@@ -257,6 +257,9 @@ func (w *worker[S, M, R]) process() {
 		w.pos++
 	}
 	w.inData = false
+	if e := w.p.ender; e != nil {
+		e.EndBatch(&w.state)
+	}
 	k := uint64(w.pos - w.first)
 	w.c.processed.Add(k)
 	w.consecutive = 0
