@@ -221,6 +221,12 @@ e2e-container:
 bench-redis: bins
 	scripts/bench-vs-redis.sh
 
+## bench-durability: puts per --fsync mode next to redis-server AOF modes,
+## and the recovery time of 1 GiB (figures in docs/durability.md).
+.PHONY: bench-durability
+bench-durability: bins
+	scripts/bench-durability.sh
+
 ## bench-cluster: KV put/get through the SDK, 1-node and 3-node loopback
 ## clusters, unbatched, pipelined and batched (figures in docs/benchmarks.md).
 .PHONY: bench-cluster

@@ -162,6 +162,12 @@ func (c *Config) validate() error {
 		if c.WALSegmentBytes != 0 && c.WALSegmentBytes < wal.MinSegmentBytes {
 			return bad("--wal-segment-bytes %d: at least %d", c.WALSegmentBytes, wal.MinSegmentBytes)
 		}
+		// A logged write is its key, value and a few fields: it must fit a
+		// log record.
+		if lim := c.Limits.WithDefaults(); lim.MaxKeyBytes+lim.MaxValueBytes > wal.MaxPayload-walRecordOverhead {
+			return bad("--max-key-bytes plus --max-value-bytes (%d) exceed what a write-ahead log record holds with --data-dir (%d)",
+				lim.MaxKeyBytes+lim.MaxValueBytes, wal.MaxPayload-walRecordOverhead)
+		}
 	}
 	if c.RecoveryWait < 0 {
 		return bad("--recovery-wait must not be negative")
@@ -181,6 +187,10 @@ func (c *Config) validate() error {
 	}
 	return nil
 }
+
+// walRecordOverhead bounds what a logged write adds to its key and value
+// (service name, request id, epoch, LSN, time, framing).
+const walRecordOverhead = 4 << 10
 
 func (c *Config) setDefaults() {
 	if c.RequestTimeout == 0 {

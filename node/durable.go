@@ -422,6 +422,9 @@ func (n *Node) walTick(s *shard, now time.Time) {
 		s.lastSnap = now
 		for _, p := range s.log.Pinned() {
 			ps := s.parts[int32(p)]
+			if ps != nil && ps.status == psIncoming {
+				continue // its copy here may be the fallback of the pull under way
+			}
 			if ps == nil || ps.svcs == nil {
 				// Handed away without a Drop (it failed): record it now.
 				n.unlog(s, int32(p), 0)

@@ -28,6 +28,9 @@ func TestConfigErrors(t *testing.T) {
 		{"zero partitions", func(c *node.Config) { c.Ring.Partitions = -1 }, "partition"},
 		{"duplicate service", func(c *node.Config) { c.Services = []node.Service{node.KVService(), node.KVService()} }, "twice"},
 		{"unspecified advertise", func(c *node.Config) { c.GRPCAddr = "0.0.0.0:0" }, "--advertise-addr"},
+		{"values too large for the log", func(c *node.Config) { c.DataDir = t.TempDir(); c.Limits.MaxValueBytes = 64 << 20 }, "--max-value-bytes"},
+		{"tiny log segments", func(c *node.Config) { c.DataDir = t.TempDir(); c.WALSegmentBytes = 10 }, "--wal-segment-bytes"},
+		{"bad fsync mode", func(c *node.Config) { c.DataDir = t.TempDir(); c.Fsync = 9 }, "--fsync"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := clustertest.NodeConfig(t, 0)

@@ -11,7 +11,8 @@
 #
 # Environment: REPS (3; medians are printed), DURATION (per ns run, 5s),
 # REDIS_N (requests per redis run, 200000; always-mode runs use a tenth),
-# CLIENTS (50), SIZE (64), KEYS (100000), PIPELINES ("1 16"), RECOVERY (1),
+# CLIENTS (50), SIZE (64), KEYS (100000), PIPELINES ("1 16"), THROUGHPUT (1:
+# run the put comparison), RECOVERY (1),
 # RECOVERY_MB (1024), REDIS_PORT (6399), NS_PORT_BASE (17800), DATA (a
 # directory on the disk to measure; default a temporary one under
 # ${TMPDIR:-/tmp}).
@@ -25,6 +26,7 @@ CLIENTS=${CLIENTS:-50}
 SIZE=${SIZE:-64}
 KEYS=${KEYS:-100000}
 PIPELINES=${PIPELINES:-"1 16"}
+THROUGHPUT=${THROUGHPUT:-1}
 RECOVERY=${RECOVERY:-1}
 RECOVERY_MB=${RECOVERY_MB:-1024}
 REDIS_PORT=${REDIS_PORT:-6399}
@@ -101,6 +103,7 @@ redis_set() {
 }
 
 echo "# $(date -u +%FT%TZ) $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); data on $(df --output=source,fstype "$DATA" | tail -1); clients=$CLIENTS value=${SIZE}B keys=$KEYS reps=$REPS" >&2
+[ "$THROUGHPUT" = 1 ] || PIPELINES=""
 for mode in memory never batch always; do
 	for P in $PIPELINES; do
 		for r in $(seq 1 "$REPS"); do
@@ -126,7 +129,7 @@ for mode in none no everysec always; do
 done
 
 col() { awk -v c="$2" '{print $c}' "$1" | median; }
-printf '%-34s %3s | %10s %9s %9s\n' "server (durability)" P "ops/s" "p50 ms" "p99 ms"
+[ -z "$PIPELINES" ] || printf '%-34s %3s | %10s %9s %9s\n' "server (durability)" P "ops/s" "p50 ms" "p99 ms"
 for P in $PIPELINES; do
 	for s in ns-memory:"ns, in memory" ns-never:"ns --fsync never" ns-batch:"ns --fsync batch" ns-always:"ns --fsync always" \
 		redis-none:"redis, no AOF" redis-no:"redis AOF appendfsync no" redis-everysec:"redis AOF appendfsync everysec" redis-always:"redis AOF appendfsync always"; do
@@ -136,13 +139,16 @@ for P in $PIPELINES; do
 done
 
 [ "$RECOVERY" = 1 ] || exit 0
-# Recovery: RECOVERY_MB MiB of 64 KiB values, --fsync batch, SIGKILL, restart.
-n=$((RECOVERY_MB * 16))
+# Recovery: about RECOVERY_MB MiB of 64 KiB values (random keys, some
+# overwritten), --fsync batch, SIGKILL, restart.
+n=$((RECOVERY_MB * 24))
 echo "recovery: writing $n values of 64 KiB..." >&2
 start_ns batch
 "$NSCTL" --endpoints "$NS_GRPC" --timeout 60s bench --ops put -c 8 -n "$n" --value-size 65536 --keys "$n" \
 	--no-progress >/dev/null
 du_mb=$(du -sm "$DATA/ns-batch" | cut -f1)
+nkeys() { "$NSCTL" --endpoints "$NS_GRPC" stats -o json 2>/dev/null | grep -o '"keys": *[0-9]*' | grep -o '[0-9]*$' | head -1; }
+before=$(nkeys)
 stop_ns KILL
 sync
 t0=$(date +%s.%N)
@@ -164,7 +170,7 @@ for _ in $(seq 1 6000); do
 done
 t1=$(date +%s.%N)
 took=$(grep -o 'msg="data directory recovered".*' "$work/nsnode-recover.log" | grep -o 'took=[^ ]*' | head -1)
-keys=$("$NSCTL" --endpoints "$NS_GRPC" stats -o json 2>/dev/null | grep -o '"keys": *[0-9]*' | grep -o '[0-9]*$' || echo "?")
+keys=$(nkeys)
 stop_ns
-printf 'recovery: %s MiB on disk (%d values of 64 KiB written), log replay %s, start to ready %.2fs, keys after restart %s\n' \
-	"$du_mb" "$n" "${took#took=}" "$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b-a}')" "$keys"
+printf 'recovery: %s MiB on disk (%d puts of 64 KiB), log replay %s, start to ready %.2fs, keys %s before the kill, %s after the restart\n' \
+	"$du_mb" "$n" "${took#took=}" "$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b-a}')" "$before" "$keys"
