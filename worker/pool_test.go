@@ -274,9 +274,17 @@ func TestAskAndOrder(t *testing.T) {
 	if _, err := p.Ask(ctx, "a", tmsg{op: "fail"}); !errors.Is(err, errTest) {
 		t.Fatalf("Ask fail = %v, want errTest", err)
 	}
-	s := p.Stats()[p.WorkerOf("a")]
-	if s.Errors != 1 || s.Processed == 0 || s.Batches == 0 || s.Latency.Count != s.Processed || s.MeanBatchSize() < 1 {
-		t.Fatalf("stats = %+v", s)
+	// An Ask's reply is sent before the worker counts its batch: poll.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s := p.Stats()[p.WorkerOf("a")]
+		if s.Errors == 1 && s.Processed > 0 && s.Batches > 0 && s.Latency.Count == s.Processed && s.MeanBatchSize() >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stats = %+v", s)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
