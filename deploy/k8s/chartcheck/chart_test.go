@@ -2,6 +2,7 @@ package chartcheck
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"slices"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -35,7 +37,18 @@ type want struct {
 	spread         bool
 	secretVolumes  []string
 	serviceType    corev1.ServiceType
+	data           *dataWant // nil: no data volume and no --data-dir
 }
+
+// dataWant is the per-pod data volume that persistence.enabled adds.
+type dataWant struct {
+	size         string
+	storageClass *string // nil: the field is absent (the cluster's default class)
+	accessModes  []corev1.PersistentVolumeAccessMode
+}
+
+// memOnly are the flags of durable storage, absent unless persistence is on.
+var memOnly = []string{"--data-dir", "--fsync", "--recovery-wait", "--wal-segment-bytes"}
 
 func TestChartRenders(t *testing.T) {
 	tests := []struct {
@@ -48,7 +61,8 @@ func TestChartRenders(t *testing.T) {
 			want: want{replicas: 3, join: true, pdb: true, serviceAccount: true, antiAffinity: "soft", spread: true,
 				serviceType: corev1.ServiceTypeClusterIP,
 				flags:       []string{"--partitions=271", "--backups=0", "--log-format=json", "--log-level=info", "--shutdown-timeout=45s"},
-				absent:      []string{"--workers", "--pin-cpus", "--gossip-key-file", "--tls-ca", "--disable-pprof", "--zone", "--queue-size"}},
+				absent: append([]string{"--workers", "--pin-cpus", "--gossip-key-file", "--tls-ca", "--disable-pprof", "--zone", "--queue-size"},
+					memOnly...)},
 		},
 		{
 			name: "everything on",
@@ -71,6 +85,7 @@ ports: {grpc: 9700, gossip: 9946, admin: 9780}
 service: {type: LoadBalancer, port: 443, annotations: {a: b}, loadBalancerSourceRanges: [10.0.0.0/8]}
 gossipEncryption: {enabled: true, secretName: ns-gossip, secretKey: key}
 tls: {enabled: true, secretName: ns-tls}
+persistence: {enabled: true, size: 200Gi, storageClassName: local-nvme, accessModes: [ReadWriteOncePod], fsync: never, recoveryWait: 5m, startupProbe: {periodSeconds: 5, failureThreshold: 240}}
 resources: {requests: {cpu: 4, memory: 2Gi}, limits: {cpu: 4, memory: 2Gi}}
 podAntiAffinity: hard
 topologySpread: {enabled: true, topologyKey: topology.kubernetes.io/zone, maxSkew: 2, whenUnsatisfiable: DoNotSchedule}
@@ -92,13 +107,36 @@ priorityClassName: high
 				flags: []string{"--partitions=1021", "--backups=2", "--workers=4", "--pin-cpus", "--queue-size=4096", "--zone=eu-west-1a",
 					"--log-level=debug", "--log-format=text", "--shutdown-timeout=90s", "--disable-pprof",
 					"--gossip-key-file=/etc/ns/gossip/key", "--tls-ca=/etc/ns/tls/ca.crt", "--tls-cert=/etc/ns/tls/tls.crt",
-					"--tls-key=/etc/ns/tls/tls.key", "--max-value-bytes=4194304"}},
+					"--tls-key=/etc/ns/tls/tls.key", "--max-value-bytes=4194304",
+					"--data-dir=/data", "--fsync=never", "--recovery-wait=5m"},
+				data: &dataWant{size: "200Gi", storageClass: ptr("local-nvme"), accessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOncePod}}},
+		},
+		{
+			name:   "persistence with its defaults",
+			values: "persistence: {enabled: true}\n",
+			want: want{replicas: 3, join: true, pdb: true, serviceAccount: true, antiAffinity: "soft", spread: true,
+				serviceType: corev1.ServiceTypeClusterIP,
+				flags:       []string{"--data-dir=/data", "--fsync=batch", "--recovery-wait=1m"},
+				absent:      []string{"--wal-segment-bytes"},
+				data:        &dataWant{size: "10Gi", accessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}}},
+		},
+		{
+			name: "persistence on pre-created volumes",
+			values: `
+replicaCount: 1
+persistence: {enabled: true, size: 1.5Ti, storageClassName: "-", fsync: always, recoveryWait: 90s}
+extraArgs: ["--wal-segment-bytes=16777216"]
+`,
+			want: want{replicas: 1, join: false, pdb: true, serviceAccount: true, antiAffinity: "soft", spread: true,
+				serviceType: corev1.ServiceTypeClusterIP,
+				flags:       []string{"--data-dir=/data", "--fsync=always", "--recovery-wait=90s", "--wal-segment-bytes=16777216"},
+				data:        &dataWant{size: "1.5Ti", storageClass: ptr(""), accessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}}},
 		},
 		{
 			name:   "one replica does not join",
 			values: "replicaCount: 1\n",
 			want: want{replicas: 1, join: false, pdb: true, serviceAccount: true, antiAffinity: "soft", spread: true,
-				serviceType: corev1.ServiceTypeClusterIP, absent: []string{"--join"}},
+				serviceType: corev1.ServiceTypeClusterIP, absent: append([]string{"--join"}, memOnly...)},
 		},
 		{
 			name: "extras off",
@@ -109,7 +147,7 @@ podDisruptionBudget: {enabled: false}
 serviceAccount: {create: false}
 service: {type: NodePort, port: 7700}
 `,
-			want: want{replicas: 3, join: true, serviceType: corev1.ServiceTypeNodePort},
+			want: want{replicas: 3, join: true, serviceType: corev1.ServiceTypeNodePort, absent: memOnly},
 		},
 	}
 	for _, tt := range tests {
@@ -143,6 +181,16 @@ func TestChartRejects(t *testing.T) {
 		{"pinCPUs needs integer CPUs", "pinCPUs: true\nresources: {requests: {cpu: 1500m, memory: 1Gi}, limits: {cpu: 1500m, memory: 1Gi}}\n", "integer CPU"},
 		{"gossip key needs a secret", "gossipEncryption: {enabled: true}\n", "gossipEncryption.secretName"},
 		{"tls needs a secret", "tls: {enabled: true}\n", "tls.secretName"},
+		{"unknown persistence value", "persistence: {enabled: true, storageClass: fast}\n", "additional properties"},
+		{"bad fsync mode", "persistence: {enabled: true, fsync: sometimes}\n", "fsync"},
+		{"bad volume size", "persistence: {enabled: true, size: 10GB}\n", "size"},
+		{"volume size not a string", "persistence: {enabled: true, size: 10}\n", "size"},
+		{"bad storage class", "persistence: {enabled: true, storageClassName: Fast_SSD}\n", "storageClassName"},
+		{"read-only access mode", "persistence: {enabled: true, accessModes: [ReadOnlyMany]}\n", "accessModes"},
+		{"no access mode", "persistence: {enabled: true, accessModes: []}\n", "accessModes"},
+		{"bad recovery wait", "persistence: {enabled: true, recoveryWait: 1}\n", "recoveryWait"},
+		{"zero recovery wait", "persistence: {enabled: true, recoveryWait: 0s}\n", "recoveryWait"},
+		{"startup probe successThreshold", "persistence: {enabled: true, startupProbe: {successThreshold: 2}}\n", "additional properties"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -307,7 +355,10 @@ func checkRender(t *testing.T, objs objects, w want) {
 		name  string
 		probe *corev1.Probe
 		path  string
-	}{{"readiness", c.ReadinessProbe, "/readyz"}, {"liveness", c.LivenessProbe, "/healthz"}} {
+	}{{"readiness", c.ReadinessProbe, "/readyz"}, {"liveness", c.LivenessProbe, "/healthz"}, {"startup", c.StartupProbe, "/healthz"}} {
+		if p.probe == nil && p.name == "startup" {
+			continue // only with persistence, checked below
+		}
 		if p.probe == nil || p.probe.HTTPGet == nil {
 			t.Errorf("no HTTP %s probe", p.name)
 			continue
@@ -356,9 +407,18 @@ func checkRender(t *testing.T, objs objects, w want) {
 
 	// Volumes: every mount has a volume, every volume is mounted, secrets
 	// as expected.
+	// A volumeClaimTemplate is a volume of the pod too (the StatefulSet
+	// controller adds it), and must not share a name with another.
 	vols := map[string]corev1.Volume{}
 	for _, v := range pod.Volumes {
 		vols[v.Name] = v
+	}
+	for _, pvc := range sts.Spec.VolumeClaimTemplates {
+		if _, dup := vols[pvc.Name]; dup {
+			t.Errorf("volumeClaimTemplate %s: the pod has a volume of that name", pvc.Name)
+		}
+		vols[pvc.Name] = corev1.Volume{Name: pvc.Name, VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: pvc.Name}}}
 	}
 	mounted := map[string]bool{}
 	for _, m := range c.VolumeMounts {
@@ -367,11 +427,13 @@ func checkRender(t *testing.T, objs objects, w want) {
 		}
 		mounted[m.Name] = true
 	}
+	for name := range vols {
+		if !mounted[name] {
+			t.Errorf("volume %s is not mounted", name)
+		}
+	}
 	var secrets []string
 	for _, v := range pod.Volumes {
-		if !mounted[v.Name] {
-			t.Errorf("volume %s is not mounted", v.Name)
-		}
 		if v.Secret != nil {
 			secrets = append(secrets, v.Secret.SecretName)
 		}
@@ -386,6 +448,8 @@ func checkRender(t *testing.T, objs objects, w want) {
 			t.Errorf("--%s=%s is not under a mounted volume", name, v)
 		}
 	}
+
+	checkData(t, sts, c, args, vols, w.data)
 
 	// Scheduling.
 	aff := pod.Affinity
@@ -461,6 +525,78 @@ func checkRender(t *testing.T, objs objects, w want) {
 	}
 }
 
+// checkData checks durable storage: without it, no claim, no --data-dir, no
+// startup probe; with it, --data-dir is the mount of the pod's own claim
+// (not the read-only root or an emptyDir), which the non-root user can
+// write (fsGroup), with the wanted size, class and access modes, and labels
+// that never change (the templates are immutable).
+func checkData(t *testing.T, sts *appsv1.StatefulSet, c corev1.Container, args map[string]string, vols map[string]corev1.Volume, w *dataWant) {
+	t.Helper()
+	pod := sts.Spec.Template.Spec
+	claims := sts.Spec.VolumeClaimTemplates
+	dir, hasDir := args["data-dir"]
+	if w == nil {
+		if len(claims) > 0 || hasDir || c.StartupProbe != nil {
+			t.Errorf("persistence off, yet %d volumeClaimTemplates, --data-dir=%q, startupProbe %v", len(claims), dir, c.StartupProbe != nil)
+		}
+		return
+	}
+	if len(claims) != 1 {
+		t.Fatalf("%d volumeClaimTemplates, want 1", len(claims))
+	}
+	pvc := claims[0]
+	var mount *corev1.VolumeMount
+	for i, m := range c.VolumeMounts {
+		if m.MountPath == dir {
+			mount = &c.VolumeMounts[i]
+		}
+	}
+	switch {
+	case !hasDir || dir == "":
+		t.Errorf("persistence on, no --data-dir")
+	case mount == nil:
+		t.Errorf("--data-dir=%s is not a mount point (the root filesystem is read-only)", dir)
+	case mount.Name != pvc.Name || vols[mount.Name].PersistentVolumeClaim == nil:
+		t.Errorf("--data-dir=%s is volume %s, not the pod's claim %s", dir, mount.Name, pvc.Name)
+	case mount.ReadOnly || mount.SubPath != "":
+		t.Errorf("data mount %+v: want the whole volume, writable", *mount)
+	}
+	if f := args["fsync"]; !slices.Contains([]string{"always", "batch", "never"}, f) {
+		t.Errorf("--fsync=%q", f)
+	}
+	if d, err := time.ParseDuration(args["recovery-wait"]); err != nil || d <= 0 {
+		t.Errorf("--recovery-wait=%q: want a positive duration", args["recovery-wait"])
+	}
+	psc := pod.SecurityContext
+	if psc == nil || psc.FSGroup == nil || *psc.FSGroup != ptrVal(psc.RunAsGroup) || psc.FSGroupChangePolicy == nil ||
+		*psc.FSGroupChangePolicy != corev1.FSGroupChangeOnRootMismatch {
+		t.Errorf("pod securityContext %+v: want fsGroup = runAsGroup (the volume writable by the non-root user), fsGroupChangePolicy OnRootMismatch", psc)
+	}
+	if c.StartupProbe == nil {
+		t.Errorf("no startup probe: the liveness probe could kill a pod replaying its log")
+	} else if c.StartupProbe.SuccessThreshold > 1 {
+		t.Errorf("startup probe successThreshold %d: must be 1", c.StartupProbe.SuccessThreshold)
+	}
+	if !maps.Equal(pvc.Labels, sts.Spec.Selector.MatchLabels) {
+		t.Errorf("volumeClaimTemplate labels %v, want the selector labels %v only (templates are immutable)", pvc.Labels, sts.Spec.Selector.MatchLabels)
+	}
+	if got := pvc.Spec.Resources.Requests[corev1.ResourceStorage]; got.Cmp(resource.MustParse(w.size)) != 0 {
+		t.Errorf("claim size %s, want %s", got.String(), w.size)
+	}
+	if w.storageClass == nil && pvc.Spec.StorageClassName != nil {
+		t.Errorf("storageClassName %q, want none (the cluster's default class)", *pvc.Spec.StorageClassName)
+	} else if w.storageClass != nil && (pvc.Spec.StorageClassName == nil || *pvc.Spec.StorageClassName != *w.storageClass) {
+		got := "none"
+		if pvc.Spec.StorageClassName != nil {
+			got = strconv.Quote(*pvc.Spec.StorageClassName)
+		}
+		t.Errorf("storageClassName %s, want %q", got, *w.storageClass)
+	}
+	if !slices.Equal(pvc.Spec.AccessModes, w.accessModes) {
+		t.Errorf("accessModes %v, want %v", pvc.Spec.AccessModes, w.accessModes)
+	}
+}
+
 func mustSelect(t *testing.T, what string, ls *metav1.LabelSelector, podLabels labels.Set) {
 	t.Helper()
 	if ls == nil || (len(ls.MatchLabels) == 0 && len(ls.MatchExpressions) == 0) {
@@ -528,6 +664,8 @@ func findService(objs objects, name string) *corev1.Service {
 	}
 	return nil
 }
+
+func ptr[T any](v T) *T { return &v }
 
 func ptrVal[T any](p *T) T {
 	var zero T

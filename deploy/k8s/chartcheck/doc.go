@@ -12,6 +12,7 @@
 // labels, serviceName names a headless Service that publishes not-ready pods
 // with the gossip port over TCP and UDP, probes and flags point at the
 // configured ports, the security context is locked down, every flag passed
-// is one nsnode knows. `go test -run TestManifests -update` (what
+// is one nsnode knows, and with persistence each pod's --data-dir is the
+// mount of its own volumeClaimTemplate, writable by the non-root user. `go test -run TestManifests -update` (what
 // `make k8s-manifests` runs) rewrites the plain manifests.
 package chartcheck

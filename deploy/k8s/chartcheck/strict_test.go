@@ -16,6 +16,7 @@ func TestStrictDecoder(t *testing.T) {
 		{"duplicate key", ok + "  clusterIP: 10.0.0.1\n", "already set"},
 		{"wrong type", "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: a\nspec:\n  replicas: three\n", "replicas"},
 		{"unknown kind", "apiVersion: v1\nkind: Servic\nmetadata:\n  name: a\n", "no kind"},
+		{"unknown volumeClaimTemplate field", "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: a\nspec:\n  volumeClaimTemplates:\n    - metadata: {name: data}\n      spec: {storageClass: fast}\n", "unknown field"},
 		{"unknown ServiceMonitor field", "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata:\n  name: a\nspec:\n  selector: {}\n  endpoints: [{port: admin, intervall: 5s}]\n", "unknown field"},
 	}
 	for _, tt := range tests {
