@@ -345,3 +345,36 @@ func TestRestartEachFsyncMode(t *testing.T) {
 		})
 	}
 }
+
+// TestTornTailAtRestart: a crash in the middle of writing a batch leaves a
+// half-written frame at the end of a worker's last segment. The node cuts
+// it off at restart (it was never acknowledged) and keeps everything
+// before it. (wal.TestTornTailEveryOffset cuts a record at every offset.)
+func TestTornTailAtRestart(t *testing.T) {
+	dir := t.TempDir()
+	n := startDurable(t, 0, dir, nil, nil)
+	waitReady(t, 10*time.Second, n)
+	putKeys(t, nsv1.NewKVServiceClient(dialNode(t, n)), 300)
+	n.Abort()
+	torn := 0
+	for _, w := range []string{"w0", "w1"} {
+		segs, err := filepath.Glob(filepath.Join(dir, w, "*.wal"))
+		if err != nil || len(segs) == 0 {
+			t.Fatalf("no segment in %s: %v", w, err)
+		}
+		last := segs[len(segs)-1] // names are zero-padded hex: sorted by age
+		f, err := os.OpenFile(last, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A frame header announcing 200 bytes, then only part of them.
+		if _, err := f.Write([]byte{200, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3}); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		torn++
+	}
+	n = startDurable(t, 0, dir, nil, nil)
+	waitReady(t, 10*time.Second, n)
+	checkKeys(t, nsv1.NewKVServiceClient(dialNode(t, n)), 300, fmt.Sprintf("restart after %d torn tails", torn))
+}
