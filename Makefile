@@ -232,8 +232,3 @@ bench-durability: bins
 .PHONY: bench-cluster
 bench-cluster: bins
 	scripts/bench-cluster.sh
-
-## e2e-known-failing: the fault test that still fails (docs/guarantees.md).
-.PHONY: e2e-known-failing
-e2e-known-failing:
-	NS_E2E_KNOWN_FAILING=1 $(GO) test -count=1 -timeout 20m -run 'TestFaultNetworkPartition' -v ./e2e/

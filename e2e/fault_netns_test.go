@@ -120,7 +120,6 @@ func (l *netLab) heal() {
 // halves merge (the second time only thanks to the reconnect loop) and every
 // node agrees on one table. Nothing acknowledged is lost.
 func TestFaultNetworkPartition(t *testing.T) {
-	knownFailing(t, "acknowledged writes are lost across a network partition and heal")
 	if testing.Short() {
 		t.Skip("fault test: network namespaces, about 40s")
 	}

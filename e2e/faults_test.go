@@ -489,15 +489,3 @@ func newClient(ctx context.Context, t *testing.T, endpoints []string) *client.Cl
 
 // phase runs the workload for d while nothing else happens.
 func phase(d time.Duration) { time.Sleep(d) }
-
-// knownFailing skips a fault test that still loses acknowledged writes,
-// unless NS_E2E_KNOWN_FAILING=1 (make e2e-known-failing). It says so
-// loudly: the promise is not kept yet, and docs/guarantees.md lists it as
-// failing with the figures of the last run.
-func knownFailing(t *testing.T, why string) {
-	t.Helper()
-	if os.Getenv("NS_E2E_KNOWN_FAILING") == "1" {
-		return
-	}
-	t.Skipf("KNOWN FAILING, NOT RUN BY make test: %s (docs/guarantees.md). Run it with NS_E2E_KNOWN_FAILING=1 or make e2e-known-failing.", why)
-}

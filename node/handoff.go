@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/nothingshared/ns/cluster"
 	nsv1 "github.com/nothingshared/ns/proto/ns/v1"
 	"github.com/nothingshared/ns/ring"
 	"github.com/nothingshared/ns/transport"
@@ -52,13 +53,15 @@ type planResult struct {
 }
 
 // rebalance runs on every new table: each worker plans its partitions in
-// its priority lane, then the node starts the pulls the plans ask for.
-func (n *Node) rebalance(told, t *ring.Table) {
+// its priority lane, then the node starts the pulls the plans ask for. told
+// is the table before; quorum says this node sees a majority of the agreed
+// members; gap says told was planned without (see applyView).
+func (n *Node) rebalance(told, t *ring.Table, quorum, gap bool) {
 	var total planResult
 	for w := 0; w < n.pool.Size(); w++ {
 		var pr planResult
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := n.pool.Exec(ctx, w, func(s *shard) { pr = n.plan(s, told, t) })
+		err := n.pool.Exec(ctx, w, func(s *shard) { pr = n.plan(s, told, t, quorum, gap) })
 		cancel()
 		if err != nil {
 			n.log.Error("cannot plan partitions on worker", "worker", w, "err", err)
@@ -88,16 +91,33 @@ func (n *Node) rebalance(told, t *ring.Table) {
 }
 
 // plan decides, on the worker, what each of its partitions needs under
-// table t (told is the table before).
-func (n *Node) plan(s *shard, told, t *ring.Table) planResult {
+// table t (told is the table before; quorum and gap as for rebalance).
+func (n *Node) plan(s *shard, told, t *ring.Table, quorum, gap bool) planResult {
 	var pr planResult
 	now := time.Now()
 	self := t.MemberIndex(n.cfg.NodeID)
 	P, W := t.Partitions(), n.pool.Size()
 	// A table that follows the previous one directly (next epoch) cannot
 	// hide an owner in between; after a jump (this node was paused, cut
-	// off, or adopted a newer epoch) an owned partition must be verified.
-	continuous := told != nil && told.Epoch() > 0 && t.Epoch() <= told.Epoch()+1
+	// off, or adopted a newer epoch) or a gap (told was a minority table,
+	// whose epoch says nothing of the majority's tables) an owned partition
+	// must be verified.
+	continuous := !gap && told != nil && told.Epoch() > 0 && t.Epoch() <= told.Epoch()+1
+	// Ownership that t confirms takes t's epoch, unless this node is on the
+	// minority side, or a member of told is missing from t: one that failed
+	// or was cut off may be on the other side of a network partition, which
+	// may number a table of its own with t's epoch and take over there what
+	// t leaves here; the copy it takes over (at t's epoch) must outrank this
+	// one when the sides meet again.
+	raise := quorum
+	if told != nil {
+		for _, m := range told.Members() {
+			if t.MemberIndex(m.ID) < 0 {
+				raise = false
+				break
+			}
+		}
+	}
 	for pi := s.worker; pi < P; pi += W {
 		p := int32(pi)
 		ps, rs := s.parts[p], s.replicas[p]
@@ -110,8 +130,10 @@ func (n *Node) plan(s *shard, told, t *ring.Table) planResult {
 			case ps != nil && ps.status == psOwned && !ps.dormant && continuous && oldOwner == n.cfg.NodeID:
 				// Still ours, confirmed by the next table: the ownership
 				// takes its epoch (backups fenced by a puller at this epoch
-				// keep accepting this owner's writes).
-				ps.epoch = max(ps.epoch, t.Epoch())
+				// keep accepting this owner's writes), if raise allows.
+				if raise {
+					ps.epoch = max(ps.epoch, t.Epoch())
+				}
 			case ps != nil && ps.status == psOwned:
 				// Ours again after a gap (another node may have owned it and
 				// taken writes meanwhile): pull what others hold, keep the
@@ -416,6 +438,20 @@ func (n *Node) pullOnce(k pullKey, told, t *ring.Table) (bool, error) {
 			cands = append(cands, o)
 		}
 	}
+	// With backups, members out of the table that the failure detector
+	// declared dead (crashed, paused or cut off) are not asked: they would
+	// cost every pull a stalled answer (3 s) while holding a handoff slot,
+	// and every write they got acknowledged is on a backup, which is asked.
+	// A member in the table, or out of it but not known dead (leaving), is
+	// asked.
+	dead := map[string]bool{}
+	if k.kind == pullOwner && t.BackupCount() > 0 {
+		for _, m := range n.members.Members() {
+			if m.State == cluster.StateDead {
+				dead[m.ID] = true
+			}
+		}
+	}
 	var errs []error
 	blocked := false
 	asked := map[string]bool{n.cfg.NodeID: true}
@@ -429,6 +465,10 @@ func (n *Node) pullOnce(k pullKey, told, t *ring.Table) (bool, error) {
 			continue
 		}
 		asked[c.ID] = true
+		if dead[c.ID] && t.MemberIndex(c.ID) < 0 {
+			answers = append(answers, c.ID+":dead")
+			continue
+		}
 		start := time.Now()
 		if k.kind == pullOwner {
 			n.fetching.Store(k.p, true)
@@ -531,7 +571,7 @@ func (n *Node) pullOnce(k pullKey, told, t *ring.Table) (bool, error) {
 	if !n.stillNeeded(k, n.table.Load()) {
 		return true, nil
 	}
-	if err := n.install(k, t.Epoch(), nil); err != nil {
+	if err := n.install(k, n.ownershipEpoch(t), nil); err != nil {
 		return false, err
 	}
 	if len(cands) > 0 {
@@ -645,7 +685,8 @@ func (n *Node) ack(m ring.Member, p int32) {
 }
 
 // install puts pulled state (nil: empty) in place on p's worker and releases
-// what waited for it.
+// what waited for it. Owner mode: the partition is owned at epoch, or at its
+// data's epoch if newer (see ownershipEpoch).
 func (n *Node) install(k pullKey, epoch uint64, data []byte) error {
 	p := k.p
 	var d *decodedPartition
@@ -704,7 +745,7 @@ func (n *Node) install(k pullKey, epoch uint64, data []byte) error {
 				ownCopy = false
 			}
 			ps.status = psOwned
-			ps.epoch = max(epoch, ps.epoch)
+			ps.epoch = max(epoch, d.epoch)
 			ps.lsn = d.lsn
 			ps.svcs = d.svcs
 			ps.dedup = d.dedup
@@ -970,7 +1011,7 @@ type fetched struct {
 
 // installFetched installs a fetched copy and acknowledges it to its holder.
 func (n *Node) installFetched(k pullKey, t *ring.Table, mode nsv1.HandoffMode, from ring.Member, data []byte, start time.Time) (bool, error) {
-	err := n.install(k, t.Epoch(), data)
+	err := n.install(k, n.ownershipEpoch(t), data)
 	if k.kind == pullOwner {
 		n.fetching.Delete(k.p)
 	}

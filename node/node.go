@@ -68,6 +68,13 @@ type Node struct {
 	quorumMu sync.Mutex      // guards agreed
 	agreed   map[string]bool // the last agreed members, less those that left gracefully
 
+	// minority holds the epochs of the recent tables this node built while
+	// it saw fewer than half of the agreed members (see applyView), and
+	// planGap says the last table planned was one of them (viewLoop only).
+	minorityMu sync.Mutex
+	minority   map[uint64]bool
+	planGap    bool
+
 	repl           *replicators
 	logRepl        *slog.Logger
 	syncCh         chan int32 // backup copies to (re)synchronise
@@ -114,6 +121,7 @@ func New(cfg Config) (_ *Node, err error) {
 		viewCh:   make(chan cluster.View, 1),
 		done:     make(chan struct{}),
 		agreed:   map[string]bool{},
+		minority: map[uint64]bool{},
 		syncCh:   make(chan int32, 4096),
 		pullCh:   make(chan int32, 4096),
 		repullCh: make(chan int32, 4096),
@@ -420,12 +428,56 @@ func (n *Node) applyView(v cluster.View) {
 	if old != nil && old.Epoch() == t.Epoch() && old.Hash() == t.Hash() {
 		return
 	}
+	quorum := n.quorum.Load()
+	n.noteMinority(t.Epoch(), !quorum) // before any pull can see t
 	n.table.Store(t)
 	moves := ring.Diff(old, t)
 	n.log.Info("partition table changed", "epoch", t.Epoch(), "hash", fmt.Sprintf("%016x", t.Hash()),
 		"members", len(members), "moved", len(moves), "owned", len(t.Owned(n.cfg.NodeID)))
-	n.rebalance(old, t)
+	// The minority side of a network partition numbers tables of its own,
+	// which the majority never sees: the epochs of the two sides are
+	// unrelated, and one number may name different tables. The minority
+	// acknowledges no write; it still plans its tables (it serves reads from
+	// what it holds), but no copy it owns takes the epoch of such a table,
+	// so none outranks the majority's copies when the sides meet again; and
+	// the first table planned with quorum again verifies every partition
+	// this node owns (plan).
+	gap := n.planGap
+	n.planGap = !quorum
+	if !quorum && !gap {
+		n.log.Warn("minority side: partitions taken over or kept keep the epochs of their data until quorum returns", "epoch", t.Epoch())
+	}
+	n.rebalance(old, t, quorum, gap)
 	n.notifyWatchers()
+}
+
+// noteMinority records whether the table at epoch was built on the minority
+// side, and forgets minority epochs too old for any pull to still use.
+func (n *Node) noteMinority(epoch uint64, minority bool) {
+	n.minorityMu.Lock()
+	defer n.minorityMu.Unlock()
+	if minority {
+		n.minority[epoch] = true
+		return
+	}
+	for e := range n.minority {
+		if e+64 < epoch {
+			delete(n.minority, e)
+		}
+	}
+}
+
+// ownershipEpoch is the epoch a partition taken over under table t is owned
+// at: t's, unless t was built on the minority side; then 0, and the copy
+// keeps the epoch of its data (the minority's epochs must never outrank the
+// majority's; see applyView).
+func (n *Node) ownershipEpoch(t *ring.Table) uint64 {
+	n.minorityMu.Lock()
+	defer n.minorityMu.Unlock()
+	if n.minority[t.Epoch()] {
+		return 0
+	}
+	return t.Epoch()
 }
 
 // updateQuorum tracks the last agreed member set and whether this node sees
