@@ -461,8 +461,8 @@ func finish(t *testing.T, name string, w *workload, c *client.Client, from time.
 		byKey := history.ByKey(ops)
 		for _, k := range v.linear.Illegal[:min(3, len(v.linear.Illegal))] {
 			hist := byKey[k]
-			t.Logf("history of non-linearizable key %q (%d ops, last 40):", k, len(hist))
-			for _, op := range hist[max(0, len(hist)-40):] {
+			t.Logf("history of non-linearizable key %q (%d ops, last 150):", k, len(hist))
+			for _, op := range hist[max(0, len(hist)-150):] {
 				t.Logf("  %v", op)
 			}
 		}

@@ -378,3 +378,32 @@ func TestTornTailAtRestart(t *testing.T) {
 	waitReady(t, 10*time.Second, n)
 	checkKeys(t, nsv1.NewKVServiceClient(dialNode(t, n)), 300, fmt.Sprintf("restart after %d torn tails", torn))
 }
+
+// TestRequestIDsSurviveRestart: a retried write (same request id) after a
+// crash and restart takes effect once: the ids are in the log.
+func TestRequestIDsSurviveRestart(t *testing.T) {
+	dir := t.TempDir()
+	n := startDurable(t, 0, dir, nil, nil)
+	waitReady(t, 10*time.Second, n)
+	kvc := nsv1.NewKVServiceClient(dialNode(t, n))
+	ctx := context.Background()
+	first, err := kvc.Incr(ctx, &nsv1.IncrRequest{Key: []byte("once"), Delta: 5, RequestId: 77})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Abort()
+	n = startDurable(t, 0, dir, nil, nil)
+	waitReady(t, 10*time.Second, n)
+	kvc = nsv1.NewKVServiceClient(dialNode(t, n))
+	again, err := kvc.Incr(ctx, &nsv1.IncrRequest{Key: []byte("once"), Delta: 5, RequestId: 77})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.GetValue() != 5 || again.GetValue() != 5 {
+		t.Fatalf("incr by 5 with request id 77: %d, retried after a restart: %d; want 5 and 5 (applied once)", first.GetValue(), again.GetValue())
+	}
+	now, err := kvc.Incr(ctx, &nsv1.IncrRequest{Key: []byte("once"), Delta: 0})
+	if err != nil || now.GetValue() != 5 {
+		t.Fatalf("counter after the retry = %d (%v), want 5", now.GetValue(), err)
+	}
+}
