@@ -570,6 +570,11 @@ func (d delegate) NotifyUpdate(n *memberlist.Node) { d.alive(n) }
 // NotifyLeave records a member as dead or left.
 func (d delegate) NotifyLeave(n *memberlist.Node) {
 	w, err := decodeWire(n.Meta)
+	if err == nil && n.State == memberlist.StateLeft {
+		// memberlist saw the member announce its own death (Leave): it left
+		// gracefully even if its Leaving metadata did not reach us first.
+		w.Leaving = true
+	}
 	addr, now := n.Address(), time.Now()
 	d.c.mu.Lock()
 	d.c.tr.gone(n.Name, addr, w, err == nil, now)

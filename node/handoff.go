@@ -427,6 +427,21 @@ func (n *Node) pullOnce(k pullKey, told, t *ring.Table) (bool, error) {
 	mode := nsv1.HandoffMode_HANDOFF_MODE_OWNER
 	if k.kind == pullOwner {
 		cands = n.pullCandidates(p, told, t)
+		// Every live member gossip knows is asked too, not only those of
+		// the tables: a node that just joined may build its first tables
+		// from part of the cluster (members arrive one event at a time),
+		// and a copy it installs under such a table takes the table's
+		// epoch: it must be the newest copy anywhere, not only there.
+		seen := map[string]bool{n.cfg.NodeID: true}
+		for _, c := range cands {
+			seen[c.ID] = true
+		}
+		for _, m := range n.members.Members() {
+			if m.State.Live() && !seen[m.ID] && m.Meta.GRPCAddr != "" {
+				seen[m.ID] = true
+				cands = append(cands, ring.Member{ID: m.ID, Addr: m.Meta.GRPCAddr, Zone: m.Meta.Zone})
+			}
+		}
 	} else {
 		mode = nsv1.HandoffMode_HANDOFF_MODE_REPLICA
 		if v, ok := n.replicaSources.Load(k.p); ok {
@@ -497,7 +512,12 @@ func (n *Node) pullOnce(k pullKey, told, t *ring.Table) (bool, error) {
 				blocked = true
 			}
 		}
-		if redirect.ID != "" && !asked[redirect.ID] {
+		if redirect.ID != "" && redirect.Addr == "" {
+			// The holder fenced its copy for a node its table did not
+			// have yet: find it.
+			redirect.Addr = n.memberAddr(t, redirect.ID)
+		}
+		if redirect.ID != "" && redirect.Addr != "" && !asked[redirect.ID] {
 			// The holder handed the partition on: ask that node next.
 			redirected[redirect.ID] = c
 			cands = slices.Insert(cands, ci+1, redirect)
@@ -578,6 +598,20 @@ func (n *Node) pullOnce(k pullKey, told, t *ring.Table) (bool, error) {
 		n.log.Warn("no live copy of partition found; it starts empty", "partition", k.p, "epoch", t.Epoch(), "answers", answers)
 	}
 	return true, nil
+}
+
+// memberAddr is the gRPC address of member id, from table t or gossip; ""
+// when neither knows it.
+func (n *Node) memberAddr(t *ring.Table, id string) string {
+	if m, ok := t.Member(id); ok && m.Addr != "" {
+		return m.Addr
+	}
+	for _, m := range n.members.Members() {
+		if m.ID == id && m.State.Live() {
+			return m.Meta.GRPCAddr
+		}
+	}
+	return ""
 }
 
 // fetch pulls a partition's state from m. found is false when m holds none.
@@ -810,6 +844,8 @@ func (n *Node) Handoff(stream nsv1.PeerService_HandoffServer) error {
 	from := ring.Member{ID: start.GetFrom()}
 	if m, ok := n.table.Load().Member(from.ID); ok {
 		from = m
+	} else {
+		from.Addr = n.memberAddr(n.table.Load(), from.ID)
 	}
 	began := time.Now()
 	data, found, movedTo, err := n.snapshotFor(p, start.GetEpoch(), start.GetMode(), from, start.GetTakeFenced())
