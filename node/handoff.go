@@ -309,11 +309,21 @@ func (n *Node) requestPull(p int32) {
 	}
 }
 
+// repull asks to pull an owned partition again: a backup refused a write
+// the partition's owner sent at epoch (it follows a newer owner).
+type repull struct {
+	p     int32
+	epoch uint64
+	at    int64 // when the owner applied the refused write (unix ns)
+}
+
 // requestRepull marks an owned partition stale (a backup fenced it at a
-// newer epoch: another node owned it meanwhile) and pulls it again.
-func (n *Node) requestRepull(p int32) {
+// newer epoch: another node owned it meanwhile) and pulls it again, unless
+// the refused write is older than the partition's current ownership (a
+// replication batch queued before the partition was pulled again).
+func (n *Node) requestRepull(p int32, epoch uint64, at int64) {
 	select {
-	case n.repullCh <- p:
+	case n.repullCh <- repull{p, epoch, at}:
 	default:
 	}
 }
@@ -328,13 +338,14 @@ func (n *Node) syncLoop(ctx context.Context) {
 			n.startPull(pullKey{p, pullReplica}, nil)
 		case p := <-n.pullCh:
 			n.startPull(pullKey{p, pullOwner}, nil)
-		case p := <-n.repullCh:
+		case r := <-n.repullCh:
+			p := r.p
 			w := int(p) % n.pool.Size()
 			t := n.table.Load()
 			var again bool
 			ectx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			_ = n.pool.Exec(ectx, w, func(s *shard) {
-				if ps := s.parts[p]; ps != nil && ps.status == psOwned {
+				if ps := s.parts[p]; ps != nil && ps.status == psOwned && ps.epoch <= r.epoch && ps.since.UnixNano() <= r.at {
 					n.log.Warn("partition was owned elsewhere meanwhile (fenced by a backup); pulling it again", "partition", p)
 					s.parts[p] = &partState{status: psIncoming, epoch: t.Epoch(), since: time.Now()}
 					again = true

@@ -79,7 +79,7 @@ type Node struct {
 	logRepl        *slog.Logger
 	syncCh         chan int32 // backup copies to (re)synchronise
 	pullCh         chan int32 // owned partitions found without state
-	repullCh       chan int32 // owned partitions found stale
+	repullCh       chan repull // owned partitions found stale
 	handoffSem     chan struct{}
 	pendingAcks    sync.Map // ackKey -> handoff stream awaiting the install ack
 	pendingCancels sync.Map // ackKey -> its context's cancel
@@ -124,7 +124,7 @@ func New(cfg Config) (_ *Node, err error) {
 		minority: map[uint64]bool{},
 		syncCh:   make(chan int32, 4096),
 		pullCh:   make(chan int32, 4096),
-		repullCh: make(chan int32, 4096),
+		repullCh: make(chan repull, 4096),
 		pulling:  map[pullKey]*ring.Table{},
 		runCtx:   context.Background(),
 	}
@@ -460,6 +460,9 @@ func (n *Node) noteMinority(epoch uint64, minority bool) {
 		n.minority[epoch] = true
 		return
 	}
+	// The majority's table may carry the number this node gave a minority
+	// table of its own before: this one stands.
+	delete(n.minority, epoch)
 	for e := range n.minority {
 		if e+64 < epoch {
 			delete(n.minority, e)

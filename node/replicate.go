@@ -177,7 +177,8 @@ func (r *replicator) send(addr string, batch []replOp) {
 				// is stale. Re-pull the partition, and answer moved: the
 				// write was not acknowledged, and the node that received it
 				// routes it again once tables agree.
-				n.requestRepull(int32(o.op.GetPartition()))
+				n.rlog.Warn("a backup refused a write: this node's ownership looks stale; pulling the partition again", "backup", r.id, "partition", o.op.GetPartition(), "epoch", o.op.GetEpoch(), "reason", rerr)
+				n.requestRepull(int32(o.op.GetPartition()), o.op.GetEpoch(), o.op.GetNowUnixNano())
 				o.fail(&transport.MovedError{Epoch: o.op.GetEpoch(), Partition: int(o.op.GetPartition())})
 				continue
 			}
