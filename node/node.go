@@ -77,8 +77,8 @@ type Node struct {
 
 	repl           *replicators
 	logRepl        *slog.Logger
-	syncCh         chan int32 // backup copies to (re)synchronise
-	pullCh         chan int32 // owned partitions found without state
+	syncCh         chan int32  // backup copies to (re)synchronise
+	pullCh         chan int32  // owned partitions found without state
 	repullCh       chan repull // owned partitions found stale
 	handoffSem     chan struct{}
 	pendingAcks    sync.Map // ackKey -> handoff stream awaiting the install ack
