@@ -68,19 +68,11 @@ type shard struct {
 	// written holds the writes of the batch being handled, applied but not
 	// released: commit syncs the log once for all of them, then replicates
 	// them.
-	written  []pendingWrite
+	written  []replOp
 	held     []*envelope // envelopes whose writes wait for the batch's Sync
 	scratch  []byte      // encoding buffer for log records
 	logFail  bool        // the log failed; reported once, retried by tick
 	lastSnap time.Time
-}
-
-// pendingWrite is a write applied in the current batch: op is what goes to
-// the backups (and, encoded, to the log).
-type pendingWrite struct {
-	op  *nsv1.ReplicaOp
-	env *envelope
-	pos int32
 }
 
 // handler adapts the node to worker.Handler.
@@ -221,7 +213,7 @@ func (h *handler) apply(s *shard, ps *partState, env *envelope, j int, now time.
 				*res = &nsv1.Result{Code: e.code, Message: "retried request failed the first time", Payload: e.payload}
 			}
 			if e.item != nil && t.BackupCount() > 0 {
-				s.written = append(s.written, pendingWrite{
+				s.written = append(s.written, replOp{
 					op:  &nsv1.ReplicaOp{Partition: uint32(p), Epoch: ps.epoch, Lsn: e.lsn, NowUnixNano: e.now, Item: e.item},
 					env: env, pos: env.pos[j]})
 			}
@@ -251,7 +243,7 @@ func (h *handler) apply(s *shard, ps *partState, env *envelope, j int, now time.
 			return
 		}
 	}
-	s.written = append(s.written, pendingWrite{op: op, env: env, pos: env.pos[j]})
+	s.written = append(s.written, replOp{op: op, env: env, pos: env.pos[j]})
 }
 
 // commit ends a batch: it makes the batch's writes durable with one Sync of
@@ -284,7 +276,7 @@ func (h *handler) commit(s *shard, t *ring.Table) {
 				continue
 			}
 			w.env.call.add(1)
-			n.repl.enqueue(b, replOp{op: w.op, env: w.env, pos: w.pos})
+			n.repl.enqueue(b, w)
 		}
 	}
 }

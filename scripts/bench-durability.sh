@@ -37,19 +37,8 @@ NS_HTTP=127.0.0.1:$((base + 2))
 NSNODE=${NSNODE:-./bin/nsnode}
 NSCTL=${NSCTL:-./bin/nsctl}
 
-if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
-	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-		echo "installing redis-server and redis-tools..." >&2
-		apt-get install -y redis-server redis-tools >/dev/null 2>&1 ||
-			{ apt-get update >/dev/null && apt-get install -y redis-server redis-tools >/dev/null; }
-	else
-		echo "need redis-server and redis-benchmark: apt-get install -y redis-server redis-tools" >&2
-		exit 1
-	fi
-fi
-for b in "$NSNODE" "$NSCTL"; do
-	[ -x "$b" ] || { echo "missing $b: run make bins" >&2; exit 1; }
-done
+. scripts/bench-lib.sh
+need_redis_and_ns
 
 work=$(mktemp -d)
 DATA=${DATA:-$work}
@@ -63,7 +52,6 @@ ready() { # ready CMD...: poll for 60s
 	for _ in $(seq 1 600); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
 	echo "not ready: $*" >&2; cat "$work"/*.log >&2; exit 1
 }
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 # start_ns MODE: a fresh one-node nsnode; MODE memory or an --fsync mode.
 start_ns() {

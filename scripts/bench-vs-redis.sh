@@ -33,19 +33,8 @@ NSCTL=${NSCTL:-./bin/nsctl}
 PROFILE=${PROFILE:-0}
 PROFILE_OUT=${PROFILE_OUT:-${TMPDIR:-/tmp}/nsnode-cpu.pprof}
 
-if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
-	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-		echo "installing redis-server and redis-tools..." >&2
-		apt-get install -y redis-server redis-tools >/dev/null 2>&1 ||
-			{ apt-get update >/dev/null && apt-get install -y redis-server redis-tools >/dev/null; }
-	else
-		echo "need redis-server and redis-benchmark: apt-get install -y redis-server redis-tools" >&2
-		exit 1
-	fi
-fi
-for b in "$NSNODE" "$NSCTL"; do
-	[ -x "$b" ] || { echo "missing $b: run make bins" >&2; exit 1; }
-done
+. scripts/bench-lib.sh
+need_redis_and_ns
 
 # in_use PORT: something listens on 127.0.0.1:PORT.
 in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -76,8 +65,6 @@ ready() { # ready CMD...: poll for 10s
 ready redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping
 ready "$NSCTL" --endpoints "$NS_GRPC" health
 
-# median: the middle of the numbers on stdin.
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 # redis_run P: lines "set|get rps p50_ms p99_ms".
 redis_run() {
