@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -50,26 +52,41 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// freePort returns a port free for TCP and UDP on 127.0.0.1.
+// freePort returns a port free for TCP and UDP on 127.0.0.1, never the same
+// twice in one test binary. It picks from 20000-31999, below Linux's
+// ephemeral range (32768-60999): a port the kernel handed out for ":0" could
+// be taken again, between the check and the node's bind, as the source port
+// of some outgoing connection (seen: a node failing to bind its admin port).
 func freePort(t *testing.T) int {
 	t.Helper()
-	for i := 0; i < 50; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for i := 0; i < 1000; i++ {
+		port := 20000 + rand.IntN(12000)
+		if portsIssued[port] {
+			continue
 		}
-		port := l.Addr().(*net.TCPAddr).Port
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
 		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
 		l.Close()
 		if err != nil {
 			continue
 		}
 		u.Close()
+		portsIssued[port] = true
 		return port
 	}
 	t.Fatal("no free port")
 	return 0
 }
+
+var (
+	portsMu     sync.Mutex
+	portsIssued = map[int]bool{}
+)
 
 // proc is one nsnode process.
 type proc struct {
@@ -189,6 +206,11 @@ func (p *proc) clusterAPI() nsv1.ClusterServiceClient {
 
 // ready reports whether /readyz answers 200.
 func (p *proc) ready() bool {
+	select {
+	case <-p.exited:
+		return false // whatever answers on its port now, it is not this node
+	default:
+	}
 	resp, err := http.Get("http://" + p.http + "/readyz")
 	if err != nil {
 		return false
