@@ -17,6 +17,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/nothingshared/ns/cluster"
 	nsv1 "github.com/nothingshared/ns/proto/ns/v1"
 	"github.com/nothingshared/ns/ring"
 	"github.com/nothingshared/ns/transport"
@@ -60,9 +61,8 @@ type durable struct {
 
 	// Set by open, read-only after New.
 	prev      nodeState                   // the state file as the previous run left it
-	recovered map[int32]*recoveredPart    // partition -> its state from the logs
+	recovered map[int32]*replicaState     // partition -> its state from the logs; Start hands it to the workers, then drops it
 	logs      map[int]*wal.Log            // worker -> its log, handed to it by Start
-	info      wal.RecoveryInfo            // summed over the logs
 	took      time.Duration               // recovery time
 	stats     []atomic.Pointer[wal.Stats] // worker -> its log's counters, published by tick
 
@@ -81,12 +81,6 @@ type durable struct {
 	lastErr error // the latest failure, for /readyz
 }
 
-// recoveredPart is a partition's state rebuilt from a log.
-type recoveredPart struct {
-	log int // worker dir it came from
-	rs  *replicaState
-}
-
 // walError is the error a write gets when its worker's log has failed.
 func walError(err error) error {
 	return fmt.Errorf("%w: this node's write-ahead log failed (%v); it acknowledges no write until the log recovers (see /readyz)", transport.ErrUnavailable, err)
@@ -100,7 +94,7 @@ func (n *Node) openData() (err error) {
 	cfg := n.cfg
 	d := &durable{
 		dir: cfg.DataDir, mode: cfg.Fsync, segBytes: cfg.WALSegmentBytes,
-		recovered: map[int32]*recoveredPart{}, logs: map[int]*wal.Log{},
+		recovered: map[int32]*replicaState{}, logs: map[int]*wal.Log{},
 		stats: make([]atomic.Pointer[wal.Stats], n.pool.Size()),
 	}
 	if err := os.MkdirAll(d.dir, 0o755); err != nil {
@@ -138,6 +132,7 @@ func (n *Node) openData() (err error) {
 		rs  *replicaState
 	}
 	found := map[int32][]copyAt{}
+	var total wal.RecoveryInfo // summed over the logs, for the log line
 	h := &handler{n: n}
 	for _, w := range dirs {
 		l, err := d.openLog(w)
@@ -180,13 +175,10 @@ func (n *Node) openData() (err error) {
 			n.log.Warn("write-ahead log ended in a torn or corrupt record; cut it off (it was never acknowledged)",
 				"dir", l.Dir(), "segment", info.TruncatedSegment, "offset", info.TruncatedAt, "bytes", info.TruncatedBytes)
 		}
-		d.info.Snapshots += info.Snapshots
-		d.info.Dropped += info.Dropped
-		d.info.Segments += info.Segments
-		d.info.Bytes += info.Bytes
-		d.info.Replayed += info.Replayed
-		d.info.Skipped += info.Skipped
-		d.info.TruncatedBytes += info.TruncatedBytes
+		total.Snapshots += info.Snapshots
+		total.Segments += info.Segments
+		total.Bytes += info.Bytes
+		total.Replayed += info.Replayed
 		for p, rs := range parts {
 			found[p] = append(found[p], copyAt{w, rs})
 		}
@@ -217,11 +209,7 @@ func (n *Node) openData() (err error) {
 		}
 		home := int(p) % W
 		if best.log != home {
-			data, err := n.encodePartition(best.rs.epoch, best.rs.lsn, best.rs.svcs, &best.rs.dedup)
-			if err != nil {
-				return err
-			}
-			if err := d.logs[home].SaveSnapshot(uint32(p), best.rs.epoch, best.rs.lsn, data); err != nil {
+			if err := n.snapshotTo(d.logs[home], p, best.rs.epoch, best.rs.lsn, best.rs.svcs, &best.rs.dedup); err != nil {
 				return fmt.Errorf("node: move partition %d to worker %d's log: %w", p, home, err)
 			}
 		}
@@ -232,7 +220,7 @@ func (n *Node) openData() (err error) {
 				}
 			}
 		}
-		d.recovered[p] = &recoveredPart{log: home, rs: best.rs}
+		d.recovered[p] = best.rs
 	}
 	// Logs of workers this run does not have are empty now.
 	for w, l := range d.logs {
@@ -260,14 +248,14 @@ func (n *Node) openData() (err error) {
 	}
 	n.dur = d
 	var maxEpoch uint64
-	for _, rp := range d.recovered {
-		maxEpoch = max(maxEpoch, rp.rs.epoch)
+	for _, rs := range d.recovered {
+		maxEpoch = max(maxEpoch, rs.epoch)
 	}
 	if e := max(maxEpoch, d.prev.Epoch); e > 0 {
 		n.startEpoch = e + 1 // above every epoch the directory holds
 	}
 	n.log.Info("data directory recovered", "dir", d.dir, "fsync", d.mode.String(), "partitions", len(d.recovered),
-		"segments", d.info.Segments, "bytes", d.info.Bytes, "replayed", d.info.Replayed, "snapshots", d.info.Snapshots,
+		"segments", total.Segments, "bytes", total.Bytes, "replayed", total.Replayed, "snapshots", total.Snapshots,
 		"epoch", n.startEpoch, "previous_members", d.prev.Members, "took", d.took)
 	return nil
 }
@@ -312,12 +300,12 @@ func (n *Node) installRecovered(s *shard) {
 	d := n.dur
 	s.log = d.logs[s.worker]
 	now := time.Now()
-	for p, rp := range d.recovered {
+	for p, rs := range d.recovered {
 		if int(p)%n.pool.Size() != s.worker {
 			continue
 		}
-		s.parts[p] = &partState{status: psOwned, dormant: true, epoch: rp.rs.epoch, lsn: rp.rs.lsn,
-			svcs: fillSvcs(rp.rs.svcs, len(n.svcList)), dedup: rp.rs.dedup, since: now}
+		s.parts[p] = &partState{status: psOwned, dormant: true, epoch: rs.epoch, lsn: rs.lsn,
+			svcs: fillSvcs(rs.svcs, len(n.svcList)), dedup: rs.dedup, since: now}
 	}
 	s.lastSnap = now
 	n.publishWALStats(s)
@@ -373,16 +361,21 @@ func (n *Node) persist(s *shard, p int32, ps *partState) {
 		// cut off, nothing to save (it would cost a file per partition).
 		return
 	}
-	data, err := n.encodePartition(ps.epoch, ps.lsn, ps.svcs, &ps.dedup)
-	if err == nil {
-		err = s.log.SaveSnapshot(uint32(p), ps.epoch, ps.lsn, data)
-	}
-	if err != nil {
+	if err := n.snapshotTo(s.log, p, ps.epoch, ps.lsn, ps.svcs, &ps.dedup); err != nil {
 		// The log itself still works, but this state is not in it: refuse
 		// writes (fail closed) until tick reopens the log and snapshots
 		// every partition.
 		n.walFailed(s, fmt.Errorf("snapshot of partition %d: %w", p, err))
 	}
+}
+
+// snapshotTo saves a partition's state as its snapshot in log l.
+func (n *Node) snapshotTo(l *wal.Log, p int32, epoch, lsn uint64, svcs []Partition, d *dedup) error {
+	data, err := n.encodePartition(epoch, lsn, svcs, d)
+	if err != nil {
+		return err
+	}
+	return l.SaveSnapshot(uint32(p), epoch, lsn, data)
 }
 
 // emptyState reports whether no service has state in the partition yet.
@@ -430,11 +423,7 @@ func (n *Node) walTick(s *shard, now time.Time) {
 				n.unlog(s, int32(p), 0)
 				continue
 			}
-			data, err := n.encodePartition(ps.epoch, ps.lsn, ps.svcs, &ps.dedup)
-			if err == nil {
-				err = s.log.SaveSnapshot(p, ps.epoch, ps.lsn, data)
-			}
-			if err != nil {
+			if err := n.snapshotTo(s.log, int32(p), ps.epoch, ps.lsn, ps.svcs, &ps.dedup); err != nil {
 				n.rlog.Warn("periodic partition snapshot failed; old log segments stay", "partition", p, "err", err)
 				break
 			}
@@ -466,11 +455,7 @@ func (n *Node) reopenLog(s *shard) {
 			if ps.svcs == nil || ps.status == psIncoming {
 				continue
 			}
-			var data []byte
-			if data, err = n.encodePartition(ps.epoch, ps.lsn, ps.svcs, &ps.dedup); err != nil {
-				break
-			}
-			if err = l.SaveSnapshot(uint32(p), ps.epoch, ps.lsn, data); err != nil {
+			if err = n.snapshotTo(l, p, ps.epoch, ps.lsn, ps.svcs, &ps.dedup); err != nil {
 				break
 			}
 		}
@@ -562,7 +547,7 @@ func writeFileSync(path string, v any) error {
 
 // noteMembers tells recovery which members a view at epoch has: recovery
 // is complete from the first view holding every member of the previous run.
-func (n *Node) noteMembers(ids []string, epoch uint64) {
+func (n *Node) noteMembers(members []cluster.Member, epoch uint64) {
 	d := n.dur
 	if d == nil || !d.recovering.Load() {
 		return
@@ -570,8 +555,8 @@ func (n *Node) noteMembers(ids []string, epoch uint64) {
 	d.missingMu.Lock()
 	defer d.missingMu.Unlock()
 	seen := map[string]bool{}
-	for _, id := range ids {
-		seen[id] = true
+	for _, m := range members {
+		seen[m.ID] = true
 	}
 	for id := range d.missing {
 		if !seen[id] {

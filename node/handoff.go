@@ -438,21 +438,6 @@ func (n *Node) pullOnce(k pullKey, told, t *ring.Table) (bool, error) {
 	mode := nsv1.HandoffMode_HANDOFF_MODE_OWNER
 	if k.kind == pullOwner {
 		cands = n.pullCandidates(p, told, t)
-		// Every live member gossip knows is asked too, not only those of
-		// the tables: a node that just joined may build its first tables
-		// from part of the cluster (members arrive one event at a time),
-		// and a copy it installs under such a table takes the table's
-		// epoch: it must be the newest copy anywhere, not only there.
-		seen := map[string]bool{n.cfg.NodeID: true}
-		for _, c := range cands {
-			seen[c.ID] = true
-		}
-		for _, m := range n.members.Members() {
-			if m.State.Live() && !seen[m.ID] && m.Meta.GRPCAddr != "" {
-				seen[m.ID] = true
-				cands = append(cands, ring.Member{ID: m.ID, Addr: m.Meta.GRPCAddr, Zone: m.Meta.Zone})
-			}
-		}
 	} else {
 		mode = nsv1.HandoffMode_HANDOFF_MODE_REPLICA
 		if v, ok := n.replicaSources.Load(k.p); ok {
@@ -464,6 +449,11 @@ func (n *Node) pullOnce(k pullKey, told, t *ring.Table) (bool, error) {
 			cands = append(cands, o)
 		}
 	}
+	// Owner mode also asks every live member gossip knows, not only those
+	// of the tables: a node that just joined may build its first tables
+	// from part of the cluster (members arrive one event at a time), and a
+	// copy it installs under such a table takes the table's epoch: it must
+	// be the newest copy anywhere, not only there.
 	// With backups, members out of the table that the failure detector
 	// declared dead (crashed, paused or cut off) are not asked: they would
 	// cost every pull a stalled answer (3 s) while holding a handoff slot,
@@ -471,10 +461,18 @@ func (n *Node) pullOnce(k pullKey, told, t *ring.Table) (bool, error) {
 	// A member in the table, or out of it but not known dead (leaving), is
 	// asked.
 	dead := map[string]bool{}
-	if k.kind == pullOwner && t.BackupCount() > 0 {
+	if k.kind == pullOwner {
+		seen := map[string]bool{n.cfg.NodeID: true}
+		for _, c := range cands {
+			seen[c.ID] = true
+		}
 		for _, m := range n.members.Members() {
-			if m.State == cluster.StateDead {
-				dead[m.ID] = true
+			switch {
+			case m.State == cluster.StateDead:
+				dead[m.ID] = t.BackupCount() > 0
+			case m.State.Live() && !seen[m.ID] && m.Meta.GRPCAddr != "":
+				seen[m.ID] = true
+				cands = append(cands, ring.Member{ID: m.ID, Addr: m.Meta.GRPCAddr, Zone: m.Meta.Zone})
 			}
 		}
 	}

@@ -68,11 +68,11 @@ type Node struct {
 	quorumMu sync.Mutex      // guards agreed
 	agreed   map[string]bool // the last agreed members, less those that left gracefully
 
-	// minority holds the epochs of the recent tables this node built while
+	// minority holds the recent tables this node built while
 	// it saw fewer than half of the agreed members (see applyView), and
 	// planGap says the last table planned was one of them (viewLoop only).
 	minorityMu sync.Mutex
-	minority   map[uint64]bool
+	minority   map[*ring.Table]bool
 	planGap    bool
 
 	repl           *replicators
@@ -121,7 +121,7 @@ func New(cfg Config) (_ *Node, err error) {
 		viewCh:   make(chan cluster.View, 1),
 		done:     make(chan struct{}),
 		agreed:   map[string]bool{},
-		minority: map[uint64]bool{},
+		minority: map[*ring.Table]bool{},
 		syncCh:   make(chan int32, 4096),
 		pullCh:   make(chan int32, 4096),
 		repullCh: make(chan repull, 4096),
@@ -294,6 +294,7 @@ func (n *Node) start(ctx context.Context) error {
 				return fmt.Errorf("node: recovered partitions to worker %d: %w", w, err)
 			}
 		}
+		n.dur.recovered = nil // the workers hold it now
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
@@ -429,7 +430,7 @@ func (n *Node) applyView(v cluster.View) {
 		return
 	}
 	quorum := n.quorum.Load()
-	n.noteMinority(t.Epoch(), !quorum) // before any pull can see t
+	n.noteMinority(t, !quorum) // before any pull can see t
 	n.table.Store(t)
 	moves := ring.Diff(old, t)
 	n.log.Info("partition table changed", "epoch", t.Epoch(), "hash", fmt.Sprintf("%016x", t.Hash()),
@@ -451,21 +452,19 @@ func (n *Node) applyView(v cluster.View) {
 	n.notifyWatchers()
 }
 
-// noteMinority records whether the table at epoch was built on the minority
-// side, and forgets minority epochs too old for any pull to still use.
-func (n *Node) noteMinority(epoch uint64, minority bool) {
+// noteMinority records whether table t was built on the minority side, and
+// forgets minority tables too old for any pull to still use. Tables, not
+// epoch numbers: the majority may number another table with the same epoch.
+func (n *Node) noteMinority(t *ring.Table, minority bool) {
 	n.minorityMu.Lock()
 	defer n.minorityMu.Unlock()
 	if minority {
-		n.minority[epoch] = true
+		n.minority[t] = true
 		return
 	}
-	// The majority's table may carry the number this node gave a minority
-	// table of its own before: this one stands.
-	delete(n.minority, epoch)
-	for e := range n.minority {
-		if e+64 < epoch {
-			delete(n.minority, e)
+	for old := range n.minority {
+		if old.Epoch()+64 < t.Epoch() {
+			delete(n.minority, old)
 		}
 	}
 }
@@ -477,7 +476,7 @@ func (n *Node) noteMinority(epoch uint64, minority bool) {
 func (n *Node) ownershipEpoch(t *ring.Table) uint64 {
 	n.minorityMu.Lock()
 	defer n.minorityMu.Unlock()
-	if n.minority[t.Epoch()] {
+	if n.minority[t] {
 		return 0
 	}
 	return t.Epoch()
@@ -500,11 +499,7 @@ func (n *Node) updateQuorum(v cluster.View) {
 	}
 	ok := n.cfg.DisableQuorum || 2*len(v.Members) >= len(n.agreed)
 	if n.dur != nil {
-		ids := make([]string, 0, len(v.Members))
-		for _, m := range v.Members {
-			ids = append(ids, m.ID)
-		}
-		n.noteMembers(ids, v.Epoch)
+		n.noteMembers(v.Members, v.Epoch)
 		n.saveState(v.Epoch, slices.Collect(maps.Keys(n.agreed)))
 	}
 	if n.quorum.Swap(ok) != ok {
