@@ -100,16 +100,21 @@ func (h *handler) Handle(s *shard, env *envelope) (struct{}, error) {
 	case envItems:
 		h.n.observeKeys(s.worker, env.items)
 		t := h.n.table.Load()
-		before := len(s.written)
 		for j := range env.items {
 			h.process(s, env, j, now, t)
 		}
-		if s.log != nil && len(s.written) > before {
-			// Its writes wait for the batch's group commit (EndBatch).
-			s.held = append(s.held, env)
-			return struct{}{}, nil
+		if s.log != nil {
+			// With a log, the batch's writes wait for its group commit
+			// (EndBatch), and so does everything handled after the first
+			// of them: a read must not be answered with a write that is
+			// not durable yet.
+			if len(s.written) > 0 {
+				s.held = append(s.held, env)
+				return struct{}{}, nil
+			}
+		} else {
+			h.commit(s, t)
 		}
-		h.commit(s, t)
 	case envReplica:
 		for j := range env.ops {
 			h.applyReplica(s, env, j)
