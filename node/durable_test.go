@@ -407,3 +407,76 @@ func TestRequestIDsSurviveRestart(t *testing.T) {
 		t.Fatalf("counter after the retry = %d (%v), want 5", now.GetValue(), err)
 	}
 }
+
+// TestRecoveryWaitExpires: a node restarted from its data directory whose
+// peer of the previous run never comes back waits for it, not ready, then
+// after RecoveryWait serves with what it has (its own partitions intact).
+func TestRecoveryWaitExpires(t *testing.T) {
+	dirs := []string{t.TempDir(), t.TempDir()}
+	n1 := startDurable(t, 0, dirs[0], nil, nil)
+	n2 := startDurable(t, 1, dirs[1], []string{n1.GossipAddr()}, nil)
+	waitReady(t, 20*time.Second, n1, n2)
+	const keys = 300
+	putKeys(t, nsv1.NewKVServiceClient(dialNode(t, n1)), keys)
+	owned := map[int]bool{}
+	for _, p := range n1.Table().Owned(n1.ID()) {
+		owned[p] = true
+	}
+	n1.Abort()
+	n2.Abort()
+
+	const wait = 2 * time.Second
+	began := time.Now()
+	n1 = startDurable(t, 0, dirs[0], nil, func(c *node.Config) { c.RecoveryWait = wait })
+	var why string
+	for deadline := began.Add(wait); !strings.Contains(why, "members of the previous run to come back: [n2]"); {
+		var ok bool
+		if ok, why = n1.Ready(); ok {
+			t.Fatalf("ready %v after the restart, before the recovery wait (%v) ran out", time.Since(began), wait)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("n1 never said it waits for n2; last: %s", why)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("while waiting: %s", why)
+	waitReady(t, wait+10*time.Second, n1)
+	if took := time.Since(began); took < wait {
+		t.Fatalf("ready %v after the restart, before the recovery wait (%v) ran out", took, wait)
+	}
+	kvc := nsv1.NewKVServiceClient(dialNode(t, n1))
+	found := 0
+	for i := 0; i < keys; i++ {
+		k := []byte(fmt.Sprint("k", i))
+		_, err := kvc.Get(context.Background(), &nsv1.GetRequest{Key: k})
+		if owned[n1.Table().PartitionOf(k)] {
+			if err != nil {
+				t.Fatalf("k%d, in a partition n1 owned before the crash: %v", i, err)
+			}
+			found++
+		}
+	}
+	if found == 0 {
+		t.Fatal("n1 owned none of the keys: the test checks nothing")
+	}
+}
+
+// TestLogRecordLimitEdge: with a data directory, the largest key plus
+// value must fit a log record with room for the rest of the write (4 KiB):
+// exactly that much is accepted, one byte more is a configuration error
+// naming the flags.
+func TestLogRecordLimitEdge(t *testing.T) {
+	cfg := clustertest.NodeConfig(t, 0)
+	cfg.DataDir = t.TempDir()
+	cfg.Limits.MaxKeyBytes = 1 << 10
+	cfg.Limits.MaxValueBytes = wal.MaxPayload - 4<<10 - 1<<10
+	n, err := node.New(cfg)
+	if err != nil {
+		t.Fatalf("largest value a log record holds: %v", err)
+	}
+	n.Abort()
+	cfg.Limits.MaxValueBytes++
+	if _, err := node.New(cfg); !errors.Is(err, node.ErrInvalidConfig) || !strings.Contains(err.Error(), "--max-value-bytes") {
+		t.Fatalf("one byte more: err = %v, want ErrInvalidConfig naming --max-value-bytes", err)
+	}
+}
