@@ -62,10 +62,9 @@ func TestFaultKillAllRestart(t *testing.T) {
 	}
 	back := fc.settled(90*time.Second, all...)
 	phase(4 * time.Second)
-	v := finish(t, "sigkill all 3 and restart, data-dir fsync=batch backups=1", w, c, from, true,
+	finish(t, "sigkill all 3 and restart, data-dir fsync=batch backups=1", w, c, from, true,
 		fmt.Sprintf("acked_before_kill=%d restart_to_ready=%v (kill to ready %v)", ackedBefore, back.Round(time.Millisecond), time.Since(killed).Round(time.Millisecond)))
 	if ackedBefore == 0 {
 		t.Fatal("no write acknowledged before the kill: the workload did not run")
 	}
-	_ = v
 }

@@ -565,7 +565,7 @@ func (n *Node) pullOnce(k pullKey, told, t *ring.Table) (bool, error) {
 			}
 			continue
 		}
-		if done, ierr := n.installFetched(k, t, mode, c, data, start); done {
+		if done, ierr := n.installFetched(k, t, mode, c, data, start, answers); done {
 			return true, nil
 		} else if ierr != nil {
 			errs = append(errs, ierr)
@@ -586,7 +586,7 @@ func (n *Node) pullOnce(k pullKey, told, t *ring.Table) (bool, error) {
 			n.ackFalse(best.from, k.p)
 			return false, fmt.Errorf("%w (answers %v)", errors.Join(errs...), answers)
 		}
-		if done, ierr := n.installFetched(k, t, mode, best.from, best.data, best.start); done {
+		if done, ierr := n.installFetched(k, t, mode, best.from, best.data, best.start, answers); done {
 			return true, nil
 		} else if ierr != nil {
 			return false, ierr
@@ -1055,7 +1055,7 @@ type fetched struct {
 }
 
 // installFetched installs a fetched copy and acknowledges it to its holder.
-func (n *Node) installFetched(k pullKey, t *ring.Table, mode nsv1.HandoffMode, from ring.Member, data []byte, start time.Time) (bool, error) {
+func (n *Node) installFetched(k pullKey, t *ring.Table, mode nsv1.HandoffMode, from ring.Member, data []byte, start time.Time, answers []string) (bool, error) {
 	err := n.install(k, n.ownershipEpoch(t), data)
 	if k.kind == pullOwner {
 		n.fetching.Delete(k.p)
@@ -1068,7 +1068,7 @@ func (n *Node) installFetched(k pullKey, t *ring.Table, mode nsv1.HandoffMode, f
 	n.noteHandoff(true, int64(len(data)), time.Since(start), nil)
 	n.handoffs.Add(1)
 	n.handoffBytes.Add(uint64(len(data)))
-	n.log.Info("partition installed", "partition", k.p, "mode", mode.String(), "from", from.ID, "bytes", len(data), "took", time.Since(start))
+	n.log.Info("partition installed", "partition", k.p, "mode", mode.String(), "from", from.ID, "bytes", len(data), "took", time.Since(start), "answers", answers)
 	return true, nil
 }
 

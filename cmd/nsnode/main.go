@@ -268,17 +268,13 @@ func (f *flags) config() (node.Config, *slog.Logger, error) {
 	if f.queueSize < 2 || f.queueSize&(f.queueSize-1) != 0 {
 		return cfg, nil, fmt.Errorf("--queue-size %d: must be a power of two >= 2", f.queueSize)
 	}
-	if f.dataDir != "" {
-		mode, err := wal.ParseMode(f.fsync)
-		if err != nil {
-			return cfg, nil, fmt.Errorf("--fsync %q: want always, batch or never", f.fsync)
-		}
-		cfg.DataDir = f.dataDir
-		cfg.Fsync = mode
-		cfg.WALSegmentBytes = f.walSegment
-	} else if _, err := wal.ParseMode(f.fsync); err != nil {
+	mode, err := wal.ParseMode(f.fsync)
+	if err != nil {
 		return cfg, nil, fmt.Errorf("--fsync %q: want always, batch or never", f.fsync)
 	}
+	cfg.DataDir = f.dataDir // the three below only matter with it
+	cfg.Fsync = mode
+	cfg.WALSegmentBytes = f.walSegment
 	if f.walSegment < wal.MinSegmentBytes {
 		return cfg, nil, fmt.Errorf("--wal-segment-bytes %d: at least %d", f.walSegment, wal.MinSegmentBytes)
 	}
