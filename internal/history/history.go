@@ -105,7 +105,11 @@ type Op struct {
 	// Call and Return are the invocation and return times, since the
 	// Recorder started. Return is the time the caller gave up for Unknown.
 	Call, Return time.Duration
-	Outcome      Outcome
+	// Timeout is the caller's deadline, relative to Call; 0 means none
+	// (or not recorded). BoundedOperations closes an Unknown write's
+	// interval at Call+Timeout (plus slack).
+	Timeout time.Duration
+	Outcome Outcome
 	// Err is the error's text when the outcome is not OK.
 	Err string
 }

@@ -226,3 +226,46 @@ func TestRecorderPending(t *testing.T) {
 		t.Fatalf("returned op reported %v", op)
 	}
 }
+
+// within gives an op the caller's timeout (ms), for bounded checking.
+func within(op Op, timeout int) Op {
+	op.Timeout = ms(timeout)
+	return op
+}
+
+// TestCheckLinearizableBounded: with Slack set, an unknown write takes
+// effect before its deadline plus the slack, or never; without it, at any
+// time after its invocation.
+func TestCheckLinearizableBounded(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		ops              []Op
+		bounded, anytime bool // legal with Slack, legal without
+	}{
+		// The write of "1" timed out at 2 (deadline 2): it may be read
+		// before then, and may never happen.
+		{"unknown seen in time", h(within(put("a", "1", 0, 2, Unknown), 2), get("a", "1", true, 1, 2)), true, true},
+		{"unknown never seen", h(within(put("a", "1", 0, 2, Unknown), 2), put("a", "2", 10, 11, OK), get("a", "2", true, 12, 13)), true, true},
+		// Seen only after a later acknowledged write: it landed long after
+		// its deadline (issue 13's undone writes).
+		{"unknown lands late", h(within(put("a", "1", 0, 2, Unknown), 2), put("a", "2", 10, 11, OK), get("a", "1", true, 20, 21)), false, true},
+		{"unknown lands within slack", h(within(put("a", "1", 0, 2, Unknown), 2), put("a", "2", 3, 4, OK), get("a", "1", true, 5, 6)), true, true},
+		// An early error return does not end the window: the request may
+		// still be in flight until its deadline.
+		{"error before deadline, lands before it", h(within(put("a", "1", 0, 1, Unknown), 30), put("a", "2", 3, 4, OK), get("a", "1", true, 20, 21)), true, true},
+		{"unknown incr either way", h(incr("c", 1, 0, 1, OK), within(incr("c", 0, 2, 3, Unknown), 1), get("c", "1", true, 10, 11), incr("c", 2, 12, 13, OK)), true, true},
+		{"unknown incr applied late", h(incr("c", 1, 0, 1, OK), within(incr("c", 0, 2, 3, Unknown), 1), get("c", "1", true, 10, 11), get("c", "2", true, 20, 21)), false, true},
+		{"unknown cas", h(put("a", "1", 0, 1, OK), within(cas("a", "1", "2", false, 2, 3, Unknown), 1), get("a", "2", true, 4, 5)), true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := CheckLinearizableOpts(tc.ops, LinearOptions{Timeout: 5 * time.Second, Slack: ms(1)})
+			a := CheckLinearizable(tc.ops, 5*time.Second, "")
+			if got := len(b.Illegal) == 0 && len(b.TimedOut) == 0; got != tc.bounded {
+				t.Errorf("bounded: legal=%v, want %v (%v)", got, tc.bounded, b)
+			}
+			if got := len(a.Illegal) == 0 && len(a.TimedOut) == 0; got != tc.anytime {
+				t.Errorf("unbounded: legal=%v, want %v (%v)", got, tc.anytime, a)
+			}
+		})
+	}
+}

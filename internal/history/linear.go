@@ -133,6 +133,32 @@ func Operations(ops []Op) []porcupine.Operation {
 // RegisterModel, spending at most timeout in all. When dir is not "", an
 // HTML visualization of each illegal key's history is written there.
 func CheckLinearizable(ops []Op, timeout time.Duration, dir string) LinearReport {
+	return CheckLinearizableOpts(ops, LinearOptions{Timeout: timeout, Dir: dir})
+}
+
+// LinearOptions configure CheckLinearizableOpts.
+type LinearOptions struct {
+	// Timeout bounds the whole check; keys not decided in time are
+	// reported TimedOut.
+	Timeout time.Duration
+	// Dir, when not "", receives an HTML visualization of the first
+	// illegal keys.
+	Dir string
+	// Slack, when positive, bounds Unknown writes: each took effect
+	// before its deadline plus Slack, or never (BoundedRegisterModel,
+	// BoundedOperations). Zero keeps RegisterModel's "any time after the
+	// invocation".
+	Slack time.Duration
+}
+
+// CheckLinearizableOpts is CheckLinearizable with options.
+func CheckLinearizableOpts(ops []Op, o LinearOptions) LinearReport {
+	timeout, dir := o.Timeout, o.Dir
+	model, convert := RegisterModel, Operations
+	if o.Slack > 0 {
+		model = BoundedRegisterModel
+		convert = func(ops []Op) []porcupine.Operation { return BoundedOperations(ops, o.Slack) }
+	}
 	start := time.Now()
 	var r LinearReport
 	byKey := ByKey(ops)
@@ -143,20 +169,20 @@ func CheckLinearizable(ops []Op, timeout time.Duration, dir string) LinearReport
 	sort.Strings(keys)
 	deadline := start.Add(timeout)
 	for i, k := range keys {
-		hist := Operations(byKey[k])
+		hist := convert(byKey[k])
 		if len(hist) == 0 {
 			continue
 		}
 		r.Keys++
 		r.Ops += len(hist)
 		left := time.Until(deadline) / time.Duration(len(keys)-i)
-		res, info := porcupine.CheckOperationsVerbose(RegisterModel, hist, max(left, 10*time.Millisecond))
+		res, info := porcupine.CheckOperationsVerbose(model, hist, max(left, 10*time.Millisecond))
 		switch res {
 		case porcupine.Illegal:
 			r.Illegal = append(r.Illegal, k)
 			if dir != "" && len(r.Files) < 5 {
 				path := filepath.Join(dir, fmt.Sprintf("linear-%d.html", len(r.Illegal)))
-				if err := porcupine.VisualizePath(RegisterModel, info, path); err == nil {
+				if err := porcupine.VisualizePath(model, info, path); err == nil {
 					r.Files = append(r.Files, path)
 				}
 			}
