@@ -72,6 +72,12 @@ func (f *frame) add(cl *call) {
 	}
 	it := f.items[i]
 	it.Service, it.Key, it.Payload, it.RequestId = cl.service, cl.key, cl.payload, cl.requestID
+	// The caller's deadline travels with the item: no node applies it
+	// after the caller gave up.
+	it.DeadlineUnixNano = 0
+	if d, ok := cl.ctx.Deadline(); ok {
+		it.DeadlineUnixNano = d.UnixNano()
+	}
 }
 
 func (f *frame) unref() {

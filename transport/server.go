@@ -182,9 +182,17 @@ func (s *Server) process(ctx context.Context, items []*nsv1.Item, forwarded bool
 		return res
 	}
 	// Check each item once; the common case (all valid) dispatches the
-	// caller's slice as it is.
+	// caller's slice as it is. An item carries the earliest of its
+	// caller's deadline and this call's: no node applies it later.
+	var dl int64
+	if d, ok := ctx.Deadline(); ok {
+		dl = d.UnixNano()
+	}
 	var errs []error
 	for i, it := range items {
+		if it != nil && dl != 0 && (it.DeadlineUnixNano == 0 || it.DeadlineUnixNano > dl) {
+			it.DeadlineUnixNano = dl
+		}
 		if err := s.checkItem(it); err != nil {
 			if errs == nil {
 				errs = make([]error, len(items))

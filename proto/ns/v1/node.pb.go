@@ -31,9 +31,15 @@ type Item struct {
 	// Payload is opaque to the node and decoded by the service.
 	Payload []byte `protobuf:"bytes,3,opt,name=payload,proto3" json:"payload,omitempty"`
 	// RequestId, when non-zero, identifies a retried write so it takes effect once.
-	RequestId     uint64 `protobuf:"varint,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RequestId uint64 `protobuf:"varint,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// DeadlineUnixNano, when non-zero, is the caller's deadline as Unix time in
+	// nanoseconds: a node never applies the item after it (a request that sat in
+	// a paused node's socket, or was routed again after a refused replication,
+	// answers DEADLINE_EXCEEDED instead of landing after the caller gave up).
+	// It assumes the hosts' clocks agree to well within a request's timeout.
+	DeadlineUnixNano int64 `protobuf:"varint,5,opt,name=deadline_unix_nano,json=deadlineUnixNano,proto3" json:"deadline_unix_nano,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Item) Reset() {
@@ -90,6 +96,13 @@ func (x *Item) GetPayload() []byte {
 func (x *Item) GetRequestId() uint64 {
 	if x != nil {
 		return x.RequestId
+	}
+	return 0
+}
+
+func (x *Item) GetDeadlineUnixNano() int64 {
+	if x != nil {
+		return x.DeadlineUnixNano
 	}
 	return 0
 }
@@ -486,13 +499,14 @@ var File_ns_v1_node_proto protoreflect.FileDescriptor
 
 const file_ns_v1_node_proto_rawDesc = "" +
 	"\n" +
-	"\x10ns/v1/node.proto\x12\x05ns.v1\"k\n" +
+	"\x10ns/v1/node.proto\x12\x05ns.v1\"\x99\x01\n" +
 	"\x04Item\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\fR\x03key\x12\x18\n" +
 	"\apayload\x18\x03 \x01(\fR\apayload\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x04 \x01(\x04R\trequestId\"\x82\x02\n" +
+	"request_id\x18\x04 \x01(\x04R\trequestId\x12,\n" +
+	"\x12deadline_unix_nano\x18\x05 \x01(\x03R\x10deadlineUnixNano\"\x82\x02\n" +
 	"\x06Result\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x18\n" +
