@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -64,6 +65,10 @@ type Cluster struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	// memberlist's failure-detector settings, read-only after New.
+	suspicionMult               int
+	probeInterval, probeTimeout time.Duration
+
 	// lifeMu serialises Start, Leave and Shutdown; it guards started.
 	lifeMu  sync.Mutex
 	started bool
@@ -98,7 +103,8 @@ func New(cfg Config) (*Cluster, error) {
 	}
 	c.meta.Store(&b)
 	d := delegate{c: c}
-	mc.Delegate, mc.Events, mc.Alive = d, d, d
+	mc.Delegate, mc.Events, mc.Alive, mc.Ping = d, d, d, d
+	c.suspicionMult, c.probeInterval, c.probeTimeout = mc.SuspicionMult, mc.ProbeInterval, mc.ProbeTimeout
 
 	ml, err := memberlist.Create(mc)
 	if err != nil {
@@ -175,6 +181,52 @@ func (c *Cluster) Join(ctx context.Context, seeds []string) (int, error) {
 		c.log.Debug("cluster: joined with some seeds failing", "contacted", n, "err", errors.Join(errs...))
 	}
 	return n, nil
+}
+
+// SuspicionTimeout is the shortest time the failure detector takes to
+// declare a silent member dead once a probe of it failed: memberlist's
+// SuspicionMult x ProbeInterval x max(1, log10(members)), with this node's
+// settings and its count of members. A member that has not been in contact
+// with others for longer may have been declared dead (and its partitions
+// moved) by any of them.
+func (c *Cluster) SuspicionTimeout() time.Duration {
+	return suspicionTimeout(c.suspicionMult, c.ml.NumMembers(), c.probeInterval)
+}
+
+// suspicionTimeout is memberlist's own formula (util.go), which it does not
+// export.
+func suspicionTimeout(mult, n int, interval time.Duration) time.Duration {
+	scale := math.Max(1, math.Log10(math.Max(1, float64(n))))
+	return time.Duration(mult) * time.Duration(scale*1000) * interval / 1000
+}
+
+// ProbeTimeout is memberlist's ProbeTimeout: how long a direct probe (and
+// Ping) waits for its ack.
+func (c *Cluster) ProbeTimeout() time.Duration { return c.probeTimeout }
+
+// Ping probes member id directly, now, and waits at most ProbeTimeout for
+// its ack. On success it reports the contact to Config.OnContact (with the
+// time the ping was sent) and returns that time. It fails when id is not a
+// live member memberlist knows, or does not answer in time.
+func (c *Cluster) Ping(id string) (time.Time, error) {
+	var addr net.Addr
+	for _, m := range c.ml.Members() {
+		if m.Name == id {
+			addr = &net.UDPAddr{IP: m.Addr, Port: int(m.Port)}
+			break
+		}
+	}
+	if addr == nil {
+		return time.Time{}, fmt.Errorf("%w: %s", ErrUnknownMember, id)
+	}
+	sent := time.Now()
+	if _, err := c.ml.Ping(id, addr); err != nil {
+		return time.Time{}, fmt.Errorf("cluster: ping %s: %w", id, err)
+	}
+	if f := c.cfg.OnContact; f != nil {
+		f(id, sent)
+	}
+	return sent, nil
 }
 
 // LocalID returns this node's id.
@@ -528,7 +580,19 @@ var (
 	_ memberlist.Delegate      = delegate{}
 	_ memberlist.EventDelegate = delegate{}
 	_ memberlist.AliveDelegate = delegate{}
+	_ memberlist.PingDelegate  = delegate{}
 )
+
+// AckPayload adds nothing to the acks this node sends.
+func (d delegate) AckPayload() []byte { return nil }
+
+// NotifyPingComplete reports a direct probe that member other answered as
+// contact with it, at the time the probe was sent (Config.OnContact).
+func (d delegate) NotifyPingComplete(other *memberlist.Node, rtt time.Duration, _ []byte) {
+	if f := d.c.cfg.OnContact; f != nil && other != nil {
+		f(other.Name, time.Now().Add(-rtt))
+	}
+}
 
 // NodeMeta returns the encoded local metadata.
 func (d delegate) NodeMeta(limit int) []byte {

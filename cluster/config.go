@@ -118,6 +118,12 @@ type Config struct {
 	// view) and must not call Leave or Shutdown (they wait for that
 	// goroutine).
 	OnView func(View)
+
+	// OnContact, if set, is called each time this node heard directly from
+	// member id: a probe of the failure detector, or a Ping, that id
+	// answered; at is when the probe was sent. It runs on memberlist's
+	// goroutines (or Ping's caller) and must not block.
+	OnContact func(id string, at time.Time)
 }
 
 // DefaultConfig returns a Config with safe defaults: loopback, gossip on port

@@ -35,6 +35,10 @@ var (
 	// is joined with the error of every failed seed and address.
 	ErrJoinFailed = errors.New("cluster: join failed")
 
+	// ErrUnknownMember is returned by Ping for an id that is not a live
+	// member.
+	ErrUnknownMember = errors.New("cluster: no such live member")
+
 	// ErrLeaveTimeout is returned by Leave when the leave message was not
 	// broadcast within the timeout. The node is shut down anyway.
 	ErrLeaveTimeout = errors.New("cluster: leave broadcast timed out")
