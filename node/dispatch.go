@@ -150,6 +150,10 @@ func (h *handler) process(s *shard, env *envelope, j int, now time.Time, t *ring
 		*res = transport.ResultError(err)
 		return
 	}
+	if err := n.expired(env.items[j], now); err != nil {
+		*res = transport.ResultError(err)
+		return
+	}
 	ps := s.parts[p]
 	self := t.MemberIndex(n.cfg.NodeID)
 	owner := t.OwnerIndex(int(p)) == self && self >= 0
@@ -165,7 +169,11 @@ func (h *handler) process(s *shard, env *envelope, j int, now time.Time, t *ring
 		// The table names this node the owner of a partition it handed
 		// away (to a puller whose table was, briefly, different): pull it
 		// back. The item waits for it.
-		ps = &partState{status: psIncoming, epoch: t.Epoch(), since: now}
+		nps := &partState{status: psIncoming, epoch: t.Epoch(), since: now}
+		if ps.svcs != nil {
+			nps.fallback = ps // not released yet: it competes with what the pull finds
+		}
+		ps = nps
 		s.parts[p] = ps
 		n.requestPull(p)
 	}
@@ -174,6 +182,22 @@ func (h *handler) process(s *shard, env *envelope, j int, now time.Time, t *ring
 		// on its way through the priority lane): wait for it.
 		ps = &partState{status: psIncoming, epoch: t.Epoch(), since: now}
 		s.parts[p] = ps
+	}
+	if ps.status == psOwned {
+		// Served only under the serving lease, and only if verified since
+		// it last lapsed (lease.go); a dormant copy (recovered, or owned
+		// while another table gave the partition away) is never served
+		// before a pull verified it.
+		gen, ok := n.lease.check(now)
+		if !ok {
+			*res = transport.ResultError(n.lease.errLapsed(now))
+			return
+		}
+		if ps.dormant || ps.gen != gen {
+			ps = &partState{status: psIncoming, epoch: t.Epoch(), since: now, fallback: ps}
+			s.parts[p] = ps
+			n.requestPull(p)
+		}
 	}
 	if ps.status == psIncoming {
 		env.call.add(1)
@@ -218,9 +242,12 @@ func (h *handler) apply(s *shard, ps *partState, env *envelope, j int, now time.
 				*res = &nsv1.Result{Code: e.code, Message: "retried request failed the first time", Payload: e.payload}
 			}
 			if e.item != nil && t.BackupCount() > 0 {
-				s.written = append(s.written, replOp{
-					op:  &nsv1.ReplicaOp{Partition: uint32(p), Epoch: ps.epoch, Lsn: e.lsn, NowUnixNano: e.now, Item: e.item},
-					env: env, pos: env.pos[j]})
+				op := &nsv1.ReplicaOp{Partition: uint32(p), Epoch: ps.epoch, Lsn: e.lsn, NowUnixNano: e.now, Item: e.item}
+				ack := &writeAck{op: op}
+				if e.lsn == ps.lsn {
+					ps.unacked = ack // the latest write: reads wait for this sending
+				}
+				s.written = append(s.written, replOp{op: op, env: env, pos: env.pos[j], ack: ack})
 			}
 			return
 		}
@@ -232,6 +259,7 @@ func (h *handler) apply(s *shard, ps *partState, env *envelope, j int, now time.
 		*res = &nsv1.Result{Payload: out}
 	}
 	if !write {
+		h.holdRead(s, ps, p, env, env.pos[j], t)
 		return
 	}
 	ps.lsn++
@@ -248,7 +276,36 @@ func (h *handler) apply(s *shard, ps *partState, env *envelope, j int, now time.
 			return
 		}
 	}
-	s.written = append(s.written, replOp{op: op, env: env, pos: env.pos[j]})
+	var ack *writeAck
+	if t.BackupCount() > 0 {
+		ack = &writeAck{op: op}
+		ps.unacked = ack
+	}
+	s.written = append(s.written, replOp{op: op, env: env, pos: env.pos[j], ack: ack})
+}
+
+// holdRead makes a read of partition p wait until the partition's latest
+// write is on every backup (docs/handoff.md, "Reads"): until then a crash of
+// this owner could take back the value read. If that write failed to reach
+// a backup, it is sent again (same LSN: a backup skips what it has) and the
+// read waits for that.
+func (h *handler) holdRead(s *shard, ps *partState, p int32, env *envelope, pos int32, t *ring.Table) {
+	a := ps.unacked
+	if a == nil {
+		return
+	}
+	if done, err := a.state(); done {
+		if err == nil {
+			ps.unacked = nil
+			return
+		}
+		op := &nsv1.ReplicaOp{Partition: a.op.GetPartition(), Epoch: ps.epoch, Lsn: a.op.GetLsn(), NowUnixNano: a.op.GetNowUnixNano(), Item: a.op.GetItem()}
+		a = &writeAck{op: op}
+		ps.unacked = a
+		s.written = append(s.written, replOp{op: op, ack: a})
+	}
+	env.call.add(1)
+	a.hold(env, pos)
 }
 
 // commit ends a batch: it makes the batch's writes durable with one Sync of
@@ -267,20 +324,32 @@ func (h *handler) commit(s *shard, t *ring.Table) {
 	if s.log != nil {
 		if err := h.syncLog(s); err != nil {
 			for _, w := range written {
-				w.env.results[w.pos] = transport.ResultError(walError(err))
+				if w.env != nil {
+					w.env.results[w.pos] = transport.ResultError(walError(err))
+				}
+				if w.ack != nil {
+					w.ack.arm(0, walError(err))
+				}
 			}
 			return
 		}
 	}
-	if t.BackupCount() == 0 {
-		return
-	}
 	for _, w := range written {
-		for _, b := range t.BackupsOf(int(w.op.GetPartition())) {
-			if b.ID == n.cfg.NodeID {
-				continue
+		var backups []ring.Member
+		if t.BackupCount() > 0 {
+			for _, b := range t.BackupsOf(int(w.op.GetPartition())) {
+				if b.ID != n.cfg.NodeID {
+					backups = append(backups, b)
+				}
 			}
-			w.env.call.add(1)
+		}
+		if w.ack != nil {
+			w.ack.arm(len(backups), nil) // before any backup can answer
+		}
+		for _, b := range backups {
+			if w.env != nil {
+				w.env.call.add(1)
+			}
 			n.repl.enqueue(b, w)
 		}
 	}
@@ -309,6 +378,16 @@ func movedError(t *ring.Table, p int) error {
 	return &transport.MovedError{Epoch: t.Epoch(), Partition: p, OwnerID: o.ID, OwnerAddr: o.Addr}
 }
 
+// expired reports, as an error, that item's caller gave up before now: the
+// item must not be applied (see nsv1.Item.deadline_unix_nano).
+func (n *Node) expired(it *nsv1.Item, now time.Time) error {
+	if d := it.GetDeadlineUnixNano(); d != 0 && now.UnixNano() >= d {
+		return fmt.Errorf("%w: the caller's deadline passed %v before node %s could apply the request", context.DeadlineExceeded,
+			now.Sub(time.Unix(0, d)).Round(time.Millisecond), n.cfg.NodeID)
+	}
+	return nil
+}
+
 // Dispatch routes items to their owners: local items go to their workers in
 // one envelope per worker, the rest to their owners in one Forward per
 // peer. An item that answers moved (its partition moved while it was on its
@@ -330,6 +409,17 @@ func (n *Node) Dispatch(ctx context.Context, items []*nsv1.Item, forwarded bool)
 		}
 		return results
 	}
+	if now := time.Now(); !forwarded {
+		if _, ok := n.lease.check(now); !ok {
+			// Cut off or just resumed: this node's table may be stale, so
+			// it neither serves nor forwards; the client retries elsewhere.
+			err := n.lease.errLapsed(now)
+			for i := range results {
+				results[i] = transport.ResultError(err)
+			}
+			return results
+		}
+	}
 	todo := make([]int32, len(items))
 	for i := range todo {
 		todo[i] = int32(i)
@@ -341,8 +431,13 @@ func (n *Node) Dispatch(ctx context.Context, items []*nsv1.Item, forwarded bool)
 			return results
 		}
 		var again []int32
+		now := time.Now()
 		for _, i := range todo {
 			if r := results[i]; r.GetMoved() != nil && r.GetCode() != 0 {
+				if err := n.expired(items[i], now); err != nil {
+					results[i] = transport.ResultError(err)
+					continue
+				}
 				again = append(again, i)
 			}
 		}

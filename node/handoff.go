@@ -52,16 +52,35 @@ type planResult struct {
 	empty int
 }
 
+// planOpts are the circumstances of a plan.
+type planOpts struct {
+	// quorum: this node sees a majority of the agreed members.
+	quorum bool
+	// gap: the table before was planned without quorum (see applyView).
+	gap bool
+	// verifyOnly: the table did not change; only partitions owned but not
+	// verified under the current lease generation are verified (replan).
+	verifyOnly bool
+	// gen is the lease generation the plan runs under (set by
+	// rebalanceWith).
+	gen uint64
+}
+
 // rebalance runs on every new table: each worker plans its partitions in
 // its priority lane, then the node starts the pulls the plans ask for. told
 // is the table before; quorum says this node sees a majority of the agreed
 // members; gap says told was planned without (see applyView).
 func (n *Node) rebalance(told, t *ring.Table, quorum, gap bool) {
+	n.rebalanceWith(told, t, planOpts{quorum: quorum, gap: gap})
+}
+
+func (n *Node) rebalanceWith(told, t *ring.Table, o planOpts) {
+	o.gen = n.lease.gen.Load()
 	var total planResult
 	for w := 0; w < n.pool.Size(); w++ {
 		var pr planResult
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := n.pool.Exec(ctx, w, func(s *shard) { pr = n.plan(s, told, t, quorum, gap) })
+		err := n.pool.Exec(ctx, w, func(s *shard) { pr = n.plan(s, told, t, o) })
 		cancel()
 		if err != nil {
 			n.log.Error("cannot plan partitions on worker", "worker", w, "err", err)
@@ -91,8 +110,9 @@ func (n *Node) rebalance(told, t *ring.Table, quorum, gap bool) {
 }
 
 // plan decides, on the worker, what each of its partitions needs under
-// table t (told is the table before; quorum and gap as for rebalance).
-func (n *Node) plan(s *shard, told, t *ring.Table, quorum, gap bool) planResult {
+// table t (told is the table before; see planOpts).
+func (n *Node) plan(s *shard, told, t *ring.Table, o planOpts) planResult {
+	quorum, gap := o.quorum, o.gap
 	var pr planResult
 	now := time.Now()
 	self := t.MemberIndex(n.cfg.NodeID)
@@ -127,7 +147,13 @@ func (n *Node) plan(s *shard, told, t *ring.Table, quorum, gap bool) planResult 
 				oldOwner = told.Owner(pi).ID
 			}
 			switch {
-			case ps != nil && ps.status == psOwned && !ps.dormant && continuous && oldOwner == n.cfg.NodeID:
+			case o.verifyOnly && (ps == nil || ps.status != psOwned || ps.dormant || ps.gen == o.gen):
+				// Replan after the lease came back: only owned copies not
+				// verified since are looked at; the rest waits for tables.
+				if ps != nil && ps.status == psIncoming {
+					pr.pulls = append(pr.pulls, p)
+				}
+			case ps != nil && ps.status == psOwned && !ps.dormant && continuous && oldOwner == n.cfg.NodeID && ps.gen == o.gen:
 				// Still ours, confirmed by the next table: the ownership
 				// takes its epoch (backups fenced by a puller at this epoch
 				// keep accepting this owner's writes), if raise allows.
@@ -145,7 +171,7 @@ func (n *Node) plan(s *shard, told, t *ring.Table, quorum, gap bool) planResult 
 				pr.pulls = append(pr.pulls, p)
 			case len(n.pullCandidates(pi, told, t)) == 0 && len(n.awaitingPeers(t)) == 0:
 				// Nobody else could hold it: a new partition.
-				nps := &partState{status: psOwned, epoch: t.Epoch(), svcs: make([]Partition, len(n.svcList)), since: now}
+				nps := &partState{status: psOwned, epoch: t.Epoch(), svcs: make([]Partition, len(n.svcList)), since: now, gen: o.gen}
 				s.parts[p] = nps
 				n.persist(s, p, nps)
 				pr.empty++
@@ -167,6 +193,9 @@ func (n *Node) plan(s *shard, told, t *ring.Table, quorum, gap bool) planResult 
 			if rs != nil && s.parts[p].status != psOwned {
 				rs.orphan = now
 			}
+			continue
+		}
+		if o.verifyOnly {
 			continue
 		}
 		if ps != nil && ps.status == psOwned {
@@ -347,7 +376,10 @@ func (n *Node) syncLoop(ctx context.Context) {
 			_ = n.pool.Exec(ectx, w, func(s *shard) {
 				if ps := s.parts[p]; ps != nil && ps.status == psOwned && ps.epoch <= r.epoch && ps.since.UnixNano() <= r.at {
 					n.log.Warn("partition was owned elsewhere meanwhile (fenced by a backup); pulling it again", "partition", p)
-					s.parts[p] = &partState{status: psIncoming, epoch: t.Epoch(), since: time.Now()}
+					// This copy competes with what the pull finds: the
+					// newest wins (a backup's fence alone says nothing of
+					// whether anyone wrote a newer copy).
+					s.parts[p] = &partState{status: psIncoming, epoch: t.Epoch(), since: time.Now(), fallback: ps}
 					again = true
 				}
 			})
@@ -430,6 +462,9 @@ func (n *Node) pullLoop(k pullKey, told *ring.Table) {
 func (n *Node) pullOnce(k pullKey, told, t *ring.Table) (bool, error) {
 	n.handoffSem <- struct{}{}
 	defer func() { <-n.handoffSem }()
+	// What this attempt finds is only as fresh as the lease it began under:
+	// a copy installed after a lapse it did not see is verified again.
+	gen := n.lease.gen.Load()
 	if k.kind == pullOwner {
 		defer n.fetching.Delete(k.p)
 	}
@@ -565,7 +600,7 @@ func (n *Node) pullOnce(k pullKey, told, t *ring.Table) (bool, error) {
 			}
 			continue
 		}
-		if done, ierr := n.installFetched(k, t, mode, c, data, start, answers); done {
+		if done, ierr := n.installFetched(k, t, gen, mode, c, data, start, answers); done {
 			return true, nil
 		} else if ierr != nil {
 			errs = append(errs, ierr)
@@ -586,7 +621,7 @@ func (n *Node) pullOnce(k pullKey, told, t *ring.Table) (bool, error) {
 			n.ackFalse(best.from, k.p)
 			return false, fmt.Errorf("%w (answers %v)", errors.Join(errs...), answers)
 		}
-		if done, ierr := n.installFetched(k, t, mode, best.from, best.data, best.start, answers); done {
+		if done, ierr := n.installFetched(k, t, gen, mode, best.from, best.data, best.start, answers); done {
 			return true, nil
 		} else if ierr != nil {
 			return false, ierr
@@ -600,7 +635,7 @@ func (n *Node) pullOnce(k pullKey, told, t *ring.Table) (bool, error) {
 	if !n.stillNeeded(k, n.table.Load()) {
 		return true, nil
 	}
-	if err := n.install(k, n.ownershipEpoch(t), nil); err != nil {
+	if err := n.install(k, n.ownershipEpoch(t), gen, nil); err != nil {
 		return false, err
 	}
 	if len(cands) > 0 {
@@ -658,6 +693,7 @@ func (n *Node) fetchOnce(m ring.Member, p int32, epoch uint64, mode nsv1.Handoff
 		}
 	})
 	defer stall.Stop()
+	began := time.Now()
 	st, err := nsv1.NewPeerServiceClient(conn).Handoff(ctx)
 	if err != nil {
 		cancel()
@@ -683,6 +719,9 @@ func (n *Node) fetchOnce(m ring.Member, p int32, epoch uint64, mode nsv1.Handoff
 		resp, err := st.Recv()
 		if seq == 0 {
 			close(answered)
+			if err == nil {
+				n.lease.note(m.ID, began)
+			}
 		}
 		if err != nil {
 			return nil, false, redirect, err
@@ -729,8 +768,9 @@ func (n *Node) ack(m ring.Member, p int32) {
 
 // install puts pulled state (nil: empty) in place on p's worker and releases
 // what waited for it. Owner mode: the partition is owned at epoch, or at its
-// data's epoch if newer (see ownershipEpoch).
-func (n *Node) install(k pullKey, epoch uint64, data []byte) error {
+// data's epoch if newer (see ownershipEpoch), verified under lease
+// generation gen.
+func (n *Node) install(k pullKey, epoch, gen uint64, data []byte) error {
 	p := k.p
 	var d *decodedPartition
 	if data != nil {
@@ -778,6 +818,9 @@ func (n *Node) install(k pullKey, epoch uint64, data []byte) error {
 					}
 				}
 				d = &decodedPartition{epoch: fb.epoch, lsn: fb.lsn, svcs: fillSvcs(fb.svcs, len(n.svcList)), dedup: fb.dedup}
+				if ownCopy {
+					ps.unacked = fb.unacked // its latest write may still be on its way to the backups
+				}
 			}
 			ps.fallback = nil
 			if rs := s.replicas[p]; rs != nil && rs.svcs != nil && (rs.epoch > d.epoch || rs.epoch == d.epoch && rs.lsn > d.lsn) {
@@ -788,6 +831,7 @@ func (n *Node) install(k pullKey, epoch uint64, data []byte) error {
 				ownCopy = false
 			}
 			ps.status = psOwned
+			ps.gen = gen
 			ps.epoch = max(epoch, d.epoch)
 			ps.lsn = d.lsn
 			ps.svcs = d.svcs
@@ -966,6 +1010,14 @@ func (n *Node) snapshotFor(p int32, epoch uint64, mode nsv1.HandoffMode, from ri
 			}
 		case nsv1.HandoffMode_HANDOFF_MODE_REPLICA:
 			if ps != nil && ps.status == psOwned {
+				// A backup starts from what this owner serves: never from
+				// a copy it would not serve itself (not verified since the
+				// lease lapsed, or dormant).
+				gen, ok := n.lease.check(time.Now())
+				if !ok || ps.dormant || ps.gen != gen {
+					err = fmt.Errorf("%w: partition %d is being verified on node %s; retry", transport.ErrUnavailable, p, n.cfg.NodeID)
+					return
+				}
 				data, err = n.encodePartition(ps.epoch, ps.lsn, ps.svcs, &ps.dedup)
 				found = err == nil
 			}
@@ -1055,8 +1107,8 @@ type fetched struct {
 }
 
 // installFetched installs a fetched copy and acknowledges it to its holder.
-func (n *Node) installFetched(k pullKey, t *ring.Table, mode nsv1.HandoffMode, from ring.Member, data []byte, start time.Time, answers []string) (bool, error) {
-	err := n.install(k, n.ownershipEpoch(t), data)
+func (n *Node) installFetched(k pullKey, t *ring.Table, gen uint64, mode nsv1.HandoffMode, from ring.Member, data []byte, start time.Time, answers []string) (bool, error) {
+	err := n.install(k, n.ownershipEpoch(t), gen, data)
 	if k.kind == pullOwner {
 		n.fetching.Delete(k.p)
 	}

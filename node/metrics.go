@@ -52,6 +52,8 @@ type observer struct {
 
 	backpressure []paddedCounter // rejected envelopes' items, by worker
 
+	leaseLapses atomic.Uint64 // the serving lease lapsed (lease.go)
+
 	moving atomic.Pointer[movingSet] // partitions being handed off; nil = none
 
 	// hot[w] belongs to worker w: only its goroutine touches it (Observe
@@ -434,6 +436,8 @@ var (
 	descForwarded  = desc("ns_forwarded_items_total", "Items this node forwarded to their owner.")
 	descItems      = desc("ns_client_items_total", "Items answered to clients by this node (entry node only; forwarded items count once, where they entered).")
 	descClientErr  = desc("ns_client_errors_total", "Items answered to clients with an error, by gRPC code.", "code")
+	descLease      = desc("ns_lease_valid", "1 while the node holds its serving lease (it heard from at least half of the last agreed members within the suspicion timeout), else 0: it serves nothing.")
+	descLeaseLapse = desc("ns_lease_lapses_total", "Times the serving lease lapsed (a pause, a cut link, a starved process); every owned partition is verified afterwards.")
 
 	descEnqueued  = desc("ns_worker_messages_enqueued_total", "Envelopes accepted into a worker's ring.", "worker")
 	descProcessed = desc("ns_worker_messages_processed_total", "Envelopes a worker's handler finished.", "worker")
@@ -466,7 +470,7 @@ var walDescs = []*prometheus.Desc{descWALFailed, descWALAppends, descWALSyncs, d
 var allDescs = []*prometheus.Desc{
 	descInfo, descReady, descUptime, descJoined, descMembersS, descHealth,
 	descEpoch, descTableMem, descPartitions, descOwned, descBackup, descMoving, descHOBytes, descHandoffs,
-	descForwarded, descItems, descClientErr,
+	descForwarded, descItems, descClientErr, descLease, descLeaseLapse,
 	descEnqueued, descProcessed, descErrors, descDropped, descPanics, descRestarts, descBatches, descDepth,
 	descRunning, descCircuit, descBackpress, descLatency, descBatchSize,
 }
@@ -518,6 +522,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descUptime, time.Since(n.started).Seconds())
 	}
 	gauge(descJoined, b2f(n.members.Joined()))
+	_, leased := n.lease.check(time.Now())
+	gauge(descLease, b2f(leased))
+	counter(descLeaseLapse, o.leaseLapses.Load())
 	var byState [4]int
 	for _, m := range n.members.Members() {
 		if m.State >= 0 && int(m.State) < len(byState) {

@@ -53,7 +53,10 @@ type Node struct {
 	watchMu  sync.Mutex // guards watchers
 	watchers map[chan struct{}]struct{}
 
-	viewCh chan cluster.View // latest view, capacity 1, coalesced
+	viewCh   chan cluster.View // latest view, capacity 1, coalesced
+	replanCh chan struct{}     // verify every owned partition (the lease came back); capacity 1
+
+	lease *lease // may this node serve: contact with the agreed members (lease.go)
 
 	forwarded    atomic.Uint64
 	handoffs     atomic.Uint64
@@ -119,6 +122,7 @@ func New(cfg Config) (_ *Node, err error) {
 		svcList:  cfg.Services,
 		watchers: map[chan struct{}]struct{}{},
 		viewCh:   make(chan cluster.View, 1),
+		replanCh: make(chan struct{}, 1),
 		done:     make(chan struct{}),
 		agreed:   map[string]bool{},
 		minority: map[*ring.Table]bool{},
@@ -158,6 +162,7 @@ func New(cfg Config) (_ *Node, err error) {
 		return nil, fmt.Errorf("node: workers: %w", err)
 	}
 	n.observer = newObserver(n)
+	n.lease = newLease(n)
 	n.rlog = ratelog.New(n.log, 10*time.Second)
 	n.tracing, err = tracing.Setup(context.Background(), tracing.Config{
 		Endpoint: cfg.OTLPEndpoint, Insecure: cfg.OTLPInsecure, SampleRatio: cfg.TraceSampleRatio, NodeID: cfg.NodeID})
@@ -190,6 +195,7 @@ func New(cfg Config) (_ *Node, err error) {
 	}
 	cc.Meta = cluster.Meta{GRPCAddr: n.advertise, Zone: cfg.Zone, Workers: n.pool.Size(), Version: cfg.Version}
 	cc.OnView = n.onView
+	cc.OnContact = n.lease.note
 	if n.sec, err = n.loadSecurity(&cc); err != nil {
 		return nil, err
 	}
@@ -318,6 +324,11 @@ func (n *Node) start(ctx context.Context) error {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
+		n.lease.keep(runCtx)
+	}()
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
 		if err := n.server.Serve(n.grpcLis); err != nil {
 			n.log.Error("grpc server stopped", "err", err)
 		}
@@ -368,6 +379,9 @@ func (n *Node) Ready() (bool, string) {
 		}
 		return false, fmt.Sprintf("%d partitions still incoming (handoff under way)", incoming)
 	}
+	if d := n.lease.lapsedFor(time.Now()); d > 0 {
+		return false, fmt.Sprintf("serving lease lapsed %v ago: heard from fewer than half of the last agreed members within the suspicion timeout (%v); serving nothing", d.Round(time.Millisecond), n.members.SuspicionTimeout())
+	}
 	return true, "ok: epoch " + strconv.FormatUint(t.Epoch(), 10)
 }
 
@@ -394,6 +408,8 @@ func (n *Node) viewLoop(ctx context.Context) {
 			return
 		case v := <-n.viewCh:
 			n.applyView(v)
+		case <-n.replanCh:
+			n.replan()
 		}
 	}
 }
@@ -452,6 +468,25 @@ func (n *Node) applyView(v cluster.View) {
 	n.notifyWatchers()
 }
 
+// requestReplan asks viewLoop to verify, under the current table, every
+// owned partition not verified since the lease last lapsed. It never blocks.
+func (n *Node) requestReplan() {
+	select {
+	case n.replanCh <- struct{}{}:
+	default:
+	}
+}
+
+// replan verifies, under the current table, every owned partition this node
+// has not verified since its serving lease last lapsed (lease.go).
+func (n *Node) replan() {
+	t := n.table.Load()
+	if t.Epoch() == 0 {
+		return
+	}
+	n.rebalanceWith(t, t, planOpts{quorum: n.quorum.Load(), verifyOnly: true})
+}
+
 // noteMinority records whether table t was built on the minority side, and
 // forgets minority tables too old for any pull to still use. Tables, not
 // epoch numbers: the majority may number another table with the same epoch.
@@ -493,8 +528,9 @@ func (n *Node) updateQuorum(v cluster.View) {
 		n.agreed[m.ID] = true
 	}
 	for _, m := range n.members.Members() {
-		if m.State == cluster.StateLeft {
+		if m.State == cluster.StateLeft && n.agreed[m.ID] {
 			delete(n.agreed, m.ID)
+			n.lease.forget(m.ID)
 		}
 	}
 	ok := n.cfg.DisableQuorum || 2*len(v.Members) >= len(n.agreed)

@@ -55,6 +55,13 @@ type partState struct {
 	dedup   dedup
 	movedTo moved // fenced: where the state went
 	parked  []parkedItem
+	// gen is the serving-lease generation under which this copy was
+	// installed or verified (lease.go): an owned copy is served only while
+	// it equals the current one.
+	gen uint64
+	// unacked is the latest write not yet known to be on every backup;
+	// reads wait for it (holdRead).
+	unacked *writeAck
 	since   time.Time // when the status last changed
 
 	// dormant: owned, but a table gave the partition to another node since:
@@ -295,7 +302,11 @@ func (s *shard) tick(n *Node, now time.Time) {
 		if len(ps.parked) > 0 {
 			kept := ps.parked[:0]
 			for _, pk := range ps.parked {
-				if err := pk.env.ctx.Err(); err != nil {
+				err := pk.env.ctx.Err()
+				if err == nil {
+					err = n.expired(pk.env.items[pk.j], now)
+				}
+				if err != nil {
 					pk.env.results[pk.env.pos[pk.j]] = transport.ResultError(fmt.Errorf("%w: partition state still incoming (handoff under way)", err))
 					pk.env.call.finish()
 					continue

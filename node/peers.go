@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -69,7 +70,11 @@ func (n *Node) forward(ctx context.Context, t *ring.Table, m ring.Member, items 
 	for j, i := range pos {
 		req.Items[j] = items[i]
 	}
+	began := time.Now()
 	resp, err := nsv1.NewPeerServiceClient(conn).Forward(ctx, req)
+	if err == nil {
+		n.lease.note(m.ID, began)
+	}
 	if err != nil {
 		n.rlog.Warn("forward to owner failed", "owner", m.ID, "addr", m.Addr, "items", len(pos), "err", err)
 		fail(transport.FromStatus(status.Convert(err)))

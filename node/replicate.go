@@ -19,8 +19,9 @@ import (
 // goes: the item's result slot and its call.
 type replOp struct {
 	op  *nsv1.ReplicaOp
-	env *envelope
+	env *envelope // nil for a write sent again for the reads waiting on it
 	pos int32
+	ack *writeAck // the write's settlement, shared by its backups; nil for none
 }
 
 // replicators keeps one replicator per backup node.
@@ -156,7 +157,10 @@ func (r *replicator) send(addr string, batch []replOp) {
 	conn, err := n.peers.get(addr)
 	var resp *nsv1.ReplicateResponse
 	if err == nil {
-		resp, err = nsv1.NewPeerServiceClient(conn).Replicate(ctx, req)
+		began := time.Now()
+		if resp, err = nsv1.NewPeerServiceClient(conn).Replicate(ctx, req); err == nil {
+			n.lease.note(r.id, began)
+		}
 	}
 	if err == nil && len(resp.GetResults()) != len(batch) {
 		err = fmt.Errorf("backup answered %d results for %d ops", len(resp.GetResults()), len(batch))
@@ -185,14 +189,29 @@ func (r *replicator) send(addr string, batch []replOp) {
 			o.fail(fmt.Errorf("%w: backup %s refused the write: %v", transport.ErrUnavailable, r.id, rerr))
 			continue
 		}
-		o.env.call.finish()
+		o.ok()
 	}
 }
 
 // fail replaces the item's result with err and releases it.
 func (o replOp) fail(err error) {
-	o.env.results[o.pos] = transport.ResultError(err)
-	o.env.call.finish()
+	if o.env != nil {
+		o.env.results[o.pos] = transport.ResultError(err)
+		o.env.call.finish()
+	}
+	if o.ack != nil {
+		o.ack.answer(err)
+	}
+}
+
+// ok releases the item: this backup applied it.
+func (o replOp) ok() {
+	if o.env != nil {
+		o.env.call.finish()
+	}
+	if o.ack != nil {
+		o.ack.answer(nil)
+	}
 }
 
 // Replicate is the backup side: it applies an owner's writes to the backup
@@ -369,5 +388,3 @@ func failBuffered(rs *replicaState, err error) {
 	}
 	rs.buffered = nil
 }
-
-var _ = time.Second

@@ -1,0 +1,81 @@
+package node
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Test hooks for the scenario tests of issue 13 (resume_test.go).
+
+// BlockWorkersForTest stalls every worker of n until release is called, as
+// if the process were paused: its sockets still accept, nothing runs. It
+// returns once every worker is stalled.
+func BlockWorkersForTest(n *Node) (release func()) {
+	gate := make(chan struct{})
+	var in sync.WaitGroup
+	for w := 0; w < n.pool.Size(); w++ {
+		in.Add(1)
+		go func() {
+			_ = n.pool.Exec(context.Background(), w, func(*shard) {
+				in.Done()
+				<-gate
+			})
+		}()
+	}
+	in.Wait()
+	var once sync.Once
+	return func() { once.Do(func() { close(gate) }) }
+}
+
+// ReplicaSnapshotForTest encodes n's backup copy of the partition of key
+// (nil if it has none).
+func ReplicaSnapshotForTest(n *Node, key []byte) []byte {
+	p := int32(n.Table().PartitionOf(key))
+	var out []byte
+	_ = n.pool.Exec(context.Background(), int(p)%n.pool.Size(), func(s *shard) {
+		if rs := s.replicas[p]; rs != nil && rs.svcs != nil {
+			out, _ = n.encodePartition(rs.epoch, rs.lsn, rs.svcs, &rs.dedup)
+		}
+	})
+	return out
+}
+
+// RestoreReplicaForTest replaces n's backup copy of the partition of key
+// with data (from ReplicaSnapshotForTest): an older copy, as a backup that
+// missed writes would hold.
+func RestoreReplicaForTest(n *Node, key []byte, data []byte) error {
+	p := int32(n.Table().PartitionOf(key))
+	d, err := n.decodePartition(int(p), data)
+	if err != nil {
+		return err
+	}
+	return n.pool.Exec(context.Background(), int(p)%n.pool.Size(), func(s *shard) {
+		s.replicas[p] = &replicaState{epoch: d.epoch, lsn: d.lsn, svcs: d.svcs, dedup: d.dedup}
+	})
+}
+
+// RepullForTest makes n pull the partition of key again, as a backup's
+// refusal of one of its writes does (replicate.go), and waits until n
+// serves it again; false if it did not within 10s.
+func RepullForTest(n *Node, key []byte) bool {
+	p := int32(n.Table().PartitionOf(key))
+	w := int(p) % n.pool.Size()
+	var before *partState
+	_ = n.pool.Exec(context.Background(), w, func(s *shard) { before = s.parts[p] })
+	if before == nil {
+		return false
+	}
+	n.requestRepull(p, before.epoch, time.Now().UnixNano())
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		again := false
+		_ = n.pool.Exec(context.Background(), w, func(s *shard) {
+			ps := s.parts[p]
+			again = ps != before && ps != nil && ps.status == psOwned
+		})
+		if again {
+			return true
+		}
+	}
+	return false
+}
