@@ -43,13 +43,8 @@ func (l *netLab) run(args ...string) {
 // cannot: not root, or no ip / iptables command.
 func newNetLab(t *testing.T, ids ...string) *netLab {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("SKIPPED LOUDLY: network-partition tests need root (network namespaces, iptables); CI runs as root")
-	}
-	for _, tool := range []string{"ip", "iptables"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("SKIPPED LOUDLY: network-partition tests need %q (CI installs iptables in .ci/run)", tool)
-		}
+	if why := netLabMissing(); why != "" {
+		t.Skip("SKIPPED LOUDLY: " + why)
 	}
 	pid := os.Getpid()
 	l := &netLab{t: t, prefix: fmt.Sprintf("10.213.%d", 20+pid%200), tag: fmt.Sprintf("%d", pid%100000),
@@ -78,6 +73,19 @@ func newNetLab(t *testing.T, ids ...string) *netLab {
 		l.run("ip", "-n", ns, "link", "set", "lo", "up")
 	}
 	return l
+}
+
+// netLabMissing says why a netLab cannot be built here, "" when it can.
+func netLabMissing() string {
+	if os.Geteuid() != 0 {
+		return "network-partition tests need root (network namespaces, iptables); CI runs as root"
+	}
+	for _, tool := range []string{"ip", "iptables"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Sprintf("network-partition tests need %q (CI installs iptables in .ci/run)", tool)
+		}
+	}
+	return ""
 }
 
 func (l *netLab) close() {

@@ -47,6 +47,11 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 	}
+	// NS_E2E_NSNODE runs the tests against another nsnode binary (an older
+	// build, to show a test failing before its fix, or a mixed version).
+	if b := os.Getenv("NS_E2E_NSNODE"); b != "" {
+		bins.nsnode = b
+	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
