@@ -17,6 +17,16 @@ const (
 	// DefaultLoad is the default bound on max/mean owned partitions.
 	DefaultLoad = 1.25
 
+	// PlacementV1 is the placement of the first releases: bounded-load
+	// consistent hashing by github.com/buraksezer/consistent. Its cost grows
+	// as N squared: seconds for a few hundred members.
+	PlacementV1 = 1
+	// PlacementV2 is the same idea with the ring built once and walked
+	// directly (place2.go): milliseconds for a thousand members.
+	PlacementV2 = 2
+	// DefaultPlacement is the placement version of new clusters.
+	DefaultPlacement = PlacementV2
+
 	// MaxPartitions bounds Config.Partitions so that a configuration read
 	// from the wire cannot make a node allocate without limit.
 	MaxPartitions = 1 << 20
@@ -27,8 +37,8 @@ const (
 )
 
 // Config controls the placement of partitions on members. Every node of a
-// cluster must use the same Partitions, Backups, VirtualNodes and Load, or
-// they compute different tables.
+// cluster must use the same Partitions, Backups, VirtualNodes, Load and
+// Placement, or they compute different tables.
 type Config struct {
 	// Partitions is the number of partitions P, fixed for a cluster's life.
 	// It must be in [1, MaxPartitions]; zero is invalid (use
@@ -51,16 +61,25 @@ type Config struct {
 	// zone diversity needs otherwise. Zero means DefaultLoad; otherwise it
 	// must be in (1, MaxLoad].
 	Load float64
+
+	// Placement is the placement algorithm version: PlacementV1 or
+	// PlacementV2. Two versions place the same members differently, so it
+	// is a protocol between nodes: every node of a cluster must use the same
+	// one (docs/rebalancing.md, "Placement versions"). Zero means
+	// DefaultPlacement.
+	Placement int
 }
 
 // DefaultConfig returns the default configuration: 271 partitions, no
-// backups, 100 virtual nodes per member and a load factor of 1.25.
+// backups, 100 virtual nodes per member, a load factor of 1.25 and
+// placement version 2.
 func DefaultConfig() Config {
 	return Config{
 		Partitions:   DefaultPartitions,
 		Backups:      0,
 		VirtualNodes: DefaultVirtualNodes,
 		Load:         DefaultLoad,
+		Placement:    DefaultPlacement,
 	}
 }
 
@@ -81,6 +100,8 @@ func (c Config) Validate() error {
 		// A load of 1 leaves no room when N does not divide P: consistent
 		// panics with "not enough room to distribute partitions".
 		return fmt.Errorf("%w: load %v, want 0 (default) or in (1, %v]", ErrInvalidConfig, c.Load, MaxLoad)
+	case c.Placement != 0 && c.Placement != PlacementV1 && c.Placement != PlacementV2:
+		return fmt.Errorf("%w: placement version %d, want 0 (default), %d or %d", ErrInvalidConfig, c.Placement, PlacementV1, PlacementV2)
 	}
 	return nil
 }
@@ -92,6 +113,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Load == 0 {
 		c.Load = DefaultLoad
+	}
+	if c.Placement == 0 {
+		c.Placement = DefaultPlacement
 	}
 	return c
 }

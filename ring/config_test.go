@@ -33,6 +33,11 @@ func TestConfigValidate(t *testing.T) {
 		{"load too high", func(c *Config) { c.Load = MaxLoad + 1 }, false},
 		{"load NaN", func(c *Config) { c.Load = math.NaN() }, false},
 		{"load Inf", func(c *Config) { c.Load = math.Inf(1) }, false},
+		{"placement v1", func(c *Config) { c.Placement = PlacementV1 }, true},
+		{"placement v2", func(c *Config) { c.Placement = PlacementV2 }, true},
+		{"zero placement means default", func(c *Config) { c.Placement = 0 }, true},
+		{"placement v3", func(c *Config) { c.Placement = 3 }, false},
+		{"negative placement", func(c *Config) { c.Placement = -1 }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -51,10 +56,10 @@ func TestConfigValidate(t *testing.T) {
 
 func TestDefaultConfig(t *testing.T) {
 	c := DefaultConfig()
-	if c.Partitions != 271 || c.Backups != 0 || c.VirtualNodes != 100 || c.Load != 1.25 {
+	if c.Partitions != 271 || c.Backups != 0 || c.VirtualNodes != 100 || c.Load != 1.25 || c.Placement != PlacementV2 {
 		t.Fatalf("DefaultConfig() = %+v", c)
 	}
-	if (Config{Partitions: 7}).withDefaults() != (Config{Partitions: 7, VirtualNodes: 100, Load: 1.25}) {
+	if (Config{Partitions: 7}).withDefaults() != (Config{Partitions: 7, VirtualNodes: 100, Load: 1.25, Placement: 2}) {
 		t.Fatalf("withDefaults did not fill zero fields")
 	}
 }

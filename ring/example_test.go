@@ -29,8 +29,8 @@ func Example() {
 	}
 	fmt.Println(len(table.Owned("node-a"))+len(table.Owned("node-b"))+len(table.Owned("node-c")), "partitions")
 	// Output:
-	// key "user:42" -> partition 195 -> owner node-a at 127.0.0.1:7700
-	// backup node-c in z3
+	// key "user:42" -> partition 195 -> owner node-b at 127.0.0.1:7701
+	// backup node-a in z1
 	// 271 partitions
 }
 
@@ -52,5 +52,5 @@ func ExampleDiff() {
 	}
 	fmt.Printf("%d of %d partitions change owner, %d of them to node-d\n", moved, after.Partitions(), toD)
 	// Output:
-	// 58 of 271 partitions change owner, 58 of them to node-d
+	// 76 of 271 partitions change owner, 76 of them to node-d
 }

@@ -9,15 +9,24 @@ import (
 	"testing"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/golden.txt")
+var update = flag.Bool("update", false, "rewrite testdata/golden_v*.txt")
 
-// TestGolden pins the placement: every node of a cluster must compute the
-// same table, so a change to the hash, the point names, consistent's
-// version or the backup passes is a protocol change. If this test fails
-// on purpose, rerun with -update and say so in the commit.
+// TestGolden pins each placement version, in testdata/golden_v1.txt and
+// golden_v2.txt: every node of a cluster must compute the same table, so a
+// change to the hash, the point names, consistent's version or the backup
+// passes is a protocol change. A new algorithm is a new placement version
+// with a golden file of its own; an existing file changes only to fix a bug
+// no released node can depend on. If this test fails on purpose, rerun with
+// -update and say so in the commit.
 //
 //	go test ./ring -run TestGolden -update
 func TestGolden(t *testing.T) {
+	for _, v := range []int{PlacementV1, PlacementV2} {
+		t.Run(fmt.Sprintf("v%d", v), func(t *testing.T) { testGolden(t, v) })
+	}
+}
+
+func testGolden(t *testing.T, version int) {
 	var out strings.Builder
 	dump := func(title string, tb *Table) {
 		fmt.Fprintf(&out, "## %s\n%s\n", title, tb)
@@ -32,7 +41,7 @@ func TestGolden(t *testing.T) {
 		}
 	}
 
-	small := Config{Partitions: 13, Backups: 1}
+	small := Config{Partitions: 13, Backups: 1, Placement: version}
 	three := []Member{
 		{ID: "a", Addr: "127.0.0.1:7700", Zone: "z1"},
 		{ID: "b", Addr: "127.0.0.1:7701", Zone: "z2"},
@@ -47,14 +56,25 @@ func TestGolden(t *testing.T) {
 	diff("b leaves: a c d", t2, t3)
 
 	def := DefaultConfig()
-	def.Backups = 2
+	def.Backups, def.Placement = 2, version
 	for _, n := range []int{1, 3, 5, 16} {
 		tb := mustNew(t, def, 1, members(n))
 		fmt.Fprintf(&out, "## default config, 2 backups, %d members\n%s\n", n, tb)
 	}
+	if version != PlacementV1 {
+		// Zones, and a larger table summarised by its hash and loads.
+		zoned := Config{Partitions: 31, Backups: 2, Placement: version}
+		var zs []Member
+		for i, z := range []string{"z1", "z1", "z2", "z2", "z3", "z1"} {
+			zs = append(zs, Member{ID: fmt.Sprintf("n%d", i), Zone: z})
+		}
+		dump("31 partitions, 2 backups, zones z1 z1 z2 z2 z3 z1", mustNew(t, zoned, 1, zs))
+		big := Config{Partitions: 4096, Backups: 1, Placement: version}
+		fmt.Fprintf(&out, "## 4096 partitions, 1 backup, 100 members\n%s\n", mustNew(t, big, 1, members(100)))
+	}
 
 	got := out.String()
-	path := filepath.Join("testdata", "golden.txt")
+	path := filepath.Join("testdata", fmt.Sprintf("golden_v%d.txt", version))
 	if *update {
 		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 			t.Fatal(err)

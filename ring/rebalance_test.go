@@ -118,15 +118,14 @@ func TestRebalanceFigures(t *testing.T) {
 }
 
 // getenvInt returns the integer in the environment variable name, 0 if unset.
-func getenvInt(t *testing.T, name string) int {
-	t.Helper()
+func getenvInt(t testing.TB, name string) int {
 	s := os.Getenv(name)
 	if s == "" {
 		return 0
 	}
 	v, err := strconv.Atoi(s)
 	if err != nil {
-		t.Fatalf("%s=%q: %v", name, s, err)
+		panic(fmt.Sprintf("%s=%q: %v", name, s, err))
 	}
 	return v
 }

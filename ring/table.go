@@ -49,10 +49,11 @@ type Table struct {
 	backups [][]int  // backup indexes per partition; each slice capped at its length
 }
 
-// New computes the table of members under cfg. The result depends only on
-// cfg and the set of members, not on their order: every node that sees the
-// same members computes a byte-identical table. epoch is recorded as given;
-// the cluster layer decides it, and it is not part of Hash.
+// New computes the table of members under cfg with the placement version
+// cfg.Placement. The result depends only on cfg and the set of members, not
+// on their order: every node that sees the same members computes a
+// byte-identical table. epoch is recorded as given; the cluster layer decides
+// it, and it is not part of Hash.
 //
 // New returns an error wrapping ErrInvalidConfig, ErrNoMembers,
 // ErrInvalidMember, ErrDuplicateMember, ErrTooManyMembers or ErrPlacement; it
@@ -71,20 +72,19 @@ func New(cfg Config, epoch uint64, members []Member) (t *Table, err error) {
 			t, err = nil, fmt.Errorf("%w: %v", ErrPlacement, r)
 		}
 	}()
-	ids := make([]string, len(sorted))
-	for i, m := range sorted {
-		ids[i] = m.ID
-	}
-	owners, err := placeOwners(ids, cfg.Partitions, cfg.VirtualNodes, cfg.Load)
-	if err != nil {
-		return nil, err
-	}
-	t = &Table{
-		cfg:     cfg,
-		epoch:   epoch,
-		members: sorted,
-		owners:  owners,
-		backups: placeBackups(sorted, owners, cfg.Backups, cfg.VirtualNodes, cfg.Load),
+	t = &Table{cfg: cfg, epoch: epoch, members: sorted}
+	switch cfg.Placement {
+	case PlacementV1:
+		ids := make([]string, len(sorted))
+		for i, m := range sorted {
+			ids[i] = m.ID
+		}
+		if t.owners, err = placeOwners(ids, cfg.Partitions, cfg.VirtualNodes, cfg.Load); err != nil {
+			return nil, err
+		}
+		t.backups = placeBackups(sorted, t.owners, cfg.Backups, cfg.VirtualNodes, cfg.Load)
+	default:
+		t.owners, t.backups = place2(cfg, sorted)
 	}
 	t.hash = t.computeHash()
 	return t, nil
@@ -185,7 +185,7 @@ func sortMembers(members []Member, partitions int) (sorted []Member, rank []int,
 		}
 	}
 	if n > partitions {
-		return nil, nil, fmt.Errorf("%w: %d members, %d partitions", ErrTooManyMembers, n, partitions)
+		return nil, nil, fmt.Errorf("%w: %d members, %d partitions; every member must own one: raise --partitions (Config.Partitions, fixed for a cluster's life, docs/rebalancing.md)", ErrTooManyMembers, n, partitions)
 	}
 	return sorted, rank, nil
 }
@@ -195,8 +195,11 @@ const hashTag = "ns.ring.v1"
 
 // computeHash hashes the partition count, the configured backup count, the
 // members (ID, Addr, Zone), the owners and the backups, in a length-prefixed
-// little-endian encoding. The epoch, VirtualNodes and Load are left out:
-// two tables with the same content have the same hash however they were made.
+// little-endian encoding. The epoch, VirtualNodes, Load and Placement are
+// left out: two tables with the same content have the same hash however they
+// were made. Clients rebuild tables from the wire (FromAssignment), which
+// carries neither; with the placement version in the hash, every client
+// would reject the tables of a cluster whose version it did not guess.
 func (t *Table) computeHash() uint64 {
 	buf := make([]byte, 0, 64+len(t.members)*48+len(t.owners)*8*(2+t.cfg.Backups))
 	u := func(v uint64) { buf = binary.LittleEndian.AppendUint64(buf, v) }
@@ -234,6 +237,11 @@ func (t *Table) BackupCount() int { return t.cfg.Backups }
 
 // Config returns the configuration of the table, defaults filled in.
 func (t *Table) Config() Config { return t.cfg }
+
+// Placement returns the placement version the table was computed with
+// (Config.Placement, default filled in). For a table from FromAssignment it
+// is the version of the config given, not checked against the assignment.
+func (t *Table) Placement() int { return t.cfg.Placement }
 
 // Epoch returns the epoch given when the table was made.
 func (t *Table) Epoch() uint64 { return t.epoch }

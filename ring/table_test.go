@@ -19,6 +19,9 @@ func members(n int) []Member {
 	return ms
 }
 
+// placements are the placement versions every placement test runs with.
+var placements = []int{PlacementV1, PlacementV2}
+
 // fataler is what the helpers need of *testing.T, *testing.B and *rapid.T.
 type fataler interface {
 	Helper()
@@ -92,6 +95,9 @@ func TestNewErrors(t *testing.T) {
 			if !strings.HasPrefix(err.Error(), "ring: ") {
 				t.Fatalf("error %q lacks the package prefix", err)
 			}
+			if errors.Is(err, ErrTooManyMembers) && !strings.Contains(err.Error(), "--partitions") {
+				t.Fatalf("error %q does not name the flag to raise", err)
+			}
 		})
 	}
 }
@@ -114,57 +120,73 @@ func TestNewShapes(t *testing.T) {
 		{"one member fewer", 61, 0, 60},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			cfg := DefaultConfig()
-			cfg.Partitions, cfg.Backups = tt.partitions, tt.backups
-			tb := mustNew(t, cfg, 9, members(tt.n))
-			checkInvariants(t, tb)
-			if tb.Epoch() != 9 || tb.Partitions() != tt.partitions || tb.BackupCount() != tt.backups {
-				t.Fatalf("table %v does not reflect its inputs", tb)
-			}
-			hi, mean := tb.Load()
-			if limit := capacity(tt.partitions, tt.n, cfg.Load); hi > float64(limit) {
-				t.Fatalf("max load %v > capacity %d (mean %v)", hi, limit, mean)
-			}
-		})
+		for _, v := range placements {
+			t.Run(fmt.Sprintf("%s/v%d", tt.name, v), func(t *testing.T) {
+				cfg := DefaultConfig()
+				cfg.Partitions, cfg.Backups, cfg.Placement = tt.partitions, tt.backups, v
+				tb := mustNew(t, cfg, 9, members(tt.n))
+				checkInvariants(t, tb)
+				if tb.Epoch() != 9 || tb.Partitions() != tt.partitions || tb.BackupCount() != tt.backups {
+					t.Fatalf("table %v does not reflect its inputs", tb)
+				}
+				hi, mean := tb.Load()
+				if limit := capacity(tt.partitions, tt.n, cfg.Load); hi > float64(limit) {
+					t.Fatalf("max load %v > capacity %d (mean %v)", hi, limit, mean)
+				}
+			})
+		}
 	}
 }
 
 // TestLoadBound checks max/mean <= Load for every member count where the
 // partition count allows it, and max <= ceil(P/N) otherwise; the same for
-// backup slots. Large member counts use few virtual nodes: consistent's cost
-// grows as N squared times VirtualNodes.
+// backup slots. With placement v1, large member counts use few virtual
+// nodes: consistent's cost grows as N squared times VirtualNodes.
 func TestLoadBound(t *testing.T) {
 	var sizes []int
 	for n := 1; n <= 24; n++ {
 		sizes = append(sizes, n)
 	}
 	sizes = append(sizes, 32, 48, 64, 100, 136, 150, 200, 270, 271)
-	for _, n := range sizes {
+	for _, v := range placements {
+		for _, n := range sizes {
+			cfg := DefaultConfig()
+			cfg.Backups, cfg.Placement = 1, v
+			if n > 64 && v == PlacementV1 {
+				cfg.VirtualNodes = 8
+			}
+			checkLoadBound(t, cfg, n)
+		}
+	}
+	// Placement v2 at the sizes it is for.
+	for _, size := range []struct{ n, p int }{{100, 4096}, {500, 16384}, {1000, 16384}, {1000, 1024}} {
 		cfg := DefaultConfig()
-		cfg.Backups = 1
-		if n > 64 {
-			cfg.VirtualNodes = 8
+		cfg.Partitions, cfg.Backups = size.p, 2
+		checkLoadBound(t, cfg, size.n)
+	}
+}
+
+// checkLoadBound checks the owner and backup loads of n members under cfg.
+func checkLoadBound(t *testing.T, cfg Config, n int) {
+	t.Helper()
+	tb := mustNew(t, cfg, 1, members(n))
+	hi, mean := tb.Load()
+	ceil := float64((cfg.Partitions + n - 1) / n)
+	if hi/mean > cfg.Load && hi > ceil {
+		t.Errorf("v%d N=%d P=%d: max %v, mean %.2f: max/mean %.3f > %v", cfg.Placement, n, cfg.Partitions, hi, mean, hi/mean, cfg.Load)
+	}
+	if n <= 16 && hi/mean > 1.25 {
+		t.Errorf("v%d N=%d: max/mean %.3f > 1.25", cfg.Placement, n, hi/mean)
+	}
+	counts := make([]int, n)
+	for p := range tb.Partitions() {
+		for _, b := range tb.BackupIndexes(p) {
+			counts[b]++
 		}
-		tb := mustNew(t, cfg, 1, members(n))
-		hi, mean := tb.Load()
-		ceil := float64((cfg.Partitions + n - 1) / n)
-		if hi/mean > cfg.Load && hi > ceil {
-			t.Errorf("N=%d: max %v, mean %.2f: max/mean %.3f > %v", n, hi, mean, hi/mean, cfg.Load)
-		}
-		if n <= 16 && hi/mean > 1.25 {
-			t.Errorf("N=%d: max/mean %.3f > 1.25", n, hi/mean)
-		}
-		counts := make([]int, n)
-		for p := range tb.Partitions() {
-			for _, b := range tb.BackupIndexes(p) {
-				counts[b]++
-			}
-		}
-		if n > 1 {
-			if top, limit := slices.Max(counts), capacity(cfg.Partitions, n, cfg.Load); top > limit {
-				t.Errorf("N=%d: a member backs up %d partitions, capacity %d", n, top, limit)
-			}
+	}
+	if n > 1 {
+		if top, limit := slices.Max(counts), capacity(cfg.Partitions*min(cfg.Backups, n-1), n, cfg.Load); top > limit {
+			t.Errorf("v%d N=%d P=%d: a member backs up %d partitions, capacity %d", cfg.Placement, n, cfg.Partitions, top, limit)
 		}
 	}
 }
@@ -191,21 +213,23 @@ func TestZones(t *testing.T) {
 		{"no zones", zoned("", "", "", ""), 1, 1},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			cfg := DefaultConfig()
-			cfg.Backups = tt.backups
-			tb := mustNew(t, cfg, 1, tt.members)
-			checkInvariants(t, tb)
-			for p := range tb.Partitions() {
-				zs := map[string]bool{tb.Owner(p).Zone: true}
-				for _, b := range tb.BackupsOf(p) {
-					zs[b.Zone] = true
+		for _, v := range placements {
+			t.Run(fmt.Sprintf("%s/v%d", tt.name, v), func(t *testing.T) {
+				cfg := DefaultConfig()
+				cfg.Backups, cfg.Placement = tt.backups, v
+				tb := mustNew(t, cfg, 1, tt.members)
+				checkInvariants(t, tb)
+				for p := range tb.Partitions() {
+					zs := map[string]bool{tb.Owner(p).Zone: true}
+					for _, b := range tb.BackupsOf(p) {
+						zs[b.Zone] = true
+					}
+					if len(zs) != tt.zones {
+						t.Fatalf("partition %d spans zones %v, want %d", p, zs, tt.zones)
+					}
 				}
-				if len(zs) != tt.zones {
-					t.Fatalf("partition %d spans zones %v, want %d", p, zs, tt.zones)
-				}
-			}
-		})
+			})
+		}
 	}
 }
 
@@ -214,7 +238,7 @@ func TestAmbiguousIDs(t *testing.T) {
 	// both "a10". The NUL separator keeps every member's points its own.
 	ms := []Member{{ID: "a"}, {ID: "a1"}, {ID: "a10"}, {ID: "a11"}, {ID: "a1\x000"}}
 	cfg := DefaultConfig()
-	cfg.Backups = 1
+	cfg.Backups, cfg.Placement = 1, PlacementV1
 	tb := mustNew(t, cfg, 1, ms)
 	checkInvariants(t, tb)
 	ring := buildRing(tb.Members(), cfg.VirtualNodes)

@@ -1,0 +1,232 @@
+package ring
+
+import (
+	"cmp"
+	"slices"
+
+	"github.com/cespare/xxhash/v2"
+)
+
+// Placement version 2: bounded-load consistent hashing like version 1, with
+// the ring built once and walked directly.
+//
+// Every member has VirtualNodes points on a 64-bit ring: point v of the
+// member whose ID hashes (xxhash64) to h sits at mix64(h + (v+1)*golden),
+// so no string is formatted and each member is hashed once. Partition p sits
+// at mix64(p + partitionSeed). Partitions are placed in increasing order; each
+// goes to the first member clockwise of its point that owns fewer than
+// capacity(P, N, Load) partitions. Backups walk on from the same place with
+// the four passes of version 1 (placeBackups), but lazily: a pass stops at the
+// first member it may take, and a pass that cannot take anyone is skipped
+// from counters instead of walking the whole ring. The cost is
+// O(NV log(NV) + (P + P*B) log(NV)) plus the walks, short except when caps or
+// zones bind.
+
+// golden is 2^64 divided by the golden ratio, the step between a member's
+// points before mixing.
+const golden = 0x9e3779b97f4a7c15
+
+// partitionSeed separates partition points from member points.
+const partitionSeed = 0x6a09e667f3bcc909
+
+// mix64 is the finalizer of splitmix64: a bijection of uint64 whose output
+// bits each depend on every input bit.
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
+}
+
+// partitionPoint2 is where partition p sits on the version 2 ring.
+func partitionPoint2(p int) uint64 { return mix64(uint64(p) + partitionSeed) }
+
+// buildRing2 returns the points of members (sorted by ID) on the version 2
+// ring, sorted by hash and then member index, so that equal hashes (all but
+// impossible) still sort the same way on every node.
+func buildRing2(members []Member, vnodes int) []point {
+	pts := make([]point, 0, len(members)*vnodes)
+	for i, m := range members {
+		h := xxhash.Sum64String(m.ID)
+		for v := range vnodes {
+			pts = append(pts, point{hash: mix64(h + uint64(v+1)*golden), member: int32(i)})
+		}
+	}
+	return sortPoints(pts)
+}
+
+// radixBits is the digit width of sortPoints.
+const radixBits = 11
+
+// sortPoints sorts pts by hash and, for equal hashes, keeps their order (a
+// stable LSD radix sort). It returns the sorted slice, which may be pts or a
+// new one. A comparison sort of a 100,000-point ring spends most of New's
+// time; this takes a few passes over it.
+func sortPoints(pts []point) []point {
+	src, dst := pts, make([]point, len(pts))
+	for shift := 0; shift < 64; shift += radixBits {
+		var count [1 << radixBits]int
+		for _, pt := range src {
+			count[(pt.hash>>shift)&(1<<radixBits-1)]++
+		}
+		pos := 0
+		for d, c := range count {
+			count[d] = pos
+			pos += c
+		}
+		for _, pt := range src {
+			d := (pt.hash >> shift) & (1<<radixBits - 1)
+			dst[count[d]] = pt
+			count[d]++
+		}
+		src, dst = dst, src
+	}
+	return src
+}
+
+// place2 computes owners and backups with placement version 2. members must
+// be sorted by ID, distinct and no more than partitions; cfg must be valid
+// with defaults filled in.
+func place2(cfg Config, members []Member) (owners []int, backups [][]int) {
+	n, parts := len(members), cfg.Partitions
+	ring := buildRing2(members, cfg.VirtualNodes)
+	starts := make([]int32, parts) // ring index where partition p's walk starts
+
+	limit := capacity(parts, n, cfg.Load)
+	loads := make([]int, n)
+	owners = make([]int, parts)
+	for p := range owners {
+		key := partitionPoint2(p)
+		i, _ := slices.BinarySearchFunc(ring, key, func(pt point, k uint64) int { return cmp.Compare(pt.hash, k) })
+		if i == len(ring) {
+			i = 0
+		}
+		starts[p] = int32(i)
+		// capacity(P, N, Load)*N >= P: some member has room, and every
+		// member has a point, so the walk ends within one lap.
+		for loads[ring[i].member] >= limit {
+			if i++; i == len(ring) {
+				i = 0
+			}
+		}
+		m := int(ring[i].member)
+		loads[m]++
+		owners[p] = m
+	}
+	return owners, placeBackups2(members, ring, starts, owners, cfg.Backups, cfg.Load)
+}
+
+// placeBackups2 chooses min(b, N-1) backups per partition with the passes
+// of placeBackups (new zone with room, new zone, room, anyone), walking the
+// ring from starts[p]. Within a pass the conditions only tighten, so a member
+// passed over stays passed over and each pass resumes where it stopped; a
+// pass runs only while counters say a member qualifies, so every walk ends
+// on a member it takes, within one lap.
+func placeBackups2(members []Member, ring []point, starts []int32, owners []int, b int, load float64) [][]int {
+	n, parts := len(members), len(owners)
+	out := make([][]int, parts)
+	b = min(b, n-1)
+	if b <= 0 {
+		return out
+	}
+
+	zoneOf := make([]int, n)
+	zones := map[string]int{}
+	for i, m := range members {
+		z, ok := zones[m.Zone]
+		if !ok {
+			z = len(zones)
+			zones[m.Zone] = z
+		}
+		zoneOf[i] = z
+	}
+	nzones := len(zones)
+
+	limit := capacity(parts*b, n, load)
+	loads := make([]int, n)
+	roomIn := make([]int, nzones) // members of each zone under the backup cap
+	for _, z := range zoneOf {
+		roomIn[z]++
+	}
+	room := n               // members under the backup cap
+	taken := make([]int, n) // taken[m] == gen: m is this partition's owner or a backup
+	zoneUsed := make([]int, nzones)
+	chosen := make([]int, 0, b+1) // this partition's owner and backups so far
+	flat := make([]int, 0, parts*b)
+
+	for p, owner := range owners {
+		gen := p + 1
+		chosen = append(chosen[:0], owner)
+		taken[owner] = gen
+		zoneUsed[zoneOf[owner]] = gen
+		usedZones := 1
+		roomUsed := roomIn[zoneOf[owner]] // members with room in used zones
+
+		// qualifies reports whether some member not yet taken satisfies
+		// pass; ok reports whether m does.
+		qualifies := func(pass int) bool {
+			switch pass {
+			case 0:
+				return room-roomUsed > 0
+			case 1:
+				return usedZones < nzones
+			case 2:
+				takenRoom := 0
+				for _, m := range chosen {
+					if loads[m] < limit {
+						takenRoom++
+					}
+				}
+				return room-takenRoom > 0
+			default:
+				return n > len(chosen)
+			}
+		}
+		ok := func(pass, m int) bool {
+			if taken[m] == gen {
+				return false
+			}
+			switch pass {
+			case 0:
+				return zoneUsed[zoneOf[m]] != gen && loads[m] < limit
+			case 1:
+				return zoneUsed[zoneOf[m]] != gen
+			case 2:
+				return loads[m] < limit
+			default:
+				return true
+			}
+		}
+
+		first := len(flat)
+		for pass := 0; pass < 4 && len(flat)-first < b; pass++ {
+			i := int(starts[p])
+			for len(flat)-first < b && qualifies(pass) {
+				for !ok(pass, int(ring[i].member)) {
+					if i++; i == len(ring) {
+						i = 0
+					}
+				}
+				m := int(ring[i].member)
+				z := zoneOf[m]
+				taken[m] = gen
+				chosen = append(chosen, m)
+				if zoneUsed[z] != gen {
+					zoneUsed[z] = gen
+					usedZones++
+					roomUsed += roomIn[z]
+				}
+				if loads[m]++; loads[m] == limit {
+					room--
+					roomIn[z]--
+					roomUsed-- // z is used now
+				}
+				flat = append(flat, m)
+			}
+		}
+		out[p] = flat[first:len(flat):len(flat)]
+	}
+	return out
+}
