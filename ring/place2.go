@@ -12,15 +12,16 @@ import (
 //
 // Every member has VirtualNodes points on a 64-bit ring: point v of the
 // member whose ID hashes (xxhash64) to h sits at mix64(h + (v+1)*golden),
-// so no string is formatted and each member is hashed once. Partition p sits
-// at mix64(p + partitionSeed). Partitions are placed in increasing order; each
-// goes to the first member clockwise of its point that owns fewer than
-// capacity(P, N, Load) partitions. Backups walk on from the same place with
-// the four passes of version 1 (placeBackups), but lazily: a pass stops at the
-// first member it may take, and a pass that cannot take anyone is skipped
-// from counters instead of walking the whole ring. The cost is
-// O(NV log(NV) + (P + P*B) log(NV)) plus the walks, short except when caps or
-// zones bind.
+// so no string is formatted and each member is hashed once; the points are
+// radix-sorted. Partition p sits at mix64(p + partitionSeed) and its natural
+// owner is the member of the first point clockwise (a binary search). Members
+// over capacity(P, N, Load) keep their closest partitions and the rest spill
+// clockwise (place2). Backups walk on from the same place with the four
+// passes of version 1 (placeBackups), but lazily: a pass stops at the first
+// member it may take, and a pass that cannot take anyone is skipped from
+// counters instead of walking the whole ring (placeBackups2). The cost is
+// O(NV + (P + P*B) log(NV)) plus the spill walks, short except when caps or
+// zones bind everywhere.
 
 // golden is 2^64 divided by the golden ratio, the step between a member's
 // points before mixing.
@@ -89,14 +90,23 @@ func sortPoints(pts []point) []point {
 // place2 computes owners and backups with placement version 2. members must
 // be sorted by ID, distinct and no more than partitions; cfg must be valid
 // with defaults filled in.
+//
+// Owners are placed in two phases. First every partition goes to its
+// natural owner, the member of the first point clockwise of its own. A
+// member with more than capacity(P, N, Load) natural partitions keeps those
+// closest (counter-clockwise) to its points, and the rest spill: in
+// increasing order, each goes to the first member clockwise that is under
+// the cap. A partition is never displaced by a spilled one, so a joining
+// member, which takes partitions far from their owners' points (those most
+// likely to have spilled), seldom sets off a chain of moves between others.
 func place2(cfg Config, members []Member) (owners []int, backups [][]int) {
 	n, parts := len(members), cfg.Partitions
 	ring := buildRing2(members, cfg.VirtualNodes)
 	starts := make([]int32, parts) // ring index where partition p's walk starts
+	dist := make([]uint64, parts)  // clockwise distance from p to its natural owner's point
 
-	limit := capacity(parts, n, cfg.Load)
-	loads := make([]int, n)
 	owners = make([]int, parts)
+	loads := make([]int, n)
 	for p := range owners {
 		key := partitionPoint2(p)
 		i, _ := slices.BinarySearchFunc(ring, key, func(pt point, k uint64) int { return cmp.Compare(pt.hash, k) })
@@ -104,8 +114,42 @@ func place2(cfg Config, members []Member) (owners []int, backups [][]int) {
 			i = 0
 		}
 		starts[p] = int32(i)
+		dist[p] = ring[i].hash - key // wraps around zero as it should
+		owners[p] = int(ring[i].member)
+		loads[owners[p]]++
+	}
+
+	// Group the partitions by natural owner (a counting sort), then cut
+	// each member's group at the cap, closest first.
+	limit := capacity(parts, n, cfg.Load)
+	first := make([]int, n+1) // member m's partitions are byOwner[first[m]:first[m+1]]
+	for _, o := range owners {
+		first[o+1]++
+	}
+	for m := range n {
+		first[m+1] += first[m]
+	}
+	byOwner := make([]int, parts)
+	next := slices.Clone(first[:n])
+	for p, o := range owners {
+		byOwner[next[o]] = p
+		next[o]++
+	}
+	var spill []int
+	for m, l := range loads {
+		if l <= limit {
+			continue
+		}
+		mine := byOwner[first[m]:first[m+1]]
+		slices.SortFunc(mine, func(a, b int) int { return cmp.Or(cmp.Compare(dist[a], dist[b]), cmp.Compare(a, b)) })
+		spill = append(spill, mine[limit:]...)
+		loads[m] = limit
+	}
+	slices.Sort(spill)
+	for _, p := range spill {
 		// capacity(P, N, Load)*N >= P: some member has room, and every
 		// member has a point, so the walk ends within one lap.
+		i := int(starts[p])
 		for loads[ring[i].member] >= limit {
 			if i++; i == len(ring) {
 				i = 0
