@@ -7,15 +7,24 @@ import (
 	"github.com/cespare/xxhash/v2"
 )
 
-// BenchmarkNew measures building a table with the default config, without
-// and with two backups, for 3, 16 and 64 members.
+// BenchmarkNew measures building a table with one backup (as nodes do with
+// --backups 1), for each placement version and cluster size:
+//
+//	go test ./ring -run '^$' -bench 'New/' -benchtime=10x -count=5
+//
+// Placement v1 is skipped above 100 members: consistent re-sorts its ring
+// after each member it adds, seconds per table at 500 members.
 func BenchmarkNew(b *testing.B) {
-	for _, backups := range []int{0, 2} {
-		for _, n := range []int{3, 16, 64} {
-			b.Run(fmt.Sprintf("backups=%d/members=%d", backups, n), func(b *testing.B) {
+	sizes := []struct{ members, partitions int }{{10, 271}, {100, 4096}, {1000, 16384}, {2000, 65536}}
+	for _, v := range placements {
+		for _, sz := range sizes {
+			b.Run(fmt.Sprintf("v%d/%dx%d", v, sz.members, sz.partitions), func(b *testing.B) {
+				if v == PlacementV1 && sz.members > 100 {
+					b.Skip("placement v1 costs O(N^2 V log(NV)) in consistent.New: seconds per table above a few hundred members")
+				}
 				cfg := DefaultConfig()
-				cfg.Backups = backups
-				ms := members(n)
+				cfg.Partitions, cfg.Backups, cfg.Placement = sz.partitions, 1, v
+				ms := members(sz.members)
 				b.ReportAllocs()
 				for b.Loop() {
 					if _, err := New(cfg, 1, ms); err != nil {
