@@ -52,7 +52,8 @@ type observer struct {
 
 	backpressure []paddedCounter // rejected envelopes' items, by worker
 
-	leaseLapses atomic.Uint64 // the serving lease lapsed (lease.go)
+	leaseLapses   atomic.Uint64 // the serving lease lapsed (lease.go)
+	tableFailures atomic.Uint64 // views ring.New refused (applyView)
 
 	moving atomic.Pointer[movingSet] // partitions being handed off; nil = none
 
@@ -428,6 +429,8 @@ var (
 	descEpoch      = desc("ns_table_epoch", "Epoch of the node's partition table.")
 	descTableMem   = desc("ns_table_members", "Members in the node's partition table.")
 	descPartitions = desc("ns_table_partitions", "Partitions in the cluster (fixed for its life).")
+	descTableStale = desc("ns_table_stale", "1 while the newest membership view has no partition table (e.g. more members than --partitions) and the previous table is kept, else 0.")
+	descTableFails = desc("ns_table_build_failures_total", "Membership views that could not become a partition table (the reason is logged and shown by /readyz).")
 	descOwned      = desc("ns_partitions_owned", "Partitions this node owns.")
 	descBackup     = desc("ns_partitions_backup", "Partitions this node keeps a backup of.")
 	descMoving     = desc("ns_partitions_moving", "Partitions being handed off to (incoming) or away from (outgoing) this node.", "direction")
@@ -469,7 +472,7 @@ var walDescs = []*prometheus.Desc{descWALFailed, descWALAppends, descWALSyncs, d
 
 var allDescs = []*prometheus.Desc{
 	descInfo, descReady, descUptime, descJoined, descMembersS, descHealth,
-	descEpoch, descTableMem, descPartitions, descOwned, descBackup, descMoving, descHOBytes, descHandoffs,
+	descEpoch, descTableMem, descPartitions, descTableStale, descTableFails, descOwned, descBackup, descMoving, descHOBytes, descHandoffs,
 	descForwarded, descItems, descClientErr, descLease, descLeaseLapse,
 	descEnqueued, descProcessed, descErrors, descDropped, descPanics, descRestarts, descBatches, descDepth,
 	descRunning, descCircuit, descBackpress, descLatency, descBatchSize,
@@ -542,6 +545,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descEpoch, float64(t.Epoch()))
 	gauge(descTableMem, float64(len(t.Members())))
 	gauge(descPartitions, float64(t.Partitions()))
+	gauge(descTableStale, b2f(n.tableErr.Load() != nil))
+	counter(descTableFails, o.tableFailures.Load())
 	gauge(descOwned, float64(len(t.Owned(n.cfg.NodeID))))
 	gauge(descBackup, float64(len(t.BackedUp(n.cfg.NodeID))))
 	in, out := n.movingPartitions()

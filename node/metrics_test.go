@@ -86,7 +86,8 @@ func TestMetricsFamiliesAndCounters(t *testing.T) {
 	fams := scrape(t, n)
 	for _, name := range []string{
 		"ns_node_info", "ns_node_ready", "ns_cluster_joined", "ns_cluster_members", "ns_cluster_health_score",
-		"ns_table_epoch", "ns_table_members", "ns_table_partitions", "ns_partitions_owned", "ns_partitions_backup",
+		"ns_table_epoch", "ns_table_members", "ns_table_partitions", "ns_table_stale", "ns_table_build_failures_total",
+		"ns_partitions_owned", "ns_partitions_backup",
 		"ns_partitions_moving", "ns_handoff_bytes_total", "ns_handoffs_total", "ns_forwarded_items_total",
 		"ns_client_items_total", "ns_client_errors_total",
 		"ns_worker_messages_enqueued_total", "ns_worker_messages_processed_total", "ns_worker_errors_total",
@@ -295,5 +296,57 @@ func TestGrafanaDashboardMetricsExist(t *testing.T) {
 		if _, ok := fams[base]; !ok && base != "ns_handoff_duration_seconds" && !strings.HasPrefix(base, "ns_grpc_") {
 			t.Errorf("dashboard queries %s, not served", name)
 		}
+	}
+}
+
+// TestTableTooManyMembers: a member beyond --partitions cannot be given a
+// partition. The table is kept (the first node stays ready, saying why), the
+// newcomer is not ready, and both tell the flag to raise.
+func TestTableTooManyMembers(t *testing.T) {
+	one := func(_ int, cfg *node.Config) { cfg.Ring.Partitions = 1 }
+	c := clustertest.Start(t, clustertest.Config{Nodes: 1, Modify: one})
+	first := c.Nodes[0]
+	kept := first.Table()
+
+	cfg := clustertest.NodeConfig(t, 1)
+	one(1, &cfg)
+	cfg.Cluster.Join = []string{first.GossipAddr()}
+	second, err := node.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = second.Shutdown(ctx)
+	})
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ready, why := first.Ready()
+		_, why2 := second.Ready()
+		if ready && strings.Contains(why, "--partitions") && strings.Contains(why2, "--partitions") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no reason given: first ready=%v %q; second %q", ready, why, why2)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if ready, _ := second.Ready(); ready {
+		t.Fatal("a node without partitions is ready")
+	}
+	if got := first.Table(); got.Hash() != kept.Hash() || len(got.Members()) != 1 {
+		t.Fatalf("table changed to %v", got)
+	}
+	fams := scrape(t, first)
+	if v := value(fams, "ns_table_stale"); v != 1 {
+		t.Errorf("ns_table_stale = %v, want 1", v)
+	}
+	if v := value(fams, "ns_table_build_failures_total"); v < 1 {
+		t.Errorf("ns_table_build_failures_total = %v, want >= 1", v)
 	}
 }

@@ -48,7 +48,8 @@ type Node struct {
 
 	advertise string // gRPC address advertised to peers and clients
 
-	table atomic.Pointer[ring.Table] // current table; never nil after New
+	table    atomic.Pointer[ring.Table]   // current table; never nil after New
+	tableErr atomic.Pointer[tableFailure] // why the newest view has no table; nil when it has one
 
 	watchMu  sync.Mutex // guards watchers
 	watchers map[chan struct{}]struct{}
@@ -364,11 +365,15 @@ func (n *Node) Ready() (bool, string) {
 		return false, "not joined yet (seeds: " + fmt.Sprint(n.cfg.Cluster.Join) + ")"
 	}
 	t := n.table.Load()
+	stale := ""
+	if f := n.tableErr.Load(); f != nil {
+		stale = "; " + f.String()
+	}
 	if t.Epoch() == 0 {
-		return false, "no partition table from the cluster yet"
+		return false, "no partition table from the cluster yet" + stale
 	}
 	if t.MemberIndex(n.cfg.NodeID) < 0 {
-		return false, "table does not include this node yet"
+		return false, "table does not include this node yet" + stale
 	}
 	if err := n.walErr(); err != nil {
 		return false, "write-ahead log failed, refusing writes: " + err.Error()
@@ -382,7 +387,21 @@ func (n *Node) Ready() (bool, string) {
 	if d := n.lease.lapsedFor(time.Now()); d > 0 {
 		return false, fmt.Sprintf("serving lease lapsed %v ago: heard from fewer than half of the last agreed members within the suspicion timeout (%v); serving nothing", d.Round(time.Millisecond), n.members.SuspicionTimeout())
 	}
-	return true, "ok: epoch " + strconv.FormatUint(t.Epoch(), 10)
+	// A table kept when the newest view could not be built still routes
+	// every key, the same on every node: ready, with the reason.
+	return true, "ok: epoch " + strconv.FormatUint(t.Epoch(), 10) + stale
+}
+
+// tableFailure records a view that could not become a partition table.
+type tableFailure struct {
+	epoch   uint64 // the view's epoch
+	members int    // members in the view
+	err     error  // from ring.New
+}
+
+// String says which view has no table and why, for Ready and the status page.
+func (f *tableFailure) String() string {
+	return fmt.Sprintf("membership epoch %d (%d members) has no partition table, the previous one is kept: %v", f.epoch, f.members, f.err)
 }
 
 // onView is the cluster's callback; it must not block: it hands the view to
@@ -439,9 +458,15 @@ func (n *Node) applyView(v cluster.View) {
 	old := n.table.Load()
 	t, err := ring.New(n.cfg.Ring, v.Epoch, members)
 	if err != nil {
-		n.log.Error("cannot build partition table; keeping the previous one", "epoch", v.Epoch, "members", len(members), "err", err)
+		// Every node sees the same members and fails alike (more members
+		// than partitions, say): all keep their last table, which still
+		// agrees. Ready and the metrics say why until a view builds.
+		n.tableErr.Store(&tableFailure{epoch: v.Epoch, members: len(members), err: err})
+		n.obs().tableFailures.Add(1)
+		n.log.Error("cannot build partition table; keeping the previous one", "epoch", v.Epoch, "members", len(members), "kept_epoch", old.Epoch(), "err", err)
 		return
 	}
+	n.tableErr.Store(nil)
 	if old != nil && old.Epoch() == t.Epoch() && old.Hash() == t.Hash() {
 		return
 	}
