@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/nothingshared/ns/internal/ratelog"
 )
 
 // DefaultLeaveTimeout bounds Leave when it is given a timeout <= 0.
@@ -54,6 +56,14 @@ type Cluster struct {
 	view   atomic.Pointer[View]
 	joined atomic.Bool
 
+	// placement is placementOf(Config.Meta), read-only after New: members
+	// advertising another are refused (ErrIncompatible).
+	placement int
+	// refused is the last refusal of an incompatible member; refusedLog
+	// rate-limits the warnings about them.
+	refused    atomic.Pointer[error]
+	refusedLog *ratelog.Logger
+
 	// wake (capacity 1) tells run that the member table changed; advertiseCh
 	// (capacity 1) tells advertise that the local metadata changed. Senders
 	// never block: a pending signal already covers the new change.
@@ -91,6 +101,8 @@ func New(cfg Config) (*Cluster, error) {
 		advertiseCh:   make(chan struct{}, 1),
 		tr:            newTracker(cfg.NodeID, "", cfg.Meta, time.Now()),
 		updateTimeout: min(max(mc.GossipInterval, 10*time.Millisecond), time.Second),
+		placement:     placementOf(cfg.Meta),
+		refusedLog:    ratelog.New(cfg.Logger, 10*time.Second),
 	}
 	if cfg.StartEpoch > 1 {
 		c.tr.startAt(min(cfg.StartEpoch, maxEpoch))
@@ -103,7 +115,7 @@ func New(cfg Config) (*Cluster, error) {
 	}
 	c.meta.Store(&b)
 	d := delegate{c: c}
-	mc.Delegate, mc.Events, mc.Alive, mc.Ping = d, d, d, d
+	mc.Delegate, mc.Events, mc.Alive, mc.Ping, mc.Merge = d, d, d, d, d
 	c.suspicionMult, c.probeInterval, c.probeTimeout = mc.SuspicionMult, mc.ProbeInterval, mc.ProbeTimeout
 
 	ml, err := memberlist.Create(mc)
@@ -160,7 +172,8 @@ func (c *Cluster) Start(ctx context.Context) error {
 // names, as Config.Join): it resolves them, drops this node's own address, and
 // contacts every address. It returns the number of nodes contacted; the error
 // is nil when that is at least one, otherwise it wraps ErrJoinFailed (and
-// ErrNoPeers when no address was left to contact) joined with each failure.
+// ErrNoPeers when no address was left to contact, ErrIncompatible when a seed
+// was refused for its placement) joined with each failure.
 func (c *Cluster) Join(ctx context.Context, seeds []string) (int, error) {
 	if c.closed.Load() {
 		return 0, ErrShutdown
@@ -172,8 +185,14 @@ func (c *Cluster) Join(ctx context.Context, seeds []string) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, errors.Join(ErrJoinFailed, err)
 	}
+	before := c.refused.Load()
 	n, err := c.ml.Join(addrs)
 	if n == 0 {
+		// memberlist flattens the errors of its merge delegate into text:
+		// a refusal recorded meanwhile is the reason, kept as an error.
+		if r := c.refused.Load(); r != before && r != nil {
+			errs = append(errs, *r)
+		}
 		return 0, errors.Join(append(errs, ErrJoinFailed, err)...)
 	}
 	c.joined.Store(true)
@@ -261,9 +280,14 @@ func (c *Cluster) HealthScore() int { return c.ml.GetHealthScore() }
 
 // SetMeta replaces the metadata this node advertises. The new metadata reaches
 // other nodes by gossip; the local view reflects it at once (after Start).
+//
+// Meta.Placement cannot change: members are admitted by it.
 func (c *Cluster) SetMeta(m Meta) error {
 	if err := m.Validate(); err != nil {
 		return err
+	}
+	if placementOf(m) != c.placement {
+		return fmt.Errorf("%w: placement %d, joined with %d: it cannot change", ErrBadMeta, placementOf(m), c.placement)
 	}
 	if c.closed.Load() {
 		return ErrShutdown
@@ -581,6 +605,7 @@ var (
 	_ memberlist.EventDelegate = delegate{}
 	_ memberlist.AliveDelegate = delegate{}
 	_ memberlist.PingDelegate  = delegate{}
+	_ memberlist.MergeDelegate = delegate{}
 )
 
 // AckPayload adds nothing to the acks this node sends.
@@ -615,14 +640,60 @@ func (d delegate) LocalState(join bool) []byte { return nil }
 // MergeRemoteState ignores push/pull state.
 func (d delegate) MergeRemoteState(buf []byte, join bool) {}
 
-// NotifyAlive admits only nodes whose metadata decodes: a node with foreign
-// or corrupt metadata never becomes a member.
+// NotifyAlive admits only nodes whose metadata decodes and that place
+// partitions as this node does: a node with foreign or corrupt metadata or
+// another Meta.Placement never becomes a member.
 func (d delegate) NotifyAlive(n *memberlist.Node) error {
 	if n.Name == d.c.cfg.NodeID {
 		return nil
 	}
-	_, err := decodeWire(n.Meta)
+	w, err := decodeWire(n.Meta)
+	if err != nil {
+		return err
+	}
+	return d.c.compatible(n.Name, w.Meta)
+}
+
+// NotifyMerge refuses a push/pull merge (a join, in either direction) with a
+// cluster that holds a node of another Meta.Placement, so that Join fails
+// with ErrIncompatible rather than joining no one. Nodes whose metadata does
+// not decode are left to NotifyAlive.
+func (d delegate) NotifyMerge(peers []*memberlist.Node) error {
+	for _, n := range peers {
+		if n.Name == d.c.cfg.NodeID {
+			continue
+		}
+		if w, err := decodeWire(n.Meta); err == nil {
+			if err := d.c.compatible(n.Name, w.Meta); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// compatible returns an error wrapping ErrIncompatible, also recorded for
+// Refused and logged (rate-limited), if member id with metadata m places
+// partitions differently from this node.
+func (c *Cluster) compatible(id string, m Meta) error {
+	if placementOf(m) == c.placement {
+		return nil
+	}
+	err := fmt.Errorf("%w: %s places partitions with placement version %d, this node with %d: every node of a cluster must run the same --placement (docs/rebalancing.md)",
+		ErrIncompatible, id, placementOf(m), c.placement)
+	c.refused.Store(&err)
+	c.refusedLog.Warn("cluster: member refused", "node", c.cfg.NodeID, "member", id, "err", err)
 	return err
+}
+
+// Refused returns the last refusal of a member for incompatibility (wrapping
+// ErrIncompatible), or nil if no member was ever refused. A node that cannot
+// join because its seeds were refused should not start a cluster of its own.
+func (c *Cluster) Refused() error {
+	if p := c.refused.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // NotifyJoin records a member as alive.

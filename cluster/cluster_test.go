@@ -666,3 +666,41 @@ func TestResolveSeeds(t *testing.T) {
 		})
 	}
 }
+
+// TestPlacementRefused: nodes that place partitions differently never
+// share a view. Joining fails with ErrIncompatible, both sides record the
+// refusal, and a node of the same placement still joins.
+func TestPlacementRefused(t *testing.T) {
+	n := newTestNet(t)
+	cfgA := n.config("a")
+	cfgA.Meta.Placement = 2
+	a := n.start(cfgA)
+	b := n.start(n.config("b")) // placement 0: version 1
+
+	if _, err := b.Join(ctxT(t), []string{a.LocalAddr()}); !errors.Is(err, ErrIncompatible) {
+		t.Fatalf("join across placements: %v, want ErrIncompatible", err)
+	}
+	if err := b.Refused(); !errors.Is(err, ErrIncompatible) || !strings.Contains(err.Error(), "--placement") {
+		t.Fatalf("b.Refused() = %v", err)
+	}
+	waitFor(t, 5*time.Second, "a refuses b", func() (bool, string) {
+		return a.Refused() != nil, "a.Refused() = nil"
+	})
+
+	cfgC := n.config("c")
+	cfgC.Meta.Placement = 2
+	c := n.start(cfgC)
+	if _, err := c.Join(ctxT(t), []string{a.LocalAddr()}); err != nil {
+		t.Fatalf("join with the same placement: %v", err)
+	}
+	waitFor(t, 5*time.Second, "a and c together", func() (bool, string) {
+		va, vc := a.View(), c.View()
+		return len(va.Members) == 2 && len(vc.Members) == 2, fmt.Sprintf("a sees %v, c sees %v", va.IDs(), vc.IDs())
+	})
+	if v := b.View(); len(v.Members) != 1 {
+		t.Fatalf("b sees %v", v.IDs())
+	}
+	if err := a.SetMeta(Meta{Placement: 1}); !errors.Is(err, ErrBadMeta) {
+		t.Fatalf("SetMeta changing the placement: %v, want ErrBadMeta", err)
+	}
+}

@@ -21,6 +21,12 @@ var (
 	// encoding, and by Meta.Validate for a field with an invalid value.
 	ErrBadMeta = errors.New("cluster: bad node metadata")
 
+	// ErrIncompatible reports a member refused because it cannot share a
+	// cluster with this node: it advertises another Meta.Placement. Join
+	// returns it (wrapped) when the seeds advertise another placement;
+	// Refused returns the last such refusal.
+	ErrIncompatible = errors.New("cluster: incompatible member")
+
 	// ErrShutdown is returned by methods called after Shutdown or Leave.
 	ErrShutdown = errors.New("cluster: shut down")
 

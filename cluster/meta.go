@@ -19,6 +19,8 @@ const (
 	MaxMetaField = 255
 	// MaxWorkers is the largest Meta.Workers.
 	MaxWorkers = 1 << 16
+	// MaxPlacement is the largest Meta.Placement.
+	MaxPlacement = 255
 	// metaVersion is the first byte of every encoding this package writes
 	// and the only one it reads.
 	metaVersion = 1
@@ -43,7 +45,17 @@ type Meta struct {
 	Workers int
 	// Version is the software version of the node.
 	Version string
+	// Placement is the version of the algorithm that places partitions on
+	// members (ring.Config.Placement), in 0..MaxPlacement. Nodes that place
+	// partitions differently compute different tables from the same members,
+	// so a node refuses members that advertise another version (ErrIncompatible).
+	// 0 and 1 both mean version 1, the only one of nodes that predate the
+	// field, and are advertised alike (not at all): DecodeMeta reports 0.
+	Placement int
 }
+
+// placementOf returns the placement version m advertises: 1 for 0.
+func placementOf(m Meta) int { return max(m.Placement, 1) }
 
 // Validate reports whether m can be advertised: strings are valid UTF-8
 // without control characters and at most MaxMetaField bytes, GRPCAddr is empty
@@ -81,6 +93,11 @@ func DecodeMeta(b []byte) (Meta, error) {
 //	string  gRPC address   (varint length, then bytes)
 //	string  zone
 //	string  version
+//	varint  placement (2..MaxPlacement), only when above 1
+//
+// The trailing placement keeps the encoding of placement version 1 what it
+// was before the field, so older nodes admit newer ones that place
+// partitions as they do, and refuse (trailing bytes) those that do not.
 type wireMeta struct {
 	Meta
 	Epoch   uint64
@@ -99,6 +116,9 @@ func (w wireMeta) appendTo(b []byte) ([]byte, error) {
 	}
 	if w.Workers > MaxWorkers {
 		return nil, fmt.Errorf("%w: workers %d > %d", ErrMetaTooLarge, w.Workers, MaxWorkers)
+	}
+	if w.Placement < 0 || w.Placement > MaxPlacement {
+		return nil, fmt.Errorf("%w: placement %d not in 0..%d", ErrBadMeta, w.Placement, MaxPlacement)
 	}
 	for _, f := range []struct{ name, v string }{{"grpc address", w.GRPCAddr}, {"zone", w.Zone}, {"version", w.Version}} {
 		if err := checkField(f.name, f.v); err != nil {
@@ -120,6 +140,9 @@ func (w wireMeta) appendTo(b []byte) ([]byte, error) {
 	for _, s := range []string{w.GRPCAddr, w.Zone, w.Version} {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
+	}
+	if w.Placement > 1 {
+		b = binary.AppendUvarint(b, uint64(w.Placement))
 	}
 	if n := len(b) - start; n > memberlist.MetaMaxSize {
 		return nil, fmt.Errorf("%w: %d bytes > %d", ErrMetaTooLarge, n, memberlist.MetaMaxSize)
@@ -151,6 +174,12 @@ func decodeWire(b []byte) (wireMeta, error) {
 	w.GRPCAddr = d.string("grpc address")
 	w.Zone = d.string("zone")
 	w.Version = d.string("version")
+	if d.err == nil && len(d.b) > 0 {
+		w.Placement = int(d.uvarint("placement", MaxPlacement))
+		if d.err == nil && w.Placement < 2 {
+			return wireMeta{}, fmt.Errorf("%w: placement %d written out (only versions above 1 are)", ErrBadMeta, w.Placement)
+		}
+	}
 	if d.err != nil {
 		return wireMeta{}, d.err
 	}

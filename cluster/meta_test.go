@@ -73,6 +73,36 @@ func TestWireMetaRoundTrip(t *testing.T) {
 	}
 }
 
+// TestWireMetaPlacement: placement version 1 (or 0) is advertised exactly
+// as before the field existed, so older nodes admit the nodes that place
+// partitions as they do; a later version is a trailing varint they refuse.
+func TestWireMetaPlacement(t *testing.T) {
+	base := wireMeta{Meta: Meta{GRPCAddr: "a:1", Zone: "z", Workers: 1, Version: "v"}, Epoch: 1, SetHash: 7}
+	v0 := validWire(t)
+	for _, p := range []int{0, 1} {
+		w := base
+		w.Placement = p
+		b, err := w.appendTo(nil)
+		if err != nil || !bytes.Equal(b, v0) {
+			t.Fatalf("placement %d encodes as % x, %v; want % x", p, b, err, v0)
+		}
+	}
+	w := base
+	w.Placement = 2
+	b, err := w.appendTo(nil)
+	if err != nil || !bytes.Equal(b, append(bytes.Clone(v0), 2)) {
+		t.Fatalf("placement 2 encodes as % x, %v", b, err)
+	}
+	if m, err := DecodeMeta(b); err != nil || m.Placement != 2 {
+		t.Fatalf("DecodeMeta = %+v, %v", m, err)
+	}
+	for _, p := range []int{-1, MaxPlacement + 1} {
+		if err := (Meta{Placement: p}).Validate(); !errors.Is(err, ErrBadMeta) {
+			t.Fatalf("Validate(placement %d) = %v, want ErrBadMeta", p, err)
+		}
+	}
+}
+
 func validWire(t testing.TB) []byte {
 	b, err := wireMeta{Meta: Meta{GRPCAddr: "a:1", Zone: "z", Workers: 1, Version: "v"}, Epoch: 1, SetHash: 7}.appendTo(nil)
 	if err != nil {
@@ -106,6 +136,10 @@ func TestDecodeMetaRejects(t *testing.T) {
 		{"bad grpc addr", []byte{1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 'x', 0, 0}},
 		{"control in zone", []byte{1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0x07, 0}},
 		{"bad utf8 version", []byte{1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff}},
+		{"placement 1 written out", append(bytes.Clone(good), 1)},
+		{"placement too big", append(bytes.Clone(good), 0x80, 0x02)},
+		{"non-minimal placement", append(bytes.Clone(good), 0x82, 0x00)},
+		{"byte after placement", append(bytes.Clone(good), 2, 0)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -126,9 +160,10 @@ func TestWireMetaRapid(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		w := wireMeta{
 			Meta: Meta{
-				Zone:    str.Draw(t, "zone"),
-				Workers: rapid.IntRange(0, MaxWorkers).Draw(t, "workers"),
-				Version: str.Draw(t, "version"),
+				Zone:      str.Draw(t, "zone"),
+				Workers:   rapid.IntRange(0, MaxWorkers).Draw(t, "workers"),
+				Version:   str.Draw(t, "version"),
+				Placement: rapid.SampledFrom([]int{0, 2, 3, MaxPlacement}).Draw(t, "placement"),
 			},
 			Epoch:   rapid.Uint64Range(1, maxEpoch).Draw(t, "epoch"),
 			SetHash: rapid.Uint64().Draw(t, "hash"),
@@ -158,6 +193,7 @@ func FuzzDecodeMeta(f *testing.F) {
 		{Epoch: 1},
 		{Meta: Meta{GRPCAddr: "10.1.2.3:7700", Zone: "eu-west-1a", Workers: 8, Version: "v0.1.0"}, Epoch: 42, SetHash: 0xdeadbeefcafef00d},
 		{Meta: Meta{GRPCAddr: "[2001:db8::1]:7700", Workers: MaxWorkers}, Epoch: maxEpoch, Leaving: true},
+		{Meta: Meta{Placement: 2}, Epoch: 3},
 		{Meta: Meta{Zone: "zürich", Version: strings.Repeat("v", MaxMetaField)}, Epoch: 1 << 20},
 	}
 	for _, w := range seeds {
