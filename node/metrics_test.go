@@ -350,3 +350,46 @@ func TestTableTooManyMembers(t *testing.T) {
 		t.Errorf("ns_table_build_failures_total = %v, want >= 1", v)
 	}
 }
+
+// TestPlacementMismatch: a node of another placement version is refused by
+// the cluster and, though its seed answered, does not start a cluster of its
+// own after the join timeout: it stays not ready and says why.
+func TestPlacementMismatch(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Config{Nodes: 1})
+	first := c.Nodes[0]
+
+	cfg := clustertest.NodeConfig(t, 1)
+	cfg.Ring.Placement = 1
+	cfg.JoinTimeout = 300 * time.Millisecond
+	cfg.Cluster.Join = []string{first.GossipAddr()}
+	other, err := node.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = other.Shutdown(ctx)
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, why := other.Ready()
+		if strings.Contains(why, "--placement") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no placement reason: %q", why)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(2 * cfg.JoinTimeout)
+	if ready, why := other.Ready(); ready || other.Table().Epoch() != 0 {
+		t.Fatalf("refused node formed a cluster: ready %v %q, table %v", ready, why, other.Table())
+	}
+	if got := first.Table(); len(got.Members()) != 1 {
+		t.Fatalf("first node's table took the refused node: %v", got)
+	}
+}

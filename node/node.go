@@ -194,7 +194,11 @@ func New(cfg Config) (_ *Node, err error) {
 	if cc.Logger == nil {
 		cc.Logger = n.log
 	}
-	cc.Meta = cluster.Meta{GRPCAddr: n.advertise, Zone: cfg.Zone, Workers: n.pool.Size(), Version: cfg.Version}
+	placement := cfg.Ring.Placement
+	if placement == 0 {
+		placement = ring.DefaultPlacement
+	}
+	cc.Meta = cluster.Meta{GRPCAddr: n.advertise, Zone: cfg.Zone, Workers: n.pool.Size(), Version: cfg.Version, Placement: placement}
 	cc.OnView = n.onView
 	cc.OnContact = n.lease.note
 	if n.sec, err = n.loadSecurity(&cc); err != nil {
@@ -362,6 +366,9 @@ func (n *Node) Ready() (bool, string) {
 		return false, "leaving"
 	}
 	if !n.formed.Load() {
+		if err := n.members.Refused(); err != nil {
+			return false, "not joined: " + err.Error()
+		}
 		return false, "not joined yet (seeds: " + fmt.Sprint(n.cfg.Cluster.Join) + ")"
 	}
 	t := n.table.Load()
@@ -443,6 +450,14 @@ func (n *Node) applyView(v cluster.View) {
 		alone := len(v.Members) <= 1
 		if alone && len(n.cfg.Cluster.Join) > 0 && time.Since(n.started) < n.cfg.JoinTimeout {
 			n.retryViewAfter(n.cfg.JoinTimeout - time.Since(n.started))
+			return
+		}
+		if err := n.members.Refused(); alone && len(n.cfg.Cluster.Join) > 0 && err != nil {
+			// The seeds answered but place partitions differently: a
+			// cluster of this node alone would own every partition next
+			// to theirs. Wait (not ready, Ready says why) for an operator.
+			n.log.Error("refused by the cluster's members; not starting a cluster alone", "err", err)
+			n.retryViewAfter(n.cfg.JoinTimeout)
 			return
 		}
 		if alone && len(n.cfg.Cluster.Join) > 0 {

@@ -26,6 +26,7 @@ import (
 	"github.com/nothingshared/ns/internal/buildinfo"
 	"github.com/nothingshared/ns/internal/tlsutil"
 	"github.com/nothingshared/ns/node"
+	"github.com/nothingshared/ns/ring"
 	"github.com/nothingshared/ns/transport"
 	"github.com/nothingshared/ns/wal"
 )
@@ -44,7 +45,7 @@ func main() {
 type flags struct {
 	nodeID, grpcAddr, gossipAddr, httpAddr, advertise string
 	join                                              []string
-	zone                                              string
+	zone, placement                                   string
 	workers, partitions, backups, queueSize           int
 	pinCPUs                                           bool
 	logLevel, logFormat                               string
@@ -142,6 +143,7 @@ Exit codes: 0 ok, 1 runtime failure, 2 bad flags or configuration.`,
 	fl.IntVar(&f.workers, "workers", runtime.GOMAXPROCS(0), "worker goroutines, each locked to an OS thread")
 	fl.IntVar(&f.partitions, "partitions", 271, "partition count; fixed for the cluster's life, the same on every node")
 	fl.IntVar(&f.backups, "backups", 0, "backup copies of each partition")
+	fl.StringVar(&f.placement, "placement", "v2", "partition placement algorithm, the same on every node: v2 for new clusters, v1 for a cluster started before v2 existed (docs/rebalancing.md)")
 	fl.IntVar(&f.queueSize, "queue-size", 1024, "per-worker ring capacity (a power of two)")
 	fl.BoolVar(&f.pinCPUs, "pin-cpus", false, "pin worker i to CPU i (Linux)")
 	fl.IntVar(&f.maxKey, "max-key-bytes", 1024, "largest key accepted")
@@ -293,6 +295,14 @@ func (f *flags) config() (node.Config, *slog.Logger, error) {
 	}
 	cfg.Ring.Partitions = f.partitions
 	cfg.Ring.Backups = f.backups
+	switch f.placement {
+	case "v1":
+		cfg.Ring.Placement = ring.PlacementV1
+	case "v2":
+		cfg.Ring.Placement = ring.PlacementV2
+	default:
+		return cfg, nil, fmt.Errorf("--placement %q: want v1 or v2", f.placement)
+	}
 	for _, l := range []struct {
 		name string
 		v    int
