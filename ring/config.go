@@ -51,8 +51,9 @@ type Config struct {
 	Backups int
 
 	// VirtualNodes is the number of points each member has on the hash ring
-	// (github.com/buraksezer/consistent's ReplicationFactor). Zero means
-	// DefaultVirtualNodes; otherwise it must be in [2, MaxVirtualNodes].
+	// (in placement v1, github.com/buraksezer/consistent's
+	// ReplicationFactor). Zero means DefaultVirtualNodes; otherwise it must
+	// be in [2, MaxVirtualNodes].
 	VirtualNodes int
 
 	// Load bounds the partitions a member owns: at most
