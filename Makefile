@@ -163,6 +163,21 @@ cluster-stop:
 e2e:
 	$(GO) test -count=1 -timeout 30m ./e2e/...
 
+## soak: the randomized fault schedule (e2e TestSoak: five nodes, SIGSTOP,
+## SIGKILL, SIGTERM, network partitions) for SOAK_DURATION each run,
+## SOAK_RUNS runs in a row with fresh seeds (stops at the first failure);
+## SOAK_SEED replays one schedule, SOAK_FAULTS picks the faults. `make test`
+## runs it for 60s. Keep node logs with NS_E2E_LOGDIR=dir.
+SOAK_DURATION ?= 10m
+SOAK_RUNS     ?= 1
+.PHONY: soak
+soak:
+	@for i in $$(seq 1 $(SOAK_RUNS)); do \
+		echo "soak: run $$i of $(SOAK_RUNS), $(SOAK_DURATION)"; \
+		NS_SOAK_DURATION=$(SOAK_DURATION) NS_SOAK_SEED=$(SOAK_SEED) NS_SOAK_FAULTS=$(SOAK_FAULTS) \
+			$(GO) test -count=1 -timeout 90m -run '^TestSoak$$' -v ./e2e/ | grep -v 'harness_test.go:1' || exit 1; \
+	done
+
 ## ---- deploy: container image, Helm chart, plain manifests (deploy/) ----
 IMAGE_NAME      ?= ns
 # A Docker tag allows [A-Za-z0-9_.-]: git describe's "+" would not do.

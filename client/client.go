@@ -45,6 +45,9 @@ type Client struct {
 	installMu sync.Mutex    // serialises table installs
 	refreshCh chan struct{} // one token: one table fetch at a time
 
+	watchMu  sync.Mutex     // guards watching
+	watching map[string]int // address -> watchers following it
+
 	calls, retries, moved, refreshes atomic.Uint64
 }
 
@@ -71,6 +74,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		log:       cfg.Logger,
 		now:       time.Now,
 		refreshCh: make(chan struct{}, 1),
+		watching:  map[string]int{},
 	}
 	c.nodes.Store(&map[string]*nodeConn{})
 	c.ctx, c.cancel = context.WithCancel(context.Background())
@@ -94,8 +98,10 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, &noEndpointError{endpoints: cfg.Endpoints, errs: errs}
 	}
 	if !cfg.DisableWatch {
-		c.wg.Add(1)
-		go c.watch()
+		for range watchers {
+			c.wg.Add(1)
+			go c.watch()
+		}
 	}
 	return c, nil
 }

@@ -696,3 +696,24 @@ func TestWatchReconnects(t *testing.T) {
 		}
 	}
 }
+
+// TestWatchSilentNode: one node at a time keeps its watch streams open but
+// pushes nothing (as a SIGSTOPped node does) while the others move on to a
+// new table; the client must learn it anyway. With a single watch, the
+// round that silences the watched node never delivers the table.
+func TestWatchSilentNode(t *testing.T) {
+	fc := newCluster(t, fakecluster.Bufconn, 3)
+	c := newClient(t, testConfig(t, fc))
+	for i, silent := range fc.Nodes() {
+		next, _ := fc.TableOf(uint64(10+i), fc.Nodes()...)
+		for _, n := range fc.Nodes() {
+			if n != silent {
+				n.SetTable(next)
+			}
+		}
+		waitFor(t, 5*time.Second, "a table pushed while "+silent.ID+" is silent", func() bool {
+			return c.Table().Epoch() == uint64(10+i)
+		})
+		silent.SetTable(next)
+	}
+}

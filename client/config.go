@@ -90,8 +90,10 @@ type Config struct {
 	BreakerOpenFor time.Duration
 
 	// DisableWatch turns off the table watch. By default the client keeps a
-	// ClusterService.WatchTable stream open to one node and swaps in every
-	// table it pushes, moving to another node when the stream fails; with
+	// ClusterService.WatchTable stream open to two nodes (one if the
+	// cluster has one) and swaps in every table they push, moving to
+	// another node when a stream fails; a paused node that keeps its stream
+	// open but pushes nothing cannot hide a table from the client. With
 	// DisableWatch it refreshes the table only when a node answers "moved"
 	// or on RefreshTable.
 	DisableWatch bool

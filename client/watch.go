@@ -16,19 +16,26 @@ const (
 	watchMaxBackoff = 2 * time.Second
 )
 
+// watchers is how many table watches a client keeps open, each to a
+// different node. One is not enough: a node that is paused (SIGSTOP, a long
+// GC) keeps its stream open but pushes nothing, and a client watching only
+// it would route to the paused node until a call failed. With two, a single
+// stalled node cannot hide a new table.
+const watchers = 2
+
 // watch keeps a ClusterService.WatchTable stream open to one node and
 // installs every table it pushes. When the stream fails it moves on to the
-// next candidate (table members, then endpoints) after a growing delay. It
-// runs until Close.
+// next candidate (table members, then endpoints) after a growing delay,
+// skipping nodes another watcher follows while there are others. It runs
+// until Close.
 func (c *Client) watch() {
 	defer c.wg.Done()
 	delay := watchMinBackoff
 	next := rand.IntN(1 << 16) // spread clients over the nodes
 	for c.ctx.Err() == nil {
-		cands := c.candidates("")
-		addr := cands[next%len(cands)]
-		next++
+		addr := c.claimWatch(&next)
 		got, err := c.watchOnce(addr)
+		c.releaseWatch(addr)
 		if c.ctx.Err() != nil {
 			return
 		}
@@ -44,6 +51,34 @@ func (c *Client) watch() {
 			return
 		}
 		delay = min(2*delay, watchMaxBackoff)
+	}
+}
+
+// claimWatch picks the next candidate to watch, from *next on, preferring
+// one no other watcher follows, and marks it watched.
+func (c *Client) claimWatch(next *int) string {
+	cands := c.candidates("")
+	c.watchMu.Lock()
+	defer c.watchMu.Unlock()
+	addr := cands[*next%len(cands)]
+	for range cands {
+		a := cands[*next%len(cands)]
+		*next++
+		if c.watching[a] == 0 {
+			addr = a
+			break
+		}
+	}
+	c.watching[addr]++
+	return addr
+}
+
+// releaseWatch undoes claimWatch.
+func (c *Client) releaseWatch(addr string) {
+	c.watchMu.Lock()
+	defer c.watchMu.Unlock()
+	if c.watching[addr]--; c.watching[addr] <= 0 {
+		delete(c.watching, addr)
 	}
 }
 

@@ -53,7 +53,7 @@ func TestFaultPauseShort(t *testing.T) {
 	from := rec.Now()
 	phase(2 * time.Second)
 	before := tableEpochs(ctx, t, fc.procs(all...))
-	fc.nodes["n3"].signal(syscall.SIGSTOP)
+	fc.nodes["n3"].pause()
 	time.Sleep(2 * time.Second)
 	fc.nodes["n3"].signal(syscall.SIGCONT)
 	phase(5 * time.Second) // past the suspicion timeout (4s on LAN defaults)
@@ -91,7 +91,7 @@ func TestFaultPauseLong(t *testing.T) {
 	keys := probeKeys(t, c, "n3", 16)
 	victim := fc.nodes["n3"]
 	stop := time.Now()
-	victim.signal(syscall.SIGSTOP)
+	victim.pause()
 	detect := fc.settled(30*time.Second, "n1", "n2")
 	// Writes straight to the stopped node, for partitions it no longer
 	// owns: they wait in its socket until SIGCONT.

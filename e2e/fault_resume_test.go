@@ -59,9 +59,16 @@ func TestFaultResumeStaleOwner(t *testing.T) {
 	if _, err := victim.table(ctx); err != nil { // the connection is up before the pause
 		t.Fatal(err)
 	}
-	victim.signal(syscall.SIGSTOP)
+	victim.pause()
 	stopped := time.Now()
 	fc.settled(30*time.Second, "n1", "n2")
+	// The client learns the new table from a watch on a node that runs (it
+	// watches two); a call it sent by an older table would wait in the
+	// stopped node's socket until its deadline.
+	waitFor(t, 10*time.Second, "the client's table without n3", func() (bool, string) {
+		_, ok := c.Table().Member("n3")
+		return !ok, fmt.Sprintf("epoch %d", c.Table().Epoch())
+	})
 	last := map[string]int64{}
 	for _, k := range keys {
 		for range 10 {
@@ -130,5 +137,82 @@ func TestFaultResumeStaleOwner(t *testing.T) {
 	for _, k := range linear.Illegal {
 		explainKey(t, k, history.ByKey(ops)[k])
 		t.Errorf("key %s not linearizable", k)
+	}
+}
+
+// TestFaultResumeBackupPaused (issue 13, anomaly 1: a get returned a value
+// whose put was never acknowledged): the backup of some registers is
+// stopped (SIGSTOP, shorter than the failure detector). A put to each then
+// waits for its replication and its caller gives up; a read of the key on
+// its owner must not return that value while the backup lacks it (a crash
+// of the owner would lose it). Once the backup resumes, it has the write
+// and the read returns it.
+func TestFaultResumeBackupPaused(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fault test: 3 nsnode processes, about 10s")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	fc := newFaultCluster(ctx, t, "--backups", "1")
+	all := []string{"n1", "n2", "n3"}
+	for _, id := range all {
+		fc.start(id)
+	}
+	fc.settled(30*time.Second, all...)
+	c := newClient(ctx, t, fc.grpcAddrs())
+	rec := history.NewRecorder()
+	do := func(client int, op history.Op, timeout time.Duration) history.Result {
+		op.Client, op.Timeout = client, timeout
+		id := rec.Invoke(op)
+		cctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		res := execOp(cctx, c, op)
+		rec.Return(id, res)
+		return res
+	}
+	// Keys n1 owns with n3 as their backup.
+	var keys []string
+	for i := 0; len(keys) < 6 && i < 100000; i++ {
+		k := fmt.Sprintf("held-%d", i)
+		p, owner := c.Locate([]byte(k))
+		if b := c.Table().BackupsOf(p); owner.ID == "n1" && len(b) > 0 && b[0].ID == "n3" {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) < 6 {
+		t.Fatalf("found %d keys owned by n1 and backed up by n3", len(keys))
+	}
+	for _, k := range keys {
+		if r := do(0, history.Op{Kind: history.Put, Key: k, Value: k + "-acked"}, 5*time.Second); r.Outcome != history.OK {
+			t.Fatalf("put %s: %v", k, r.Err)
+		}
+	}
+	backup := fc.nodes["n3"]
+	backup.pause()
+	var seen []string
+	for _, k := range keys {
+		if r := do(1, history.Op{Kind: history.Put, Key: k, Value: k + "-pending"}, 500*time.Millisecond); r.Outcome == history.OK {
+			t.Fatalf("put %s acknowledged while its backup is stopped", k)
+		}
+		if r := do(2, history.Op{Kind: history.Get, Key: k}, 500*time.Millisecond); r.Outcome == history.OK && r.Value == k+"-pending" {
+			seen = append(seen, k)
+		}
+	}
+	backup.signal(syscall.SIGCONT)
+	for _, k := range seen {
+		t.Errorf("get %s on its owner returned the write its backup did not have yet", k)
+	}
+	fc.settled(30*time.Second, all...)
+	quiet := rec.Now()
+	readBack(t, c, rec, 30*time.Second)
+	ops := rec.Ops()
+	writes := history.CheckWrites(ops, history.Finals(ops, quiet))
+	linear := history.CheckLinearizableOpts(ops, history.LinearOptions{Timeout: time.Minute, Slack: time.Second})
+	t.Logf("FIGURES resume backup paused: %s | %s | linear: %s", history.Summarize(ops, 0, 0), writes, linear)
+	for _, v := range writes.Violations {
+		t.Error(v)
+	}
+	if len(linear.Illegal) > 0 {
+		t.Errorf("keys not linearizable: %v", linear.Illegal)
 	}
 }

@@ -10,6 +10,7 @@ package e2e
 // in that directory.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -112,6 +113,50 @@ func (p *proc) signal(sig syscall.Signal) {
 	if err := p.cmd.Process.Signal(sig); err != nil {
 		p.t.Fatalf("%s: signal %v: %v", p.id, sig, err)
 	}
+}
+
+// pause stops the process (SIGSTOP) and returns once every one of its
+// threads is stopped. The kernel wakes one thread to take the signal, and
+// the others stop only when that thread runs: on a busy machine the rest of
+// the process can go on serving requests for milliseconds after kill(2)
+// returned (a put was seen acknowledged by a backup "already" stopped).
+func (p *proc) pause() {
+	p.t.Helper()
+	p.signal(syscall.SIGSTOP)
+	pid := p.cmd.Process.Pid
+	waitFor(p.t, 10*time.Second, p.id+" stopped (every thread)", func() (bool, string) {
+		running, err := runningThreads(pid)
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(running) == 0, fmt.Sprintf("threads not stopped yet: %v", running)
+	})
+}
+
+// runningThreads lists the threads of pid that are not in the stopped state
+// (T or t in /proc/PID/task/TID/stat).
+func runningThreads(pid int) ([]string, error) {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, task := range tasks {
+		b, err := os.ReadFile(filepath.Join(dir, task.Name(), "stat"))
+		if err != nil {
+			continue // the thread exited
+		}
+		// pid (comm) state ...: comm may hold spaces or parentheses.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 || i+2 >= len(b) {
+			return nil, fmt.Errorf("%s/%s/stat: unexpected %q", dir, task.Name(), b)
+		}
+		if st := b[i+2]; st != 'T' && st != 't' {
+			out = append(out, task.Name()+":"+string(st))
+		}
+	}
+	return out, nil
 }
 
 // cluster is a set of nodes started for a fault test.

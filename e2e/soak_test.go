@@ -313,7 +313,7 @@ func runFault(t *testing.T, fc *faultCluster, lab *netLab, f fault, note func(st
 	switch f.kind {
 	case "stop":
 		p := fc.nodes[f.victims[0]]
-		p.signal(syscall.SIGSTOP)
+		p.pause()
 		time.Sleep(f.hold)
 		p.signal(syscall.SIGCONT)
 		note("resumed %s", p.id)

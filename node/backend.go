@@ -140,7 +140,7 @@ func (n *Node) countKeys() uint64 {
 	for w := 0; w < n.pool.Size(); w++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 		var c uint64
-		if err := n.pool.Exec(ctx, w, func(s *shard) {
+		if err := n.exec(ctx, w, func(s *shard) {
 			for _, ps := range s.parts {
 				if ps.status != psOwned {
 					continue

@@ -80,7 +80,7 @@ func (n *Node) rebalanceWith(told, t *ring.Table, o planOpts) {
 	for w := 0; w < n.pool.Size(); w++ {
 		var pr planResult
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := n.pool.Exec(ctx, w, func(s *shard) { pr = n.plan(s, told, t, o) })
+		err := n.exec(ctx, w, func(s *shard) { pr = n.plan(s, told, t, o) })
 		cancel()
 		if err != nil {
 			n.log.Error("cannot plan partitions on worker", "worker", w, "err", err)
@@ -373,7 +373,7 @@ func (n *Node) syncLoop(ctx context.Context) {
 			t := n.table.Load()
 			var again bool
 			ectx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			_ = n.pool.Exec(ectx, w, func(s *shard) {
+			_ = n.exec(ectx, w, func(s *shard) {
 				if ps := s.parts[p]; ps != nil && ps.status == psOwned && ps.epoch <= r.epoch && ps.since.UnixNano() <= r.at {
 					n.log.Warn("partition was owned elsewhere meanwhile (fenced by a backup); pulling it again", "partition", p)
 					// This copy competes with what the pull finds: the
@@ -413,7 +413,7 @@ func (n *Node) waiting(k pullKey) bool {
 	ctx, cancel := context.WithTimeout(n.runCtx, 5*time.Second)
 	defer cancel()
 	wait := true
-	_ = n.pool.Exec(ctx, int(k.p)%n.pool.Size(), func(s *shard) {
+	_ = n.exec(ctx, int(k.p)%n.pool.Size(), func(s *shard) {
 		if k.kind == pullOwner {
 			ps := s.parts[k.p]
 			wait = ps != nil && ps.status == psIncoming
@@ -786,7 +786,7 @@ func (n *Node) install(k pullKey, epoch, gen uint64, data []byte) error {
 	defer cancel()
 	h := &handler{n: n}
 	var err error
-	xerr := n.pool.Exec(ctx, w, func(s *shard) {
+	xerr := n.exec(ctx, w, func(s *shard) {
 		now := time.Now()
 		t := n.table.Load()
 		if k.kind == pullOwner {
@@ -941,7 +941,7 @@ func (n *Node) snapshotFor(p int32, epoch uint64, mode nsv1.HandoffMode, from ri
 	w := int(p) % n.pool.Size()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	xerr := n.pool.Exec(ctx, w, func(s *shard) {
+	xerr := n.exec(ctx, w, func(s *shard) {
 		ps, rs := s.parts[p], s.replicas[p]
 		stale := func(have uint64) {
 			err = fmt.Errorf("%w: partition %d is at epoch %d here, newer than the puller's %d", transport.ErrNotOwner, p, have, epoch)
@@ -1037,7 +1037,7 @@ func (n *Node) release(p int32, epoch uint64, to string) {
 	w := int(p) % n.pool.Size()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = n.pool.Exec(ctx, w, func(s *shard) {
+	_ = n.exec(ctx, w, func(s *shard) {
 		if ps := s.parts[p]; ps != nil && ps.status == psFenced && ps.movedTo.id == to {
 			ps.svcs = nil
 			ps.dedup = dedup{}
@@ -1053,7 +1053,7 @@ func (n *Node) ownedCount(t *ring.Table) int {
 	self := t.MemberIndex(n.cfg.NodeID)
 	for w := 0; w < n.pool.Size(); w++ {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_ = n.pool.Exec(ctx, w, func(s *shard) {
+		_ = n.exec(ctx, w, func(s *shard) {
 			for p, ps := range s.parts {
 				if ps.status == psOwned && t.OwnerIndex(int(p)) == self {
 					total++
@@ -1070,7 +1070,7 @@ func (n *Node) ownedCount(t *ring.Table) int {
 func (n *Node) partitionStates() (owned, incoming, fenced, replicas int) {
 	for w := 0; w < n.pool.Size(); w++ {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_ = n.pool.Exec(ctx, w, func(s *shard) {
+		_ = n.exec(ctx, w, func(s *shard) {
 			for _, ps := range s.parts {
 				switch ps.status {
 				case psOwned:

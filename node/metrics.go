@@ -259,7 +259,7 @@ func (n *Node) HotKeys(ctx context.Context, limit int) ([]HotKey, error) {
 	var out []HotKey
 	for w := range o.hot {
 		var top []hotkeys.Entry
-		err := n.pool.Exec(ctx, w, func(*shard) { top = o.hot[w].Top(limit) })
+		err := n.exec(ctx, w, func(*shard) { top = o.hot[w].Top(limit) })
 		if err != nil {
 			return nil, err
 		}

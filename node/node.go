@@ -301,7 +301,7 @@ func (n *Node) start(ctx context.Context) error {
 	}
 	if n.dur != nil {
 		for w := 0; w < n.pool.Size(); w++ {
-			if err := n.pool.Exec(ctx, w, n.installRecovered); err != nil {
+			if err := n.exec(ctx, w, n.installRecovered); err != nil {
 				return fmt.Errorf("node: recovered partitions to worker %d: %w", w, err)
 			}
 		}
@@ -598,7 +598,7 @@ func (n *Node) expiryLoop(ctx context.Context) {
 		}
 		for w := 0; w < n.pool.Size(); w++ {
 			ectx, cancel := context.WithTimeout(ctx, n.cfg.ExpiryInterval)
-			_ = n.pool.Exec(ectx, w, func(s *shard) { s.tick(n, time.Now()) })
+			_ = n.exec(ectx, w, func(s *shard) { s.tick(n, time.Now()) })
 			cancel()
 		}
 	}

@@ -2,10 +2,12 @@ package node
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"sync"
 	"time"
 
 	nsv1 "github.com/nothingshared/ns/proto/ns/v1"
@@ -350,4 +352,29 @@ func peekPartition(b []byte) (epoch, lsn uint64, ok bool) {
 		return 0, 0, false
 	}
 	return e, l, true
+}
+
+// exec runs fn on worker w's goroutine like worker.Pool.Exec, with one
+// more promise: when it returns, fn has either run to its end or will
+// never run. Pool.Exec may return on ctx's end with fn still queued, and fn
+// writes variables its caller reads; without this, that caller would race
+// with a late fn (seen under -race when a busy worker made a 5 s Exec time
+// out). After an error, whether fn ran is still unknown: callers that must
+// know have fn record it.
+func (n *Node) exec(ctx context.Context, w int, fn func(s *shard)) error {
+	var mu sync.Mutex // held while fn runs; guards abandoned
+	abandoned := false
+	err := n.pool.Exec(ctx, w, func(s *shard) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !abandoned {
+			fn(s)
+		}
+	})
+	if err != nil {
+		mu.Lock()
+		abandoned = true
+		mu.Unlock()
+	}
+	return err
 }

@@ -38,7 +38,10 @@ func FastGossip() *memberlist.Config {
 	mc.ProbeTimeout = 100 * time.Millisecond
 	mc.GossipInterval = 50 * time.Millisecond
 	mc.PushPullInterval = 2 * time.Second
-	mc.SuspicionMult = 2
+	// A suspicion timeout of 800 ms (4 x 200 ms): it is also how long a
+	// node keeps its serving lease without contact (node/lease.go), and
+	// 400 ms lapsed it under -race on a busy 2-core machine.
+	mc.SuspicionMult = 4
 	return mc
 }
 
