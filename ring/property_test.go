@@ -266,12 +266,14 @@ func TestPropertyPlacementV2(t *testing.T) {
 
 // TestPropertyMovesV2 bounds, for placement version 2 and at least 16
 // partitions per member, the partitions that change owner when one member
-// joins or leaves: the ideal is P/(N+1) on a join and the leaver's
-// partitions on a leave. Bounded loads move more between the other members,
-// most when the cap floor(Load*P/N) drops by one and every member at the cap
-// sheds a partition; TestRebalanceFigures checks the averages, this the
-// worst single table: 4x the ideal plus 2 (3.1x measured at 16 per member,
-// 1.8x at 32, docs/rebalancing.md).
+// joins or leaves: the ideal is P/(N+1) on a join and P/N on a leave (at
+// least the leaver's partitions move). Bounded loads move more between the
+// other members, most when the cap floor(Load*P/N) steps by one and every
+// member at the cap sheds a partition (or takes one back);
+// TestRebalanceFigures and TestRebalanceAtScale check averages, this the
+// worst single table: 6x the ideal plus 2 (measured worst over 1,500 random
+// sizes: 5.4x at 16-24 partitions per member, 2.4x at 32-48, 1.6x at 64-96;
+// docs/rebalancing.md).
 func TestPropertyMovesV2(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		n, partitions := genScale(t, 200, 16)
@@ -289,7 +291,7 @@ func TestPropertyMovesV2(t *testing.T) {
 			}
 		}
 		ideal := float64(partitions) / float64(n+1)
-		if float64(moved) > 4*ideal+2 {
+		if float64(moved) > 6*ideal+2 {
 			t.Fatalf("join N=%d->%d P=%d: %d partitions change owner, ideal %.1f", n, n+1, partitions, moved, ideal)
 		}
 		if toNew == 0 || toNew != len(after.Owned(joined)) {
@@ -311,8 +313,9 @@ func TestPropertyMovesV2(t *testing.T) {
 				moved++
 			}
 		}
-		if moved < owned || float64(moved) > 4*float64(owned)+2 {
-			t.Fatalf("leave N=%d->%d P=%d: %d partitions change owner, the leaver owned %d", n, n-1, partitions, moved, owned)
+		ideal = float64(partitions) / float64(n)
+		if moved < owned || float64(moved) > 6*ideal+2 {
+			t.Fatalf("leave N=%d->%d P=%d: %d partitions change owner, the leaver owned %d, ideal %.1f", n, n-1, partitions, moved, owned, ideal)
 		}
 	})
 }
