@@ -38,7 +38,9 @@ type Config struct {
 
 	// Cluster configures gossip. NodeID, Meta and OnView are set by the node.
 	Cluster cluster.Config
-	// Ring configures partitions, backups and load.
+	// Ring configures partitions, backups, load and the placement version;
+	// the node advertises the placement version and refuses members of
+	// another (docs/rebalancing.md).
 	Ring ring.Config
 	// Worker configures the local worker pool.
 	Worker worker.Config
