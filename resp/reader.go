@@ -242,7 +242,9 @@ func (r *Reader) parseInline(dst [][]byte) ([][]byte, int, error) {
 	}
 }
 
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' }
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
+}
 
 // inlineArg parses the argument of line at i, unescaping it in place, and
 // returns it and the index after it.
