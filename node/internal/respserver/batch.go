@@ -217,31 +217,23 @@ func result(r *nsv1.Result) (kv.Response, error) {
 	return kv.DecodeResponse(r.GetPayload())
 }
 
-// step advances a read-modify-write op with the results of its round: a
-// read (even rounds) is followed by a compare-and-swap against the value
-// read; a swap that fails (the key changed in between) reads again.
+// step advances a read-modify-write op with the result of its round: a
+// read, then a compare-and-swap against the value read. A swap that fails
+// (the key changed in between) answers with the current value, so the next
+// swap is tried against it at once (PERSIST, which needs the ttl, reads
+// again). o.round counts the rounds.
 func (c *conn) step(o *op, res []*nsv1.Result, next *[]*nsv1.Item) {
 	rs := res[o.first]
+	read := o.round == 0 || o.flags&fPersist != 0 && o.round%2 == 0
 	o.round++
 	o.n = 0
 	r, err := result(rs)
-	if o.round%2 == 1 { // a read
+	if read {
 		if err != nil && !errors.Is(err, kv.ErrNotFound) {
 			c.finishErr(o, err)
 			return
 		}
-		o.absent = err != nil
-		o.old = r.Value
-		switch {
-		case o.absent && o.flags&(fExpire|fXX) != 0, o.flags&fPersist != 0 && r.TTL == 0:
-			c.finish(o, false)
-		case o.absent:
-			c.add(next, o, &kv.Request{Op: kv.OpCompareAndSwap, Key: o.key, Value: o.val, ExpectAbsent: true, TTL: o.ttl})
-		case o.flags&fExpire != 0:
-			c.add(next, o, &kv.Request{Op: kv.OpCompareAndSwap, Key: o.key, Value: o.old, Expected: o.old, TTL: o.ttl})
-		default:
-			c.add(next, o, &kv.Request{Op: kv.OpCompareAndSwap, Key: o.key, Value: o.val, Expected: o.old, TTL: o.ttl})
-		}
+		c.swap(o, err != nil, r.Value, r.TTL, next)
 		return
 	}
 	switch {
@@ -250,9 +242,28 @@ func (c *conn) step(o *op, res []*nsv1.Result, next *[]*nsv1.Item) {
 	case r.Swapped:
 		c.finish(o, true)
 	case o.round >= maxRounds:
-		c.replyErr(o, fmt.Sprintf("TRYAGAIN ns: key changed %d times during a read-modify-write; try again", o.round/2))
-	default:
+		c.replyErr(o, fmt.Sprintf("TRYAGAIN ns: the key changed %d times during a read-modify-write; try again", o.round))
+	case o.flags&fPersist != 0:
 		c.add(next, o, &kv.Request{Op: kv.OpGet, Key: o.key})
+	default:
+		c.swap(o, !r.Found, r.Value, -1, next)
+	}
+}
+
+// swap queues o's compare-and-swap against the value just seen (absent, or
+// old with ttl; ttl < 0 when unknown), or finishes o when nothing is to be
+// written.
+func (c *conn) swap(o *op, absent bool, old []byte, ttl time.Duration, next *[]*nsv1.Item) {
+	o.absent, o.old = absent, old
+	switch {
+	case absent && o.flags&(fExpire|fXX) != 0, o.flags&fPersist != 0 && ttl == 0:
+		c.finish(o, false)
+	case absent:
+		c.add(next, o, &kv.Request{Op: kv.OpCompareAndSwap, Key: o.key, Value: o.val, ExpectAbsent: true, TTL: o.ttl})
+	case o.flags&fExpire != 0:
+		c.add(next, o, &kv.Request{Op: kv.OpCompareAndSwap, Key: o.key, Value: old, Expected: old, TTL: o.ttl})
+	default:
+		c.add(next, o, &kv.Request{Op: kv.OpCompareAndSwap, Key: o.key, Value: o.val, Expected: old, TTL: o.ttl})
 	}
 }
 

@@ -71,7 +71,7 @@ func init() {
 
 // maxRounds bounds the read-then-compare-and-swap rounds of one command
 // (GETSET, SET XX or GET, EXPIRE, PERSIST) when the key keeps changing.
-const maxRounds = 16
+const maxRounds = 64
 
 // ttlFrom converts a Redis expiry argument to a time to live: unit is the
 // duration of one unit, and at says the argument is an absolute unix time.
