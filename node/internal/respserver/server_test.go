@@ -62,7 +62,7 @@ func (f *fakeBackend) DBSize() (int64, error) {
 }
 
 // start serves a Server with a fake backend on a loopback port.
-func start(t *testing.T, modify func(*Config)) (*Server, *fakeBackend, string) {
+func start(t testing.TB, modify func(*Config)) (*Server, *fakeBackend, string) {
 	t.Helper()
 	fb := &fakeBackend{store: kv.NewStore()}
 	cfg := DefaultConfig()
@@ -89,7 +89,7 @@ func start(t *testing.T, modify func(*Config)) (*Server, *fakeBackend, string) {
 	return s, fb, lis.Addr().String()
 }
 
-func dial(t *testing.T, addr string) net.Conn {
+func dial(t testing.TB, addr string) net.Conn {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -100,7 +100,7 @@ func dial(t *testing.T, addr string) net.Conn {
 }
 
 // exchange sends in and expects exactly want back.
-func exchange(t *testing.T, c net.Conn, in, want string) {
+func exchange(t testing.TB, c net.Conn, in, want string) {
 	t.Helper()
 	if _, err := io.WriteString(c, in); err != nil {
 		t.Fatal(err)
