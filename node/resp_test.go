@@ -14,6 +14,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/nothingshared/ns/internal/clustertest"
+	"github.com/nothingshared/ns/internal/tlsutil"
+	"github.com/nothingshared/ns/internal/tlsutil/certtest"
 	"github.com/nothingshared/ns/node"
 )
 
@@ -328,5 +330,32 @@ func TestRESPAuthAndShutdown(t *testing.T) {
 	}
 	if err := rc.Ping(ctx).Err(); err == nil {
 		t.Fatal("PING answered after Shutdown")
+	}
+}
+
+// TestRESPTLS: a node with TLS serves RESP over TLS only, with its own
+// certificate; a client certificate signed by the CA authenticates.
+func TestRESPTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca := certtest.NewCA(t, "ns-ca")
+	nf := certtest.Write(t, dir, "n1-", ca.Issue(t, certtest.Leaf{CommonName: "n1", DNS: []string{"ns-peer"}}), ca)
+	app := certtest.Write(t, dir, "app-", ca.Issue(t, certtest.Leaf{CommonName: "app"}), ca)
+	c := clustertest.Start(t, clustertest.Config{Nodes: 1, Modify: func(_ int, cfg *node.Config) {
+		cfg.Security = node.SecurityConfig{TLSCAFile: nf.CA, TLSCertFile: nf.Cert, TLSKeyFile: nf.Key}
+	}})
+	s, err := tlsutil.New(tlsutil.Config{CAFile: app.CA, CertFile: app.Cert, KeyFile: app.Key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	rc := redis.NewClient(&redis.Options{Addr: c.Nodes[0].RESPAddr(), TLSConfig: s.ClientConfig(), MaxRetries: -1})
+	defer rc.Close()
+	if err := rc.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatalf("SET over TLS with a client certificate: %v", err)
+	}
+	plain := redis.NewClient(&redis.Options{Addr: c.Nodes[0].RESPAddr(), MaxRetries: -1, DialTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second})
+	defer plain.Close()
+	if err := plain.Ping(ctx).Err(); err == nil {
+		t.Fatal("plaintext PING answered by a TLS node")
 	}
 }
