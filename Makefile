@@ -147,12 +147,12 @@ bins:
 	@mkdir -p $(BIN)
 	$(foreach c,$(CMDS),CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/$(c) ./cmd/$(c) &&) true
 
-## run: a one-node cluster on 127.0.0.1 (gRPC 7700, gossip 7946, admin 7780).
+## run: a one-node cluster on 127.0.0.1 (gRPC 7700, gossip 7946, admin 7780, Redis 7379).
 run: bins
 	$(BIN)/nsnode
 
 ## cluster: three nodes on loopback (gRPC 7700-7702, gossip 7946-7948,
-## admin 7780-7782) in the background; `make cluster-stop` stops them.
+## admin 7780-7782, Redis 7379-7381) in the background; `make cluster-stop` stops them.
 cluster: bins
 	scripts/cluster.sh start
 
