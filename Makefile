@@ -221,6 +221,13 @@ e2e-container:
 bench-redis: bins
 	scripts/bench-vs-redis.sh
 
+## bench-resp: redis-benchmark (set, get, incr; -P 1 and 16) against a
+## one-node nsnode over RESP next to redis-server: ops/s, p50/p99 and server
+## CPU per op (figures in docs/benchmarks.md).
+.PHONY: bench-resp
+bench-resp: bins
+	scripts/bench-resp.sh
+
 ## bench-durability: puts per --fsync mode next to redis-server AOF modes,
 ## and the recovery time of 1 GiB (figures in docs/durability.md).
 .PHONY: bench-durability

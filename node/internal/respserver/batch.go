@@ -159,24 +159,59 @@ func (c *conn) check(key []byte, vals ...[]byte) error {
 	return nil
 }
 
-// add appends an item for req to *items as one of o's items. The item owns
-// its bytes: the node may keep a write's item (replication, retries) after
-// the batch.
+// add appends an item for req to *items as one of o's items. The item and
+// its payload are carved from chunks (newItem, alloc) and own their bytes:
+// the node may keep a write's item after the batch (replication, re-sends).
 func (c *conn) add(items *[]*nsv1.Item, o *op, req *kv.Request) {
 	if o.n == 0 {
 		o.first = int32(len(*items))
 	}
 	o.n++
-	n := len(req.Key) + len(req.Value) + len(req.Expected) + 3 + 3*binary.MaxVarintLen64
-	payload, err := req.AppendBinary(make([]byte, 0, n))
+	// What AppendBinary asks slices.Grow for: fields, their lengths, varints.
+	n := len(req.Key) + len(req.Value) + len(req.Expected) + 3 + 6*binary.MaxVarintLen64
+	payload, err := req.AppendBinary(c.alloc(n))
 	if err != nil {
 		panic("respserver: encoding a kv request: " + err.Error()) // ttls are checked before
 	}
 	var lb [binary.MaxVarintLen64]byte
 	off := 3 + binary.PutUvarint(lb[:], uint64(len(req.Key)))
 	end := off + len(req.Key)
-	*items = append(*items, &nsv1.Item{Service: transport.KVServiceName, Key: payload[off:end:end], Payload: payload,
-		DeadlineUnixNano: time.Now().Add(c.s.cfg.RequestTimeout).UnixNano()})
+	it := c.newItem()
+	it.Service, it.Key, it.Payload, it.DeadlineUnixNano = transport.KVServiceName, payload[off:end:end], payload, c.deadline
+	*items = append(*items, it)
+}
+
+// Chunk sizes of newItem and alloc.
+const (
+	itemChunk  = 64
+	byteChunk  = 8 << 10
+	byteDirect = 1 << 10 // larger payloads get their own allocation
+)
+
+// newItem returns a zero item from the connection's current chunk. Items
+// are handed out once and never reused; a chunk is garbage once the node
+// holds none of its items.
+func (c *conn) newItem() *nsv1.Item {
+	if len(c.itemChunk) == 0 {
+		c.itemChunk = make([]nsv1.Item, itemChunk)
+	}
+	it := &c.itemChunk[0]
+	c.itemChunk = c.itemChunk[1:]
+	return it
+}
+
+// alloc returns an empty slice with capacity n, carved from the current
+// byte chunk (for small n), handed out once and never reused.
+func (c *conn) alloc(n int) []byte {
+	if n > byteDirect {
+		return make([]byte, 0, n)
+	}
+	if cap(c.byteChunk)-len(c.byteChunk) < n {
+		c.byteChunk = make([]byte, 0, byteChunk)
+	}
+	l := len(c.byteChunk)
+	c.byteChunk = c.byteChunk[:l+n]
+	return c.byteChunk[l:l:l+n]
 }
 
 // run dispatches the batch's items, then the further rounds of its

@@ -181,6 +181,12 @@ type conn struct {
 	ops   []op     // one per command of the batch, in order
 	items []*nsv1.Item
 	res   []*nsv1.Result
+	// deadline is the batch's: no node applies its items later.
+	deadline int64
+	// itemChunk and byteChunk are what is left of the chunks kv items and
+	// payloads are carved from (batch.go).
+	itemChunk []nsv1.Item
+	byteChunk []byte
 	// scratch for lower-casing command names
 	lower [32]byte
 }
@@ -219,6 +225,7 @@ func (c *conn) serve() {
 		c.ops = c.ops[:0]
 		c.items = c.items[:0]
 		c.imm.Reset()
+		c.deadline = time.Now().Add(s.cfg.RequestTimeout).UnixNano()
 		nitems := 0
 		var perr error
 		for len(c.ops) < maxDepth && nitems < maxDepth {
