@@ -211,7 +211,7 @@ func (c *conn) alloc(n int) []byte {
 	}
 	l := len(c.byteChunk)
 	c.byteChunk = c.byteChunk[:l+n]
-	return c.byteChunk[l:l:l+n]
+	return c.byteChunk[l : l : l+n]
 }
 
 // run dispatches the batch's items, then the further rounds of its
