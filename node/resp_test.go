@@ -90,12 +90,12 @@ func TestRESPCommands(t *testing.T) {
 			}
 			_, err := rc.SetArgs(ctx, p+"a", "5", redis.SetArgs{KeepTTL: true}).Result()
 			wantErr(t, err, "KEEPTTL is not supported by ns")
-			str(rc.SetEx(ctx, p+"ex", "v", time.Hour).Result())
+			str(rc.Do(ctx, "SETEX", p+"ex", "3600", "v").Text())
 			str(rc.Do(ctx, "PSETEX", p+"px", "100000", "v").Text())
 			if d := must[time.Duration](t)(rc.PTTL(ctx, p+"px").Result()); d <= 99*time.Second {
 				t.Fatalf("PTTL after PSETEX = %v", d)
 			}
-			if got := str(rc.GetSet(ctx, p+"a", "6").Result()); got != "4" {
+			if got := str(rc.Do(ctx, "GETSET", p+"a", "6").Text()); got != "4" {
 				t.Fatalf("GETSET = %q", got)
 			}
 			if d := must[time.Duration](t)(rc.TTL(ctx, p+"a").Result()); d != -1 {
@@ -279,7 +279,7 @@ func TestRESPAcrossNodes(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 50; i++ {
-				old, err := rc.GetSet(ctx, "gs", fmt.Sprint(g, "-", i)).Result()
+				old, err := rc.Do(ctx, "GETSET", "gs", fmt.Sprint(g, "-", i)).Text()
 				if err != nil && !errors.Is(err, redis.Nil) {
 					t.Error(err)
 					return

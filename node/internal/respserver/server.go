@@ -102,7 +102,7 @@ func (s *Server) Serve(lis net.Listener) error {
 				return nil
 			}
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errTemporary) {
+			if errors.As(err, &ne) && ne.Timeout() {
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 				time.Sleep(delay)
 				continue
@@ -141,10 +141,6 @@ func (s *Server) Serve(lis net.Listener) error {
 	}
 }
 
-// errTemporary stands for accept errors worth retrying (EMFILE and the
-// like surface as net.Error timeouts or temporary errors).
-var errTemporary = errors.New("temporary")
-
 // Close stops accepting, closes every connection (a batch being dispatched
 // finishes, its replies are lost), and waits for their goroutines. It may be
 // called more than once.
@@ -180,7 +176,6 @@ type conn struct {
 	args  [][]byte // arguments of the batch's commands, aliasing rd
 	ops   []op     // one per command of the batch, in order
 	items []*nsv1.Item
-	res   []*nsv1.Result
 	// deadline is the batch's: no node applies its items later.
 	deadline int64
 	// itemChunk and byteChunk are what is left of the chunks kv items and
@@ -196,14 +191,19 @@ func (s *Server) newConn(nc net.Conn) *conn {
 		nc = tls.Server(nc, s.cfg.TLS)
 	}
 	c := &conn{s: s, nc: nc, id: s.nextID.Add(1), proto: 2, authed: s.cfg.Tokens == nil}
-	c.rd = resp.NewReader(nc, 0, s.lim)
+	c.rd = resp.NewReader(nc, readBufSize, s.lim)
 	c.wr.Proto = 2
 	return c
 }
 
-// writeBufMax is the Writer capacity kept between batches; a larger one
-// (a big MGET) is given back.
-const writeBufMax = 64 << 10
+// Buffer sizes: a connection's read buffer starts at readBufSize (it grows
+// for a big command and shrinks back, resp.Reader.Fill); its write buffer
+// grows with the replies of a batch and is given back past writeBufMax (a
+// big MGET).
+const (
+	readBufSize = 8 << 10
+	writeBufMax = 64 << 10
+)
 
 // serve runs the connection until the client leaves, a protocol error, the
 // idle timeout or Close.
