@@ -237,6 +237,14 @@ func TestRESPPipeline(t *testing.T) {
 			t.Fatalf("INCR results: %v, %v", bad.Err(), bad2.Err())
 		}
 	}
+	fams := scrape(t, c.Nodes[0])
+	cmds, batches := value(fams, "ns_resp_commands_total"), value(fams, "ns_resp_batches_total")
+	if cmds < 1206 || batches < 1 || batches > cmds/10 {
+		t.Fatalf("ns_resp_commands_total %v, ns_resp_batches_total %v: want pipelines in few batches", cmds, batches)
+	}
+	if conns := value(fams, "ns_resp_connections"); conns < 1 {
+		t.Fatalf("ns_resp_connections = %v", conns)
+	}
 }
 
 // TestRESPAcrossNodes writes through one node and reads through another:
