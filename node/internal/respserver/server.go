@@ -62,8 +62,11 @@ func New(cfg Config) (*Server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		cfg: cfg,
+		// A bulk string may be as large as a command: a value over
+		// max-value-bytes is refused by the command, naming the limit,
+		// and the connection goes on.
 		lim: resp.Limits{
-			MaxBulkBytes:    max(cfg.Limits.MaxValueBytes, cfg.Limits.MaxKeyBytes),
+			MaxBulkBytes:    cfg.MaxCommandBytes - resp.DefaultMaxInlineBytes,
 			MaxCommandBytes: cfg.MaxCommandBytes,
 		},
 		ctx:     ctx,

@@ -306,11 +306,16 @@ func TestLimits(t *testing.T) {
 		exchange(t, c, cmd("GET", ""), "-ERR ns does not accept the empty key\r\n")
 	})
 	t.Run("max-value-bytes", func(t *testing.T) {
-		_, _, addr := start(t, func(c *Config) { c.Limits.MaxValueBytes = 8 })
+		_, _, addr := start(t, func(c *Config) { c.Limits.MaxValueBytes = 8; c.MaxCommandBytes = 1 })
 		c := dial(t, addr)
 		exchange(t, c, cmd("SET", "k", "12345678"), "+OK\r\n")
-		// A bulk string over the limit is a protocol error, as in Redis
-		// past proto-max-bulk-len: the connection closes.
+		exchange(t, c, cmd("SET", "k", "123456789"), "-ERR ns limit max-value-bytes exceeded: got 9, max 8 (send less, or raise the node's --max-value-bytes)\r\n")
+		exchange(t, c, cmd("MSET", "a", "1", "b", "123456789"), "-ERR ns limit max-value-bytes exceeded: got 9, max 8 (send less, or raise the node's --max-value-bytes)\r\n")
+		exchange(t, c, cmd("GET", "k"), "$8\r\n12345678\r\n")
+		// A bulk string larger than a whole command may be is a protocol
+		// error, as in Redis past proto-max-bulk-len: the connection
+		// closes. (The floor of the command size is a maximal key and
+		// value plus 64 KiB; a bulk string may take all but 64 KiB.)
 		exchange(t, c, cmd("SET", "k", strings.Repeat("v", 2000)), "-ERR Protocol error: invalid bulk length\r\n")
 		if _, err := c.Read(make([]byte, 1)); err != io.EOF {
 			t.Fatalf("read: %v, want EOF", err)
