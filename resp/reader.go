@@ -75,6 +75,20 @@ func NewReader(rd io.Reader, size int, lim Limits) *Reader {
 	return &Reader{rd: rd, buf: make([]byte, size), size: size, lim: lim.WithDefaults()}
 }
 
+// NewReaderBuffer returns a Reader of rd that starts with buf (all of its
+// length) as its buffer, e.g. one recycled from a closed connection's
+// Reader (Buffer).
+func NewReaderBuffer(rd io.Reader, buf []byte, lim Limits) *Reader {
+	if len(buf) == 0 {
+		buf = make([]byte, DefaultBufferSize)
+	}
+	return &Reader{rd: rd, buf: buf, size: len(buf), lim: lim.WithDefaults()}
+}
+
+// Buffer returns r's current buffer, to be recycled once r is no longer
+// used.
+func (r *Reader) Buffer() []byte { return r.buf }
+
 // Reset makes r read from rd, discarding buffered input.
 func (r *Reader) Reset(rd io.Reader) {
 	r.rd = rd

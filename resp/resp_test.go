@@ -132,6 +132,40 @@ func TestWriter(t *testing.T) {
 	}
 }
 
+func TestBuffersRecycled(t *testing.T) {
+	buf := make([]byte, 64)
+	r := NewReaderBuffer(strings.NewReader(cmd2("GET", "k")), buf, Limits{})
+	var args [][]byte
+	if err := r.Fill(); err != nil {
+		t.Fatal(err)
+	}
+	args, ok, err := r.Next(args)
+	if !ok || err != nil || string(args[1]) != "k" || &r.Buffer()[0] != &buf[0] {
+		t.Fatalf("Next: %q %v %v; buffer reused: %v", args, ok, err, &r.Buffer()[0] == &buf[0])
+	}
+	var w Writer
+	wb := make([]byte, 0, 32)
+	w.Use(wb)
+	w.Status("OK")
+	if b := w.Buffer(); cap(b) != 32 || len(b) != 0 {
+		t.Fatalf("Buffer: len %d cap %d", len(b), cap(b))
+	}
+	w.Bulk(make([]byte, 100))
+	w.Trim(64)
+	if w.Len() != 0 || cap(w.Bytes()) > 64 {
+		t.Fatalf("Trim: len %d cap %d", w.Len(), cap(w.Bytes()))
+	}
+}
+
+// cmd2 encodes a command as a RESP array.
+func cmd2(args ...string) string {
+	s := "*" + string(rune('0'+len(args))) + "\r\n"
+	for _, a := range args {
+		s += "$" + string(rune('0'+len(a))) + "\r\n" + a + "\r\n"
+	}
+	return s
+}
+
 // FuzzReader feeds arbitrary bytes, in arbitrary read sizes, to a Reader:
 // it must never panic, never return an argument longer than the limits,
 // and parse the same commands however the input is split.

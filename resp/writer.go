@@ -18,6 +18,23 @@ type Writer struct {
 // NewWriter returns a Writer for RESP2 with a buffer of size bytes.
 func NewWriter(size int) *Writer { return &Writer{buf: make([]byte, 0, size), Proto: 2} }
 
+// Use makes w append to buf's storage (from its start), e.g. a buffer
+// recycled from another Writer (Buffer).
+func (w *Writer) Use(buf []byte) { w.buf = buf[:0] }
+
+// Buffer returns w's storage, empty, to be recycled once w is no longer
+// used.
+func (w *Writer) Buffer() []byte { return w.buf[:0] }
+
+// Trim discards the buffered bytes and gives the storage back to the
+// garbage collector if it grew beyond max.
+func (w *Writer) Trim(max int) {
+	if cap(w.buf) > max {
+		w.buf = nil
+	}
+	w.buf = w.buf[:0]
+}
+
 // Len returns the number of bytes buffered.
 func (w *Writer) Len() int { return len(w.buf) }
 

@@ -140,6 +140,7 @@ func (s *Server) Serve(lis net.Listener) error {
 			s.connsMu.Unlock()
 			s.open.Add(-1)
 			_ = c.nc.Close()
+			c.release()
 		}()
 	}
 }
@@ -194,9 +195,34 @@ func (s *Server) newConn(nc net.Conn) *conn {
 		nc = tls.Server(nc, s.cfg.TLS)
 	}
 	c := &conn{s: s, nc: nc, id: s.nextID.Add(1), proto: 2, authed: s.cfg.Tokens == nil}
-	c.rd = resp.NewReader(nc, readBufSize, s.lim)
+	c.rd = resp.NewReaderBuffer(nc, getBuf(&readBufs, readBufSize)[:readBufSize], s.lim)
+	c.wr.Use(getBuf(&writeBufs, writeBufSize))
 	c.wr.Proto = 2
 	return c
+}
+
+// readBufs and writeBufs recycle the buffers of closed connections (as
+// *[]byte of capacity readBufSize and writeBufSize).
+var readBufs, writeBufs sync.Pool
+
+func getBuf(p *sync.Pool, size int) []byte {
+	if b, ok := p.Get().(*[]byte); ok {
+		return *b
+	}
+	return make([]byte, 0, size)
+}
+
+// release recycles the connection's buffers if they have their initial
+// size (a buffer grown for a big command or reply is left to the GC).
+func (c *conn) release() {
+	if b := c.rd.Buffer(); cap(b) == readBufSize {
+		b = b[:0]
+		readBufs.Put(&b)
+	}
+	if b := c.wr.Buffer(); cap(b) == writeBufSize {
+		writeBufs.Put(&b)
+	}
+	c.rd, c.args, c.ops, c.items = nil, nil, nil, nil
 }
 
 // Buffer sizes: a connection's read buffer starts at readBufSize (it grows
@@ -204,8 +230,9 @@ func (s *Server) newConn(nc net.Conn) *conn {
 // grows with the replies of a batch and is given back past writeBufMax (a
 // big MGET).
 const (
-	readBufSize = 8 << 10
-	writeBufMax = 64 << 10
+	readBufSize  = 8 << 10
+	writeBufSize = 8 << 10
+	writeBufMax  = 64 << 10
 )
 
 // serve runs the connection until the client leaves, a protocol error, the
@@ -246,6 +273,7 @@ func (c *conn) serve() {
 		}
 		if len(c.ops) > 0 {
 			c.run()
+			c.imm.Trim(writeBufMax)
 			if err := c.wr.Flush(c.nc, writeBufMax); err != nil {
 				return
 			}
