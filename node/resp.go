@@ -1,11 +1,13 @@
 package node
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/nothingshared/ns/node/internal/respserver"
+	nsv1 "github.com/nothingshared/ns/proto/ns/v1"
 )
 
 // newRESP binds the Redis protocol listener (Config.RESPAddr) and builds
@@ -45,13 +47,31 @@ func (n *Node) RESPAddr() string {
 	return n.respLis.Addr().String()
 }
 
-// errNoClusterDBSize is DBSIZE's answer on a cluster of several nodes.
-var errNoClusterDBSize = errors.New("DBSIZE is only served by a one-node ns cluster for now: keys are spread over nodes and ns has no cluster-wide count yet")
-
-// DBSize counts the cluster's keys when this node is the whole cluster.
+// DBSize counts the cluster's keys: this node's owned keys plus every other
+// member's (ClusterService.Stats), asked one after the other. It is not a
+// snapshot: a partition being handed off may count twice or not at all,
+// and keys expired but not swept yet count (as in Redis).
 func (b *backend) DBSize() (int64, error) {
-	if len(b.table.Load().Members()) != 1 {
-		return 0, errNoClusterDBSize
+	n := b.n()
+	total := int64(n.countKeys())
+	ctx, cancel := context.WithTimeout(context.Background(), dbsizeTimeout)
+	defer cancel()
+	for _, m := range n.table.Load().Members() {
+		if m.ID == n.cfg.NodeID {
+			continue
+		}
+		conn, err := n.peers.get(m.Addr)
+		if err != nil {
+			return 0, fmt.Errorf("DBSIZE: node %s: %v", m.ID, err)
+		}
+		st, err := nsv1.NewClusterServiceClient(conn).Stats(ctx, &nsv1.StatsRequest{})
+		if err != nil {
+			return 0, fmt.Errorf("DBSIZE: node %s did not answer: %v", m.ID, err)
+		}
+		total += int64(st.GetKeys())
 	}
-	return int64(b.n().countKeys()), nil
+	return total, nil
 }
+
+// dbsizeTimeout bounds DBSIZE's questions to the other members.
+const dbsizeTimeout = 2 * time.Second

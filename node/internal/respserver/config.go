@@ -21,7 +21,8 @@ type Backend interface {
 	// NodeID is the node's id, reported by INFO and HELLO.
 	NodeID() string
 	// DBSize returns the number of keys in the cluster, or an error when
-	// the node cannot count them (see docs/resp.md).
+	// the node cannot count them (see docs/resp.md). It may ask other
+	// nodes.
 	DBSize() (int64, error)
 }
 
