@@ -152,6 +152,22 @@ func TestRESPCommands(t *testing.T) {
 			if n := i64(rc.Exists(ctx, p+"c").Result()); n != 0 {
 				t.Fatal("a key expired by EXPIREAT in the past still exists")
 			}
+			str(rc.Set(ctx, p+"s", "Hello World", 0).Result())
+			if n := i64(rc.StrLen(ctx, p+"s").Result()); n != 11 {
+				t.Fatalf("STRLEN = %d", n)
+			}
+			if got := str(rc.GetRange(ctx, p+"s", -5, -1).Result()); got != "World" {
+				t.Fatalf("GETRANGE = %q", got)
+			}
+			if got := str(rc.GetEx(ctx, p+"s", time.Hour).Result()); got != "Hello World" {
+				t.Fatalf("GETEX = %q", got)
+			}
+			if d := must[time.Duration](t)(rc.TTL(ctx, p+"s").Result()); d != time.Hour {
+				t.Fatalf("TTL after GETEX EX = %v", d)
+			}
+			if tm := must[time.Time](t)(rc.Time(ctx).Result()); time.Since(tm).Abs() > time.Minute {
+				t.Fatalf("TIME = %v", tm)
+			}
 			if got := i64(rc.Do(ctx, "NS.CAS", p+"ex", "v", "w").Int64()); got != 1 {
 				t.Fatalf("NS.CAS = %d", got)
 			}

@@ -18,20 +18,22 @@ import (
 type kind uint8
 
 const (
-	kImm    kind = iota // reply ready in conn.imm (also multi-round ops once done)
-	kGet                // get: bulk or null
-	kOK                 // puts: +OK
-	kSetNX              // cas from absent: +OK or null; with fReplyOld, null or the current value
-	kSetNXI             // cas from absent: 1 or 0
-	kMGet               // gets: array
-	kDel                // deletes: how many existed
-	kExists             // gets: how many exist
-	kIncr               // incr: the counter
-	kTTL                // get: seconds left, -1, -2
-	kPTTL               // get: milliseconds left, -1, -2
-	kType               // get: string or none
-	kCAS                // cas: 1 or 0
-	kRMW                // read, then compare-and-swap, until swapped (step)
+	kImm      kind = iota // reply ready in conn.imm (also multi-round ops once done)
+	kGet                  // get: bulk or null
+	kOK                   // puts: +OK
+	kSetNX                // cas from absent: +OK or null; with fReplyOld, null or the current value
+	kSetNXI               // cas from absent: 1 or 0
+	kMGet                 // gets: array
+	kDel                  // deletes: how many existed
+	kExists               // gets: how many exist
+	kIncr                 // incr: the counter
+	kTTL                  // get: seconds left, -1, -2
+	kPTTL                 // get: milliseconds left, -1, -2
+	kType                 // get: string or none
+	kCAS                  // cas: 1 or 0
+	kStrlen               // get: the value's length, 0 if absent
+	kGetRange             // get: the bytes [lo, hi] of the value, Redis's index rules
+	kRMW                  // read, then compare-and-swap, until swapped (step)
 )
 
 // Flags of a kRMW op.
@@ -59,6 +61,8 @@ type op struct {
 	old      []byte
 	absent   bool
 	ttl      time.Duration
+	// kGetRange: the indexes asked for.
+	lo, hi int64
 }
 
 // plan parses the command c.args[a:b] and adds it to the batch: an
@@ -401,6 +405,10 @@ func (c *conn) reply(o *op, res []*nsv1.Result) {
 		}
 	case kIncr:
 		w.Int(v.Counter)
+	case kStrlen:
+		w.Int(int64(len(v.Value)))
+	case kGetRange:
+		w.Bulk(getRange(v.Value, o.lo, o.hi))
 	case kTTL, kPTTL:
 		switch {
 		case absent:
@@ -419,6 +427,28 @@ func (c *conn) reply(o *op, res []*nsv1.Result) {
 			w.Status("string")
 		}
 	}
+}
+
+// getRange returns b[lo:hi+1] with Redis's GETRANGE rules: negative
+// indexes count from the end, both are clamped to the value, and an empty
+// range is empty.
+func getRange(b []byte, lo, hi int64) []byte {
+	n := int64(len(b))
+	if lo < 0 && hi < 0 && lo > hi {
+		return nil
+	}
+	if lo < 0 {
+		lo += n
+	}
+	if hi < 0 {
+		hi += n
+	}
+	lo, hi = max(lo, 0), max(hi, 0)
+	hi = min(hi, n-1)
+	if lo > hi || n == 0 {
+		return nil
+	}
+	return b[lo : hi+1]
 }
 
 // errMessage maps an ns error to a Redis error reply: Redis's own wording

@@ -58,6 +58,11 @@ func init() {
 		{name: "client", arity: -2, flags: []string{"loading", "stale"}, plan: (*conn).client},
 		{name: "command", arity: -1, flags: []string{"loading", "stale"}, plan: (*conn).commandCmd},
 		{name: "config", arity: -2, flags: []string{"loading", "stale"}, plan: (*conn).config},
+		{name: "strlen", arity: 2, flags: []string{"readonly", "fast"}, first: 1, last: 1, step: 1, plan: (*conn).strlen},
+		{name: "getrange", arity: 4, flags: []string{"readonly"}, first: 1, last: 1, step: 1, plan: (*conn).getrange},
+		{name: "substr", arity: 4, flags: []string{"readonly"}, first: 1, last: 1, step: 1, plan: (*conn).getrange},
+		{name: "getex", arity: -2, flags: []string{"write", "fast"}, first: 1, last: 1, step: 1, plan: (*conn).getex},
+		{name: "time", arity: 1, flags: []string{"loading", "stale", "fast"}, plan: (*conn).timeCmd},
 		{name: "ns.cas", arity: 4, flags: []string{"write", "denyoom", "fast"}, first: 1, last: 1, step: 1, plan: (*conn).cas},
 	}
 	for _, name := range []string{"multi", "exec", "discard", "watch", "unwatch"} {

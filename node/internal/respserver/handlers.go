@@ -500,6 +500,82 @@ func (c *conn) typeCmd(o *op, args [][]byte) {
 	c.add(&c.items, o, &kv.Request{Op: kv.OpGet, Key: args[1]})
 }
 
+func (c *conn) strlen(o *op, args [][]byte) {
+	if err := c.check(args[1]); err != nil {
+		c.finishErr(o, err)
+		return
+	}
+	o.kind = kStrlen
+	c.add(&c.items, o, &kv.Request{Op: kv.OpGet, Key: args[1]})
+}
+
+// getrange handles GETRANGE and SUBSTR key start end.
+func (c *conn) getrange(o *op, args [][]byte) {
+	lo, ok1 := parseInt(args[2])
+	hi, ok2 := parseInt(args[3])
+	if !ok1 || !ok2 {
+		c.notInt(o)
+		return
+	}
+	if err := c.check(args[1]); err != nil {
+		c.finishErr(o, err)
+		return
+	}
+	o.kind, o.lo, o.hi = kGetRange, lo, hi
+	c.add(&c.items, o, &kv.Request{Op: kv.OpGet, Key: args[1]})
+}
+
+// getex handles GETEX key [EX s|PX ms|EXAT t|PXAT t|PERSIST]: a GET, or a
+// read-then-compare-and-swap that keeps the value and sets or clears its
+// ttl, answering the value.
+func (c *conn) getex(o *op, args [][]byte) {
+	if len(args) == 2 {
+		c.get(o, args)
+		return
+	}
+	opt := strings.ToUpper(string(args[2]))
+	var ttl time.Duration
+	switch {
+	case opt == "PERSIST" && len(args) == 3:
+	case (opt == "EX" || opt == "PX" || opt == "EXAT" || opt == "PXAT") && len(args) == 4:
+		n, ok := parseInt(args[3])
+		if !ok {
+			c.notInt(o)
+			return
+		}
+		unit := time.Second
+		if opt[0] == 'P' {
+			unit = time.Millisecond
+		}
+		ttl, ok = ttlFrom(n, unit, len(opt) == 4, time.Now())
+		if n <= 0 || !ok {
+			c.replyErr(o, "ERR invalid expire time in 'getex' command")
+			return
+		}
+	default:
+		c.syntaxErr(o)
+		return
+	}
+	if err := c.check(args[1]); err != nil {
+		c.finishErr(o, err)
+		return
+	}
+	c.rmw(o, args[1], nil, ttl)
+	o.flags = fExpire | fReplyOld
+	if opt == "PERSIST" {
+		o.flags |= fPersist
+	}
+}
+
+func (c *conn) timeCmd(o *op, _ [][]byte) {
+	now := time.Now()
+	c.begin(o)
+	c.imm.Array(2)
+	c.imm.BulkInt(now.Unix())
+	c.imm.BulkInt(int64(now.Nanosecond() / 1000))
+	c.end(o)
+}
+
 // cas handles NS.CAS key expected new: 1 if the key held expected and now
 // holds new, else 0. It clears the key's ttl, as SET does.
 func (c *conn) cas(o *op, args [][]byte) {
