@@ -147,12 +147,12 @@ bins:
 	@mkdir -p $(BIN)
 	$(foreach c,$(CMDS),CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/$(c) ./cmd/$(c) &&) true
 
-## run: a one-node cluster on 127.0.0.1 (gRPC 7700, gossip 7946, admin 7780).
+## run: a one-node cluster on 127.0.0.1 (gRPC 7700, gossip 7946, admin 7780, Redis 7379).
 run: bins
 	$(BIN)/nsnode
 
 ## cluster: three nodes on loopback (gRPC 7700-7702, gossip 7946-7948,
-## admin 7780-7782) in the background; `make cluster-stop` stops them.
+## admin 7780-7782, Redis 7379-7381) in the background; `make cluster-stop` stops them.
 cluster: bins
 	scripts/cluster.sh start
 
@@ -235,6 +235,13 @@ e2e-container:
 ## prints both side by side (N=, REPS=, PROFILE=1: see the script's header).
 bench-redis: bins
 	scripts/bench-vs-redis.sh
+
+## bench-resp: redis-benchmark (set, get, incr; -P 1 and 16) against a
+## one-node nsnode over RESP next to redis-server: ops/s, p50/p99 and server
+## CPU per op (figures in docs/benchmarks.md).
+.PHONY: bench-resp
+bench-resp: bins
+	scripts/bench-resp.sh
 
 ## bench-durability: puts per --fsync mode next to redis-server AOF modes,
 ## and the recovery time of 1 GiB (figures in docs/durability.md).

@@ -140,7 +140,7 @@ func TestFaultNetworkPartition(t *testing.T) {
 		"--gossip-reconnect-interval", "1s"}, fastGossip...)...)
 	for _, id := range ids {
 		ip := lab.ip[id]
-		fc.addrs[id] = nodeAddrs{grpc: ip + ":7700", gossip: ip + ":7946", http: ip + ":7780"}
+		fc.addrs[id] = nodeAddrs{grpc: ip + ":7700", gossip: ip + ":7946", http: ip + ":7780", resp: ip + ":7379"}
 		fc.netns[id] = lab.ns[id]
 	}
 	for _, id := range ids {

@@ -45,8 +45,10 @@ func logDir(t *testing.T) string {
 	return t.TempDir()
 }
 
-// nodeAddrs are the three addresses of one node; a restarted node keeps them.
-type nodeAddrs struct{ grpc, gossip, http string }
+// nodeAddrs are the addresses of one node; a restarted node keeps them.
+// resp (the Redis protocol) is passed as NSNODE_RESP_ADDR, which a binary
+// from before RESP (NS_E2E_NSNODE) ignores.
+type nodeAddrs struct{ grpc, gossip, http, resp string }
 
 func freeAddrs(t *testing.T) nodeAddrs {
 	t.Helper()
@@ -54,6 +56,7 @@ func freeAddrs(t *testing.T) nodeAddrs {
 		grpc:   fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		gossip: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		http:   fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		resp:   fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 	}
 }
 
@@ -62,7 +65,7 @@ func freeAddrs(t *testing.T) nodeAddrs {
 // process is killed at the end of the test.
 func launch(t *testing.T, id string, a nodeAddrs, netns string, join []string, extra ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, id: id, grpc: a.grpc, gossip: a.gossip, http: a.http, exited: make(chan struct{})}
+	p := &proc{t: t, id: id, grpc: a.grpc, gossip: a.gossip, http: a.http, resp: a.resp, exited: make(chan struct{})}
 	args := []string{"--node-id", id, "--grpc-addr", a.grpc, "--gossip-addr", a.gossip, "--http-addr", a.http,
 		"--workers", "2", "--log-level", "info"}
 	if len(join) > 0 {
@@ -86,6 +89,7 @@ func launch(t *testing.T, id string, a nodeAddrs, netns string, join []string, e
 		p.cmd = exec.Command(bins.nsnode, args...)
 	}
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	p.cmd.Env = append(os.Environ(), "NSNODE_RESP_ADDR="+a.resp)
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

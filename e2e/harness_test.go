@@ -100,6 +100,7 @@ type proc struct {
 	grpc    string
 	gossip  string
 	http    string
+	resp    string // Redis protocol address (NSNODE_RESP_ADDR)
 	cmd     *exec.Cmd
 	logPath string
 	exited  chan struct{}
@@ -117,6 +118,7 @@ func startNode(t *testing.T, id string, join []string, extra ...string) *proc {
 		grpc:   fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		gossip: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		http:   fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		resp:   fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		exited: make(chan struct{}),
 	}
 	args := []string{"--node-id", id, "--grpc-addr", p.grpc, "--gossip-addr", p.gossip, "--http-addr", p.http,
@@ -132,6 +134,9 @@ func startNode(t *testing.T, id string, join []string, extra ...string) *proc {
 	}
 	p.cmd = exec.Command(bins.nsnode, args...)
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	// As an environment variable, which a binary from before RESP
+	// (NS_E2E_NSNODE) ignores.
+	p.cmd.Env = append(os.Environ(), "NSNODE_RESP_ADDR="+p.resp)
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -230,7 +230,7 @@ func TestSoak(t *testing.T) {
 		fc.perNode[id] = []string{"--data-dir", filepath.Join(data, id)}
 		if lab != nil {
 			ip := lab.ip[id]
-			fc.addrs[id] = nodeAddrs{grpc: ip + ":7700", gossip: ip + ":7946", http: ip + ":7780"}
+			fc.addrs[id] = nodeAddrs{grpc: ip + ":7700", gossip: ip + ":7946", http: ip + ":7780", resp: ip + ":7379"}
 			fc.netns[id] = lab.ns[id]
 		}
 	}

@@ -31,6 +31,16 @@ type Config struct {
 	// HTTPAddr is the admin HTTP address (/metrics, /healthz, /readyz,
 	// /debug/pprof). "" disables it. Default "127.0.0.1:7780".
 	HTTPAddr string
+	// RESPAddr is the Redis protocol (RESP2/RESP3) listen address
+	// (docs/resp.md). "" disables it. Default "127.0.0.1:7379"; port 0
+	// picks a free port.
+	RESPAddr string
+	// RESPMaxConnections bounds the RESP connections open at once. 0 means
+	// 10000 (Redis's maxclients); negative means no limit.
+	RESPMaxConnections int
+	// RESPIdleTimeout closes a RESP connection idle this long. 0 means never
+	// (Redis's "timeout 0").
+	RESPIdleTimeout time.Duration
 	// Zone is this node's failure zone; backups prefer other zones.
 	Zone string
 	// Version is reported to peers and clients.
@@ -118,6 +128,7 @@ func DefaultConfig() Config {
 	return Config{
 		GRPCAddr: "127.0.0.1:7700",
 		HTTPAddr: "127.0.0.1:7780",
+		RESPAddr: "127.0.0.1:7379",
 		Cluster:  cc,
 		Ring:     ring.DefaultConfig(),
 		Worker:   worker.DefaultConfig(),
@@ -148,6 +159,14 @@ func (c *Config) validate() error {
 		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 			return bad("--http-addr %q: %v", c.HTTPAddr, err)
 		}
+	}
+	if c.RESPAddr != "" {
+		if _, _, err := net.SplitHostPort(c.RESPAddr); err != nil {
+			return bad("--resp-addr %q: %v", c.RESPAddr, err)
+		}
+	}
+	if c.RESPIdleTimeout < 0 {
+		return bad("--resp-idle-timeout must not be negative")
 	}
 	if err := c.Ring.Validate(); err != nil {
 		return bad("%v", err)

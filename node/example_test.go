@@ -30,6 +30,7 @@ func Example() {
 	cfg.NodeID = "example"
 	cfg.GRPCAddr = "127.0.0.1:0" // any free port
 	cfg.HTTPAddr = ""            // no admin server
+	cfg.RESPAddr = ""            // no Redis protocol
 	cfg.Cluster.BindPort = 0     // any free gossip port
 	cfg.Services = []node.Service{
 		node.KVService(),

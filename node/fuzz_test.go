@@ -81,6 +81,7 @@ func FuzzReplicate(f *testing.F) {
 	cfg.NodeID = "fuzz"
 	cfg.GRPCAddr = "127.0.0.1:0"
 	cfg.HTTPAddr = ""
+	cfg.RESPAddr = ""
 	cfg.Cluster.BindPort = 0
 	cfg.Worker.Workers = 2
 	cfg.ExpiryInterval = 10 * time.Millisecond

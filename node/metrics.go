@@ -468,6 +468,16 @@ var (
 	descRecovery     = desc("ns_wal_recovery_seconds", "Time the node took to recover its data directory at start.")
 )
 
+var (
+	descRESPConns    = desc("ns_resp_connections", "Redis protocol connections open now.")
+	descRESPAccepted = desc("ns_resp_connections_accepted_total", "Redis protocol connections accepted.")
+	descRESPRejected = desc("ns_resp_connections_rejected_total", "Redis protocol connections refused over --resp-max-connections.")
+	descRESPCommands = desc("ns_resp_commands_total", "Redis protocol commands processed.")
+	descRESPBatches  = desc("ns_resp_batches_total", "Batches (pipelines) the Redis protocol commands were dispatched in.")
+)
+
+var respDescs = []*prometheus.Desc{descRESPConns, descRESPAccepted, descRESPRejected, descRESPCommands, descRESPBatches}
+
 var walDescs = []*prometheus.Desc{descWALFailed, descWALAppends, descWALSyncs, descWALSyncSecs, descWALSnapshots, descWALSegments, descWALBytes, descRecovery}
 
 var allDescs = []*prometheus.Desc{
@@ -498,6 +508,11 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 			ch <- d
 		}
 	}
+	if (*Node)(c).resp != nil {
+		for _, d := range respDescs {
+			ch <- d
+		}
+	}
 }
 
 func b2f(b bool) float64 {
@@ -519,6 +534,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 
 	gauge(descInfo, 1, n.cfg.NodeID, n.cfg.Version)
+	if n.resp != nil {
+		st := n.resp.Stats()
+		gauge(descRESPConns, float64(st.Connections))
+		counter(descRESPAccepted, st.Accepted)
+		counter(descRESPRejected, st.Rejected)
+		counter(descRESPCommands, st.Commands)
+		counter(descRESPBatches, st.Batches)
+	}
 	ready, _ := n.Ready()
 	gauge(descReady, b2f(ready))
 	if !n.started.IsZero() {

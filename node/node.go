@@ -17,6 +17,7 @@ import (
 	"github.com/nothingshared/ns/cluster"
 	"github.com/nothingshared/ns/internal/ratelog"
 	"github.com/nothingshared/ns/internal/tracing"
+	"github.com/nothingshared/ns/node/internal/respserver"
 	"github.com/nothingshared/ns/ring"
 	"github.com/nothingshared/ns/transport"
 	"github.com/nothingshared/ns/worker"
@@ -38,6 +39,8 @@ type Node struct {
 	grpcLis  net.Listener
 	httpLis  net.Listener
 	httpSrv  *http.Server
+	respLis  net.Listener       // nil without Config.RESPAddr
+	resp     *respserver.Server // nil without Config.RESPAddr
 	peers    *peers
 	sec      *security      // TLS, tokens, gossip keys (security.go)
 	services map[string]int // service name -> index; read-only after New
@@ -231,6 +234,10 @@ func New(cfg Config) (_ *Node, err error) {
 		_ = n.members.Shutdown()
 		return nil, err
 	}
+	if err = n.newRESP(); err != nil {
+		_ = n.members.Shutdown()
+		return nil, err
+	}
 	n.registerGossipKeys()
 	return n, nil
 }
@@ -260,6 +267,9 @@ func (n *Node) closeListeners() {
 	}
 	if n.httpLis != nil {
 		_ = n.httpLis.Close()
+	}
+	if n.respLis != nil {
+		_ = n.respLis.Close()
 	}
 }
 
@@ -338,6 +348,15 @@ func (n *Node) start(ctx context.Context) error {
 			n.log.Error("grpc server stopped", "err", err)
 		}
 	}()
+	if n.resp != nil {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			if err := n.resp.Serve(n.respLis); err != nil {
+				n.log.Error("resp server stopped", "err", err)
+			}
+		}()
+	}
 	if n.httpLis != nil {
 		n.httpSrv = &http.Server{Handler: n.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
 		n.wg.Add(1)
@@ -353,7 +372,7 @@ func (n *Node) start(ctx context.Context) error {
 	}
 	n.onView(n.members.View())
 	n.server.SetServing(true)
-	n.log.Info("node started", "grpc", n.advertise, "gossip", n.members.LocalAddr(), "http", n.HTTPAddr(),
+	n.log.Info("node started", "grpc", n.advertise, "gossip", n.members.LocalAddr(), "http", n.HTTPAddr(), "resp", n.RESPAddr(),
 		"workers", n.pool.Size(), "partitions", n.cfg.Ring.Partitions, "backups", n.cfg.Ring.Backups,
 		"join", n.cfg.Cluster.Join)
 	return nil
@@ -669,6 +688,9 @@ func (n *Node) shutdown(ctx context.Context) error {
 	n.repl.close()
 	// Everything is handed off: end the clients' streams so they move on,
 	// let running calls finish (briefly), then close.
+	if n.resp != nil {
+		_ = n.resp.Close()
+	}
 	gctx, gcancel := context.WithTimeout(ctx, 2*time.Second)
 	n.server.GracefulStop(gctx)
 	gcancel()
@@ -749,6 +771,9 @@ func (n *Node) Abort() {
 		n.leaving.Store(true)
 		_ = n.members.Shutdown()
 		n.server.Stop()
+		if n.resp != nil {
+			_ = n.resp.Close()
+		}
 		if n.httpSrv != nil {
 			_ = n.httpSrv.Close()
 		}

@@ -34,7 +34,7 @@ start() {
 	local n=$1
 	for i in $(seq 0 $((n - 1))); do
 		args=(--node-id "b$i" --grpc-addr "127.0.0.1:$((base + i))" --gossip-addr "127.0.0.1:$((base + 100 + i))"
-			--http-addr "127.0.0.1:$((base + 200 + i))" --log-level warn)
+			--http-addr "127.0.0.1:$((base + 200 + i))" --resp-addr "" --log-level warn)
 		[ "$i" -gt 0 ] && args+=(--join "127.0.0.1:$((base + 100))")
 		"$NSNODE" "${args[@]}" >"$work/b$i.log" 2>&1 &
 		pids+=($!)

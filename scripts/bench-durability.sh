@@ -60,7 +60,7 @@ start_ns() {
 		rm -rf "$DATA/ns-$1"
 		args=(--data-dir "$DATA/ns-$1" --fsync "$1")
 	fi
-	"$NSNODE" --node-id bench --grpc-addr "$NS_GRPC" --gossip-addr "$NS_GOSSIP" --http-addr "$NS_HTTP" \
+	"$NSNODE" --node-id bench --grpc-addr "$NS_GRPC" --gossip-addr "$NS_GOSSIP" --http-addr "$NS_HTTP" --resp-addr "" \
 		--log-level warn "${args[@]}" >"$work/nsnode-$1.log" 2>&1 &
 	ns_pid=$!
 	ready "$NSCTL" --endpoints "$NS_GRPC" health
@@ -140,7 +140,7 @@ before=$(nkeys)
 stop_ns KILL
 sync
 t0=$(date +%s.%N)
-"$NSNODE" --node-id bench --grpc-addr "$NS_GRPC" --gossip-addr "$NS_GOSSIP" --http-addr "$NS_HTTP" \
+"$NSNODE" --node-id bench --grpc-addr "$NS_GRPC" --gossip-addr "$NS_GOSSIP" --http-addr "$NS_HTTP" --resp-addr "" \
 	--log-level info --data-dir "$DATA/ns-batch" >"$work/nsnode-recover.log" 2>&1 &
 ns_pid=$!
 # readyz: /readyz answers 200 (plain bash, no curl needed).

@@ -54,7 +54,7 @@ trap cleanup EXIT
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
 	--logfile "$work/redis.log" &
 redis_pid=$!
-"$NSNODE" --node-id bench --grpc-addr "$NS_GRPC" --gossip-addr "$NS_GOSSIP" --http-addr "$NS_HTTP" \
+"$NSNODE" --node-id bench --grpc-addr "$NS_GRPC" --gossip-addr "$NS_GOSSIP" --http-addr "$NS_HTTP" --resp-addr "" \
 	--log-level warn >"$work/nsnode.log" 2>&1 &
 ns_pid=$!
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Start or stop a local 3-node ns cluster on loopback.
-#   scripts/cluster.sh start   # gRPC 7700-7702, gossip 7946-7948, admin 7780-7782
+#   scripts/cluster.sh start   # gRPC 7700-7702, gossip 7946-7948, admin 7780-7782, Redis 7379-7381
 #   scripts/cluster.sh stop    # graceful: SIGTERM, then wait
 # State (pids, logs) lives in .cluster/. NODES=5 starts more nodes.
 set -euo pipefail
@@ -27,7 +27,8 @@ start() {
 	fi
 	for i in $(seq 0 $((nodes - 1))); do
 		args=(--node-id "n$((i + 1))" --grpc-addr "127.0.0.1:$((7700 + i))"
-			--gossip-addr "127.0.0.1:$((7946 + i))" --http-addr "127.0.0.1:$((7780 + i))")
+			--gossip-addr "127.0.0.1:$((7946 + i))" --http-addr "127.0.0.1:$((7780 + i))"
+			--resp-addr "127.0.0.1:$((7379 + i))")
 		[ "$i" -gt 0 ] && args+=(--join 127.0.0.1:7946)
 		nohup "$bin" "${args[@]}" >"$dir/n$((i + 1)).log" 2>&1 &
 		echo $! >"$dir/n$((i + 1)).pid"
@@ -40,7 +41,7 @@ start() {
 	done
 	echo "ns cluster of $nodes nodes is up:"
 	for i in $(seq 0 $((nodes - 1))); do
-		echo "  n$((i + 1)): grpc 127.0.0.1:$((7700 + i))  gossip 127.0.0.1:$((7946 + i))  admin http://127.0.0.1:$((7780 + i))/  log $dir/n$((i + 1)).log"
+		echo "  n$((i + 1)): grpc 127.0.0.1:$((7700 + i))  gossip 127.0.0.1:$((7946 + i))  admin http://127.0.0.1:$((7780 + i))/  redis 127.0.0.1:$((7379 + i))  log $dir/n$((i + 1)).log"
 	done
 	echo "try:  ./bin/nsctl --endpoints 127.0.0.1:7700,127.0.0.1:7701,127.0.0.1:7702 members"
 	echo "stop: make cluster-stop"

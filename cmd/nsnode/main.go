@@ -58,6 +58,9 @@ type flags struct {
 	gossip                                            gossipFlags
 	security                                          node.SecurityConfig
 	clusterLabel                                      string
+	respAddr                                          string
+	respMaxConns                                      int
+	respIdle                                          time.Duration
 	maxRecvMsg, maxInFlight, maxStreams, maxConns     int
 	dataDir, fsync                                    string
 	walSegment                                        int64
@@ -137,6 +140,9 @@ Exit codes: 0 ok, 1 runtime failure, 2 bad flags or configuration.`,
 	fl.StringVar(&f.grpcAddr, "grpc-addr", "127.0.0.1:7700", "gRPC listen address (clients and peers)")
 	fl.StringVar(&f.gossipAddr, "gossip-addr", "127.0.0.1:7946", "gossip (memberlist) listen address, TCP and UDP")
 	fl.StringVar(&f.httpAddr, "http-addr", "127.0.0.1:7780", "admin HTTP address (/metrics, /healthz, /readyz, /debug/pprof); empty disables")
+	fl.StringVar(&f.respAddr, "resp-addr", "127.0.0.1:7379", "Redis protocol (RESP2/RESP3) listen address, for redis-cli and Redis clients (docs/resp.md); empty disables")
+	fl.IntVar(&f.respMaxConns, "resp-max-connections", 10000, "Redis protocol connections open at once; more get \"max number of clients reached\" (negative: no limit)")
+	fl.DurationVar(&f.respIdle, "resp-idle-timeout", 0, "close a Redis protocol connection idle this long (0: never)")
 	fl.StringVar(&f.advertise, "advertise-addr", "", "host or IP that peers and clients use to reach this node (required when binding 0.0.0.0)")
 	fl.StringSliceVar(&f.join, "join", nil, "comma list of seeds to join: host:port or DNS names (every A record is tried)")
 	fl.StringVar(&f.zone, "zone", "", "failure zone of this node; backups prefer other zones")
@@ -233,11 +239,17 @@ func (f *flags) config() (node.Config, *slog.Logger, error) {
 	cfg.NodeID = f.nodeID
 	cfg.GRPCAddr = f.grpcAddr
 	cfg.HTTPAddr = f.httpAddr
+	cfg.RESPAddr = f.respAddr
+	cfg.RESPMaxConnections = f.respMaxConns
+	cfg.RESPIdleTimeout = f.respIdle
 	cfg.AdvertiseAddr = f.advertise
 	cfg.Zone = f.zone
 	cfg.Version = buildinfo.Version
 	cfg.Logger = log
 	cfg.DisablePprof = f.noPprof
+	if f.respIdle < 0 {
+		return cfg, nil, fmt.Errorf("--resp-idle-timeout %v: must not be negative", f.respIdle)
+	}
 	if f.traceSampleRatio <= 0 || f.traceSampleRatio > 1 {
 		return cfg, nil, fmt.Errorf("--trace-sample-ratio %v: want a fraction in (0, 1]", f.traceSampleRatio)
 	}

@@ -40,6 +40,9 @@ func TestUsageErrors(t *testing.T) {
 		{"tiny wal segments", nil, []string{"--wal-segment-bytes", "10"}, "--wal-segment-bytes"},
 		{"zero recovery wait", nil, []string{"--recovery-wait", "0s"}, "--recovery-wait"},
 		{"bad env value", map[string]string{"NSNODE_WORKERS": "many"}, nil, "NSNODE_WORKERS"},
+		{"bad resp addr", nil, []string{"--resp-addr", "nope"}, "--resp-addr"},
+		{"bad resp addr from env", map[string]string{"NSNODE_RESP_ADDR": "nope"}, nil, "--resp-addr"},
+		{"negative resp idle timeout", nil, []string{"--resp-idle-timeout", "-1s"}, "--resp-idle-timeout"},
 		{"positional args", nil, []string{"extra"}, `unexpected argument "extra"`},
 		{"all interfaces without advertise", nil, []string{"--grpc-addr", "0.0.0.0:0", "--gossip-addr", "127.0.0.1:0", "--http-addr", ""}, "--advertise-addr"},
 	} {

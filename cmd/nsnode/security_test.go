@@ -15,7 +15,7 @@ func TestSecurityUsageErrors(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("not a key"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ports := []string{"--grpc-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0", "--http-addr", ""}
+	ports := []string{"--grpc-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0", "--http-addr", "", "--resp-addr", ""}
 	for _, tc := range []struct {
 		name string
 		env  map[string]string

@@ -52,6 +52,7 @@ func NodeConfig(t testing.TB, i int) node.Config {
 	cfg.NodeID = fmt.Sprintf("n%d", i+1)
 	cfg.GRPCAddr = "127.0.0.1:0"
 	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.RESPAddr = "127.0.0.1:0"
 	cfg.Cluster.BindAddr = "127.0.0.1"
 	cfg.Cluster.BindPort = 0
 	cfg.Cluster.Memberlist = FastGossip()

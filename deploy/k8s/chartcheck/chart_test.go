@@ -81,8 +81,8 @@ log: {level: debug, format: text}
 shutdownTimeout: 90s
 terminationGracePeriodSeconds: 120
 pprof: false
-ports: {grpc: 9700, gossip: 9946, admin: 9780}
-service: {type: LoadBalancer, port: 443, annotations: {a: b}, loadBalancerSourceRanges: [10.0.0.0/8]}
+ports: {grpc: 9700, gossip: 9946, admin: 9780, resp: 9379}
+service: {type: LoadBalancer, port: 443, respPort: 6379, annotations: {a: b}, loadBalancerSourceRanges: [10.0.0.0/8]}
 gossipEncryption: {enabled: true, secretName: ns-gossip, secretKey: key}
 tls: {enabled: true, secretName: ns-tls}
 persistence: {enabled: true, size: 200Gi, storageClassName: local-nvme, accessModes: [ReadWriteOncePod], fsync: never, recoveryWait: 5m, startupProbe: {periodSeconds: 5, failureThreshold: 240}}
@@ -344,7 +344,7 @@ func checkRender(t *testing.T, objs objects, w want) {
 	}
 
 	// Container ports match the flags.
-	for name, flag := range map[string]string{"grpc": "grpc-addr", "gossip-tcp": "gossip-addr", "gossip-udp": "gossip-addr", "admin": "http-addr"} {
+	for name, flag := range map[string]string{"grpc": "grpc-addr", "gossip-tcp": "gossip-addr", "gossip-udp": "gossip-addr", "admin": "http-addr", "resp": "resp-addr"} {
 		if p, ok := ports[name]; !ok || p.ContainerPort != addrPort(t, args, flag) {
 			t.Errorf("container port %s = %+v, want --%s's port", name, p, flag)
 		}
