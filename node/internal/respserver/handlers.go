@@ -213,13 +213,17 @@ func (c *conn) infoLine() string {
 
 // ---- strings ----
 
-func (c *conn) get(o *op, args [][]byte) {
-	if err := c.check(args[1]); err != nil {
+func (c *conn) get(o *op, args [][]byte) { c.read(o, args[1], kGet) }
+
+// read queues a plain read of key for the commands that answer from its
+// value (GET, TTL, TYPE, STRLEN, GETRANGE: kind says which).
+func (c *conn) read(o *op, key []byte, k kind) {
+	if err := c.check(key); err != nil {
 		c.finishErr(o, err)
 		return
 	}
-	o.kind = kGet
-	c.add(&c.items, o, &kv.Request{Op: kv.OpGet, Key: args[1]})
+	o.kind = k
+	c.add(&c.items, o, &kv.Request{Op: kv.OpGet, Key: key})
 }
 
 // set handles SET key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL].
@@ -480,34 +484,16 @@ func (c *conn) persist(o *op, args [][]byte) {
 }
 
 func (c *conn) ttl(o *op, args [][]byte) {
-	if err := c.check(args[1]); err != nil {
-		c.finishErr(o, err)
-		return
-	}
-	o.kind = kTTL
+	k := kTTL
 	if args[0][0]|0x20 == 'p' {
-		o.kind = kPTTL
+		k = kPTTL
 	}
-	c.add(&c.items, o, &kv.Request{Op: kv.OpGet, Key: args[1]})
+	c.read(o, args[1], k)
 }
 
-func (c *conn) typeCmd(o *op, args [][]byte) {
-	if err := c.check(args[1]); err != nil {
-		c.finishErr(o, err)
-		return
-	}
-	o.kind = kType
-	c.add(&c.items, o, &kv.Request{Op: kv.OpGet, Key: args[1]})
-}
+func (c *conn) typeCmd(o *op, args [][]byte) { c.read(o, args[1], kType) }
 
-func (c *conn) strlen(o *op, args [][]byte) {
-	if err := c.check(args[1]); err != nil {
-		c.finishErr(o, err)
-		return
-	}
-	o.kind = kStrlen
-	c.add(&c.items, o, &kv.Request{Op: kv.OpGet, Key: args[1]})
-}
+func (c *conn) strlen(o *op, args [][]byte) { c.read(o, args[1], kStrlen) }
 
 // getrange handles GETRANGE and SUBSTR key start end.
 func (c *conn) getrange(o *op, args [][]byte) {
@@ -517,12 +503,8 @@ func (c *conn) getrange(o *op, args [][]byte) {
 		c.notInt(o)
 		return
 	}
-	if err := c.check(args[1]); err != nil {
-		c.finishErr(o, err)
-		return
-	}
-	o.kind, o.lo, o.hi = kGetRange, lo, hi
-	c.add(&c.items, o, &kv.Request{Op: kv.OpGet, Key: args[1]})
+	o.lo, o.hi = lo, hi
+	c.read(o, args[1], kGetRange)
 }
 
 // getex handles GETEX key [EX s|PX ms|EXAT t|PXAT t|PERSIST]: a GET, or a
