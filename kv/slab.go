@@ -113,6 +113,7 @@ func (s *Store) alloc(size int, force bool) (uint32, error) {
 	if s.active != 0 {
 		n = min(2*len(s.pages[s.active].data), s.maxPage)
 	}
+	n = max(n, size)
 	p, err := s.newPage(n, force)
 	if err != nil {
 		return 0, err
