@@ -35,7 +35,9 @@ func benchKeysList() ([][]byte, [][]byte) {
 }
 
 // BenchmarkApply measures the state machine alone. Baseline: the same
-// operations on a plain map[string][]byte.
+// operations on a plain map[string][]byte. Apply copies the value it
+// returns (get, cas), which is one allocation; the node's path is
+// HandleAppend (BenchmarkHandle/*/append), which copies nothing.
 func BenchmarkApply(b *testing.B) {
 	keys, counters := benchKeysList()
 	v := bytes.Repeat([]byte{'w'}, 32)
@@ -81,6 +83,20 @@ func BenchmarkApply(b *testing.B) {
 			r.Key = counters[i%benchKeys]
 			if _, err := s.Apply(t0, &r); err != nil {
 				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("CAS", func(b *testing.B) {
+		s := benchStore(b)
+		for _, k := range keys {
+			s.Apply(t0, &Request{Op: OpPut, Key: k, Value: v})
+		}
+		b.ReportAllocs()
+		r := Request{Op: OpCompareAndSwap, Expected: v, Value: v}
+		for i := 0; b.Loop(); i++ {
+			r.Key = keys[i%benchKeys]
+			if resp, err := s.Apply(t0, &r); err != nil || !resp.Swapped {
+				b.Fatal(resp, err)
 			}
 		}
 	})
@@ -139,6 +155,9 @@ func BenchmarkHandle(b *testing.B) {
 		{"Get", func(i int) Request { return Request{Op: OpGet, Key: keys[i]} }},
 		{"Put", func(i int) Request { return Request{Op: OpPut, Key: keys[i], Value: v, RequestID: uint64(i + 1)} }},
 		{"Incr", func(i int) Request { return Request{Op: OpIncr, Key: counters[i], Delta: 1} }},
+		{"CAS", func(i int) Request {
+			return Request{Op: OpCompareAndSwap, Key: counters[i], Expected: []byte("1"), Value: []byte("1")}
+		}},
 	}
 	for _, c := range cases {
 		payloads := make([][]byte, benchKeys)
