@@ -252,3 +252,50 @@ func BenchmarkDecodeRequest(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkApplyLarge is BenchmarkApply's get, put and incr on a store of
+// 1M keys with 64-byte values, visited in a scattered order, so that the
+// index and the data do not fit in the CPU caches.
+func BenchmarkApplyLarge(b *testing.B) {
+	const n = 1 << 20
+	keys := make([][]byte, n)
+	for i := range keys {
+		keys[i] = []byte("key-" + strconv.Itoa(i))
+	}
+	s := NewStore()
+	v := bytes.Repeat([]byte{'v'}, 64)
+	for _, k := range keys {
+		s.Apply(t0, &Request{Op: OpPut, Key: k, Value: v})
+		s.Apply(t0, &Request{Op: OpIncr, Key: append([]byte("n-"), k...), Delta: 1})
+	}
+	order := func(i int) []byte { return keys[(i*7919)&(n-1)] }
+	w := bytes.Repeat([]byte{'w'}, 64)
+	dst := make([]byte, 0, 256)
+	for _, c := range []struct {
+		name string
+		req  Request
+	}{
+		{"Get", Request{Op: OpGet}},
+		{"Put", Request{Op: OpPut, Value: w}},
+		{"Incr", Request{Op: OpIncr, Delta: 1}},
+	} {
+		payloads := make([][]byte, 1<<16)
+		for i := range payloads {
+			r := c.req
+			r.Key = order(i)
+			if c.req.Op == OpIncr {
+				r.Key = append([]byte("n-"), r.Key...)
+			}
+			payloads[i], _ = r.AppendBinary(nil)
+		}
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				var err error
+				if dst, err = s.HandleAppend(dst[:0], t0, payloads[i&(1<<16-1)]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
