@@ -13,31 +13,58 @@ import (
 // modulo the table size, so the table can be resized and its deletions
 // back-shifted from the tags alone. A lookup compares tags first and key
 // bytes (in the page) only on a tag match.
+//
+// Growing never stalls a call: a table past 3/4 full is replaced by one
+// twice its size, and the entries of the old one move over incrementally,
+// migrateStep slots per write (see migrate). Meanwhile a lookup searches the
+// new table, then the old; inserts go to the new table; an entry deleted
+// from the old table leaves a tombstone there (the old table is never
+// back-shifted, so the migration cursor stays valid). Because the old table
+// is at most 3/4 full and a write migrates many slots, it is emptied long
+// before the new one could fill.
+//
+// A slot number names a slot of either table: i >= 0 is table[i], i <= -2
+// is old[-i-2]; -1 means no slot (an empty store).
 const (
 	locMask     = 1<<32 - 1
+	tombstone   = 1 << 32 // tag 1, loc 0: no entry has it
 	minTable    = 16
 	maxLoadNum  = 3 // grow past 3/4 full
 	maxLoadDen  = 4
 	slotBytes   = 8
 	heapEntrySz = 4
+	migrateStep = 64
 )
 
 func hashKey(key []byte) uint64 { return xxhash.Sum64(key) }
 
 // lookup returns the slot and loc of key. When key is absent it returns the
-// empty slot where it would be inserted (-1 when the table is empty).
+// slot of the new table where it would be inserted (-1 when there is no
+// table yet).
 func (s *Store) lookup(h uint64, key []byte) (int, uint32, bool) {
-	if len(s.table) == 0 {
+	i, loc, ok := s.probe(s.table, h, key)
+	if ok || s.old == nil {
+		return i, loc, ok
+	}
+	if j, loc, ok := s.probe(s.old, h, key); ok {
+		return -j - 2, loc, true
+	}
+	return i, 0, false
+}
+
+// probe searches t for key; when absent it returns the first empty slot.
+func (s *Store) probe(t []uint64, h uint64, key []byte) (int, uint32, bool) {
+	if len(t) == 0 {
 		return -1, 0, false
 	}
-	mask := len(s.table) - 1
+	mask := len(t) - 1
 	tag := h &^ locMask
 	for i := int(h>>32) & mask; ; i = (i + 1) & mask {
-		sl := s.table[i]
+		sl := t[i]
 		if sl == 0 {
 			return i, 0, false
 		}
-		if sl&^locMask == tag {
+		if sl&^locMask == tag && sl != tombstone {
 			loc := uint32(sl)
 			if bytes.Equal(recKey(s.rec(loc)), key) {
 				return i, loc, true
@@ -48,11 +75,42 @@ func (s *Store) lookup(h uint64, key []byte) (int, uint32, bool) {
 
 // slotOf returns the slot holding loc, whose key hashes to h.
 func (s *Store) slotOf(h uint64, loc uint32) int {
-	mask := len(s.table) - 1
-	for i := int(h>>32) & mask; ; i = (i + 1) & mask {
-		if uint32(s.table[i]) == loc {
+	if i := find(s.table, h, loc); i >= 0 {
+		return i
+	}
+	return -find(s.old, h, loc) - 2
+}
+
+// find returns the slot of t holding loc (key hash h), or -1.
+func find(t []uint64, h uint64, loc uint32) int {
+	if len(t) == 0 {
+		return -1
+	}
+	mask := len(t) - 1
+	for i := int(h>>32) & mask; t[i] != 0; i = (i + 1) & mask {
+		if uint32(t[i]) == loc && t[i] != tombstone {
 			return i
 		}
+	}
+	return -1
+}
+
+// setSlot points slot i at loc, for a key of hash h.
+func (s *Store) setSlot(i int, h uint64, loc uint32) {
+	v := h&^locMask | uint64(loc)
+	if i >= 0 {
+		s.table[i] = v
+	} else {
+		s.old[-i-2] = v
+	}
+}
+
+// deleteSlot empties slot i.
+func (s *Store) deleteSlot(i int) {
+	if i >= 0 {
+		s.tableDelete(i)
+	} else {
+		s.old[-i-2] = tombstone
 	}
 }
 
@@ -61,18 +119,36 @@ func (s *Store) needGrow() bool {
 	return (s.count+1)*maxLoadDen > len(s.table)*maxLoadNum
 }
 
-// grow doubles the table (or creates it). force charges the Limit even past
-// its maximum.
+// grow replaces the table by one twice its size (or creates it) and starts
+// migrating the entries over. force charges the Limit even past its
+// maximum.
 func (s *Store) grow(force bool) error {
+	if s.old != nil {
+		// Not reached: migration ends long before the table fills again.
+		s.migrate(len(s.old))
+	}
 	n := max(minTable, 2*len(s.table))
 	if !s.acct.charge(n*slotBytes, force) {
 		return ErrMemoryFull
 	}
-	old := s.table
+	if len(s.table) > 0 {
+		s.old, s.migrated = s.table, 0
+	}
 	s.table = make([]uint64, n)
-	mask := n - 1
-	for _, sl := range old {
-		if sl == 0 {
+	s.migrate(migrateStep)
+	return nil
+}
+
+// migrate moves the entries of up to n slots of the old table to the new
+// one, and drops the old table once it is done.
+func (s *Store) migrate(n int) {
+	if s.old == nil {
+		return
+	}
+	mask := len(s.table) - 1
+	end := min(s.migrated+n, len(s.old))
+	for _, sl := range s.old[s.migrated:end] {
+		if sl == 0 || sl == tombstone {
 			continue
 		}
 		i := int(sl>>32) & mask
@@ -81,12 +157,18 @@ func (s *Store) grow(force bool) error {
 		}
 		s.table[i] = sl
 	}
-	s.acct.uncharge(len(old) * slotBytes)
-	return nil
+	for i := s.migrated; i < end; i++ {
+		s.old[i] = tombstone // not 0: probes for later entries pass through
+	}
+	s.migrated = end
+	if end == len(s.old) {
+		s.acct.uncharge(len(s.old) * slotBytes)
+		s.old, s.migrated = nil, 0
+	}
 }
 
-// tableDelete empties slot i, shifting back the entries after it that
-// would otherwise become unreachable.
+// tableDelete empties slot i of the new table, shifting back the entries
+// after it that would otherwise become unreachable.
 func (s *Store) tableDelete(i int) {
 	mask := len(s.table) - 1
 	for j := (i + 1) & mask; s.table[j] != 0; j = (j + 1) & mask {

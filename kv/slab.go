@@ -248,8 +248,8 @@ func (s *Store) move(loc uint32, size int) bool {
 	}
 	r, nr := s.rec(loc), s.rec(nloc)
 	copy(nr[:size], r[:size])
-	i := s.slotOf(hashKey(recKey(nr)), loc)
-	s.table[i] = s.table[i]&^locMask | uint64(nloc)
+	h := hashKey(recKey(nr))
+	s.setSlot(s.slotOf(h, loc), h, nloc)
 	if h := le32(nr, hHeap); h != 0 {
 		s.heap[h-1] = nloc
 	}

@@ -175,6 +175,7 @@ func (s *Store) Restore(r io.Reader) error {
 // install replaces s's content with ns's, moving ns's memory to s's
 // account.
 func (s *Store) install(ns *Store) {
+	ns.migrate(len(ns.old)) // Restore is O(keys) anyway: end with one table
 	releaseAccount(s.acct)
 	s.acct.charge(int(ns.acct.held), true)
 	ns.acct, ns.cfg = s.acct, s.cfg

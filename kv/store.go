@@ -62,9 +62,11 @@ type Store struct {
 	victim   uint32   // the page being compacted, 0 for none
 	cursor   int      // offset of the next record of victim to look at
 
-	table []uint64 // the index: tag<<32 | loc
-	count int      // keys held
-	heap  []uint32 // locs of the records with a deadline, by deadline
+	table    []uint64 // the index: tag<<32 | loc
+	old      []uint64 // the table before the last growth, while its entries move over
+	migrated int      // slots of old already moved
+	count    int      // keys held
+	heap     []uint32 // locs of the records with a deadline, by deadline
 }
 
 // NewStore returns an empty Store with the default configuration.
@@ -181,7 +183,7 @@ func (s *Store) apply(now int64, req *Request) (Response, error) {
 		if req.TTL < 0 {
 			return Response{}, ErrInvalidTTL
 		}
-		s.compact(compactMin + 2*(len(req.Key)+len(req.Value)))
+		s.housekeep(compactMin + 2*(len(req.Key)+len(req.Value)))
 		h := hashKey(req.Key)
 		i, loc, ok := s.lookup(h, req.Key)
 		_, err := s.store(h, i, loc, ok, req.Key, req.Value, deadlineAt(now, req.TTL), 0)
@@ -195,7 +197,7 @@ func (s *Store) apply(now int64, req *Request) (Response, error) {
 		return Response{Found: ok}, nil
 
 	case OpIncr:
-		s.compact(compactMin + 2*len(req.Key))
+		s.housekeep(compactMin + 2*len(req.Key))
 		h := hashKey(req.Key)
 		i, loc, ok := s.find(h, req.Key, now)
 		var buf [maxCounterLen]byte
@@ -225,7 +227,7 @@ func (s *Store) apply(now int64, req *Request) (Response, error) {
 		if req.TTL < 0 {
 			return Response{}, ErrInvalidTTL
 		}
-		s.compact(compactMin + 2*(len(req.Key)+len(req.Value)))
+		s.housekeep(compactMin + 2*(len(req.Key)+len(req.Value)))
 		h := hashKey(req.Key)
 		i, loc, ok := s.find(h, req.Key, now)
 		var swap bool
@@ -247,6 +249,17 @@ func (s *Store) apply(now int64, req *Request) (Response, error) {
 		return Response{Found: true, Swapped: true, Value: recValue(s.rec(loc))}, nil
 	}
 	return Response{}, ErrUnknownOp
+}
+
+// housekeep does the bounded background work of a write: work bytes of
+// compaction and migrateStep slots of index migration.
+func (s *Store) housekeep(work int) {
+	if s.victim != 0 || len(s.compactQ) > 0 {
+		s.compact(work)
+	}
+	if s.old != nil {
+		s.migrate(migrateStep)
+	}
 }
 
 // deadlineAt returns the deadline of a value written at now with ttl: 0 for
@@ -311,7 +324,7 @@ func (s *Store) store(h uint64, slot int, loc uint32, found bool, key, value []b
 	nr := s.rec(nloc)
 	writeRecord(nr, size, key, value, 0)
 	s.pages[nloc>>offBits].live += size
-	s.table[slot] = h&^locMask | uint64(nloc)
+	s.setSlot(slot, h, nloc)
 	if found {
 		// The new record takes the old one's place in the heap.
 		r := s.rec(loc)
@@ -330,7 +343,7 @@ func (s *Store) store(h uint64, slot int, loc uint32, found bool, key, value []b
 
 // remove deletes the key in slot i, whose record is at loc.
 func (s *Store) remove(i int, loc uint32) {
-	s.tableDelete(i)
+	s.deleteSlot(i)
 	if h := le32(s.rec(loc), hHeap); h != 0 {
 		s.heapRemove(h - 1)
 	}
@@ -352,6 +365,7 @@ func (s *Store) ExpireSome(now time.Time, max int) int {
 		n++
 	}
 	s.compact(compactTick)
+	s.migrate(compactTick / slotBytes)
 	return n
 }
 

@@ -244,7 +244,7 @@ type fataler interface {
 // count.
 func checkInvariants(t fataler, s *Store) {
 	t.Helper()
-	held := len(s.spare) + len(s.table)*slotBytes + cap(s.heap)*heapEntrySz
+	held := len(s.spare) + (len(s.table)+len(s.old))*slotBytes + cap(s.heap)*heapEntrySz
 	live, withDeadline := 0, 0
 	for p := 1; p < len(s.pages); p++ {
 		pg := &s.pages[p]
@@ -298,6 +298,17 @@ func checkInvariants(t fataler, s *Store) {
 		if sl != 0 {
 			slots++
 		}
+	}
+	for i, sl := range s.old {
+		if i < s.migrated && sl != tombstone {
+			t.Fatalf("old index slot %d, migrated, holds %#x", i, sl)
+		}
+		if sl != 0 && sl != tombstone {
+			slots++
+		}
+	}
+	if s.old != nil && s.migrated >= len(s.old) {
+		t.Fatalf("old index kept after migration")
 	}
 	if live != s.count || slots != s.count {
 		t.Fatalf("count %d, live records %d, index entries %d", s.count, live, slots)
