@@ -198,33 +198,44 @@ func snapshotStore(b *testing.B, n int) *Store {
 }
 
 // BenchmarkSnapshot writes a 100k-key partition (32-byte values, half with a
-// TTL) to io.Discard.
+// TTL) to io.Discard, in format v1 and v2.
 func BenchmarkSnapshot(b *testing.B) {
-	s := snapshotStore(b, 100_000)
-	var buf bytes.Buffer
-	s.Snapshot(&buf)
-	b.SetBytes(int64(buf.Len()))
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := s.Snapshot(io.Discard); err != nil {
-			b.Fatal(err)
-		}
+	for _, version := range []int{snapV1, snapV2} {
+		b.Run("v"+strconv.Itoa(version), func(b *testing.B) {
+			s := snapshotStore(b, 100_000)
+			s.cfg.SnapshotVersion = version
+			var buf bytes.Buffer
+			s.Snapshot(&buf)
+			b.SetBytes(int64(buf.Len()))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := s.Snapshot(io.Discard); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
-// BenchmarkRestore reads the same 100k-key snapshot into a new store.
+// BenchmarkRestore reads the same 100k-key snapshots into a new store.
 func BenchmarkRestore(b *testing.B) {
-	var buf bytes.Buffer
-	if err := snapshotStore(b, 100_000).Snapshot(&buf); err != nil {
-		b.Fatal(err)
-	}
-	snap := buf.Bytes()
-	b.SetBytes(int64(len(snap)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := NewStore().Restore(bytes.NewReader(snap)); err != nil {
-			b.Fatal(err)
-		}
+	for _, version := range []int{snapV1, snapV2} {
+		b.Run("v"+strconv.Itoa(version), func(b *testing.B) {
+			s := snapshotStore(b, 100_000)
+			s.cfg.SnapshotVersion = version
+			var buf bytes.Buffer
+			if err := s.Snapshot(&buf); err != nil {
+				b.Fatal(err)
+			}
+			snap := buf.Bytes()
+			b.SetBytes(int64(len(snap)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := NewStore().Restore(bytes.NewReader(snap)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
