@@ -16,12 +16,15 @@ import (
 //
 // Growing never stalls a call: a table past 3/4 full is replaced by one
 // twice its size, and the entries of the old one move over incrementally,
-// migrateStep slots per write (see migrate). Meanwhile a lookup searches the
-// new table, then the old; inserts go to the new table; an entry deleted
-// from the old table leaves a tombstone there (the old table is never
-// back-shifted, so the migration cursor stays valid). Because the old table
-// is at most 3/4 full and a write migrates many slots, it is emptied long
-// before the new one could fill.
+// at least migrateStep slots per write (see migrate). Meanwhile a lookup
+// searches the new table, then the old; inserts go to the new table; an
+// entry deleted from the old table leaves a tombstone there (the old table
+// is never back-shifted, so the migration cursor stays valid). Migration
+// starts at an empty slot and stops only at one, so it moves whole clusters
+// (runs of full slots, which no probe crosses) and can empty the slots
+// behind it: probes in the old table stay as short as they were. Because
+// the old table is at most 3/4 full and a write migrates many slots, it is
+// emptied long before the new one could fill.
 //
 // A slot number names a slot of either table: i >= 0 is table[i], i <= -2
 // is old[-i-2]; -1 means no slot (an empty store).
@@ -132,23 +135,33 @@ func (s *Store) grow(force bool) error {
 		return ErrMemoryFull
 	}
 	if len(s.table) > 0 {
-		s.old, s.migrated = s.table, 0
+		s.old, s.migrated, s.mstart = s.table, 0, 0
+		for s.old[s.mstart] != 0 {
+			s.mstart++ // there is an empty slot: the table is at most 3/4 full
+		}
 	}
 	s.table = make([]uint64, n)
 	s.migrate(migrateStep)
 	return nil
 }
 
-// migrate moves the entries of up to n slots of the old table to the new
-// one, and drops the old table once it is done.
+// migrate moves the entries of at least n slots of the old table to the
+// new one, going on to the end of the cluster it is in, and drops the old
+// table once it is done.
 func (s *Store) migrate(n int) {
 	if s.old == nil {
 		return
 	}
-	mask := len(s.table) - 1
-	end := min(s.migrated+n, len(s.old))
-	for _, sl := range s.old[s.migrated:end] {
+	mask, omask := len(s.table)-1, len(s.old)-1
+	for ; s.migrated < len(s.old); s.migrated++ {
+		o := (s.mstart + s.migrated) & omask
+		sl := s.old[o]
+		if sl == 0 && n <= 0 {
+			return
+		}
+		n--
 		if sl == 0 || sl == tombstone {
+			s.old[o] = 0
 			continue
 		}
 		i := int(sl>>32) & mask
@@ -156,15 +169,10 @@ func (s *Store) migrate(n int) {
 			i = (i + 1) & mask
 		}
 		s.table[i] = sl
+		s.old[o] = 0
 	}
-	for i := s.migrated; i < end; i++ {
-		s.old[i] = tombstone // not 0: probes for later entries pass through
-	}
-	s.migrated = end
-	if end == len(s.old) {
-		s.acct.uncharge(len(s.old) * slotBytes)
-		s.old, s.migrated = nil, 0
-	}
+	s.acct.uncharge(len(s.old) * slotBytes)
+	s.old, s.migrated = nil, 0
 }
 
 // tableDelete empties slot i of the new table, shifting back the entries

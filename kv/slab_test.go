@@ -282,3 +282,48 @@ func binaryLE64(v uint64) []byte {
 	}
 	return b
 }
+
+// TestIndexProperty: many keys inserted and deleted, so that the index
+// grows while keys are deleted from its old table (tombstones) and looked
+// up in both, while values change size and tiny pages get compacted (so
+// records move while their slot is in either table); checked against a set.
+func TestIndexProperty(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		s := newStore(Config{}, 64, 256)
+		m := map[string]bool{}
+		n := rapid.IntRange(1, 2000).Draw(t, "keys")
+		key := func(t *rapid.T) []byte { return []byte(strconv.Itoa(rapid.IntRange(0, n-1).Draw(t, "key"))) }
+		t.Repeat(map[string]func(*rapid.T){
+			"insert many": func(t *rapid.T) {
+				for range rapid.IntRange(1, 100).Draw(t, "count") {
+					k := key(t)
+					s.Apply(t0, &Request{Op: OpPut, Key: k, Value: make([]byte, rapid.IntRange(0, 40).Draw(t, "size"))})
+					m[string(k)] = true
+				}
+			},
+			"delete": func(t *rapid.T) {
+				k := key(t)
+				resp, _ := s.Apply(t0, &Request{Op: OpDelete, Key: k})
+				if resp.Found != m[string(k)] {
+					t.Fatalf("delete %q: found %v, want %v", k, resp.Found, m[string(k)])
+				}
+				delete(m, string(k))
+			},
+			"sweep": func(t *rapid.T) {
+				s.ExpireSome(t0, 1) // compacts before it migrates
+			},
+			"get": func(t *rapid.T) {
+				k := key(t)
+				if _, err := s.Apply(t0, &Request{Op: OpGet, Key: k}); (err == nil) != m[string(k)] {
+					t.Fatalf("get %q: %v, want present %v", k, err, m[string(k)])
+				}
+			},
+			"": func(t *rapid.T) {
+				checkInvariants(t, s)
+				if s.Len() != len(m) {
+					t.Fatalf("Len %d, want %d", s.Len(), len(m))
+				}
+			},
+		})
+	})
+}

@@ -64,7 +64,8 @@ type Store struct {
 
 	table    []uint64 // the index: tag<<32 | loc
 	old      []uint64 // the table before the last growth, while its entries move over
-	migrated int      // slots of old already moved
+	mstart   int      // the empty slot of old where migration started
+	migrated int      // slots of old from mstart on already moved
 	count    int      // keys held
 	heap     []uint32 // locs of the records with a deadline, by deadline
 }

@@ -300,7 +300,7 @@ func checkInvariants(t fataler, s *Store) {
 		}
 	}
 	for i, sl := range s.old {
-		if i < s.migrated && sl != tombstone {
+		if (i-s.mstart)&(len(s.old)-1) < s.migrated && sl != 0 {
 			t.Fatalf("old index slot %d, migrated, holds %#x", i, sl)
 		}
 		if sl != 0 && sl != tombstone {
