@@ -57,25 +57,36 @@ func (s *Store) Snapshot(w io.Writer) error {
 	buf = buf[:frameHeaderLen]
 	records := 0
 	var err error
-	s.records(func(r []byte) bool {
-		if version == snapV2 {
-			buf = append(buf, r[hDeadline:recHeader+le32(r, hKlen)+le32(r, hVlen)]...)
-		} else {
-			buf = appendBytes(buf, recKey(r))
-			buf = appendBytes(buf, recValue(r))
-			buf = binary.LittleEndian.AppendUint64(buf, uint64(recDeadline(r)))
+	for p := range s.pages {
+		pg := &s.pages[p]
+		if pg.live == 0 {
+			continue
 		}
-		records++
-		if len(buf)-frameHeaderLen >= chunkTarget {
-			if buf, err = writeFrame(w, buf, records); err != nil {
-				return false
+		for off := 0; off < pg.used; {
+			r := pg.data[off:pg.used]
+			size := le32(r, hSize)
+			off += size &^ deadBit
+			if size&deadBit != 0 {
+				continue
 			}
-			records = 0
+			kl, vl := le32(r, hKlen), le32(r, hVlen)
+			if version == snapV2 {
+				buf = append(buf, r[hDeadline:recHeader+kl+vl]...)
+			} else {
+				buf = binary.AppendUvarint(buf, uint64(kl))
+				buf = append(buf, r[recHeader:recHeader+kl]...)
+				buf = binary.AppendUvarint(buf, uint64(vl))
+				buf = append(buf, r[recHeader+kl:recHeader+kl+vl]...)
+				buf = binary.LittleEndian.AppendUint64(buf, uint64(recDeadline(r)))
+			}
+			records++
+			if len(buf)-frameHeaderLen >= chunkTarget {
+				if buf, err = writeFrame(w, buf, records); err != nil {
+					return err
+				}
+				records = 0
+			}
 		}
-		return true
-	})
-	if err != nil {
-		return err
 	}
 	if records > 0 {
 		if buf, err = writeFrame(w, buf, records); err != nil {
