@@ -47,8 +47,15 @@ const (
 	compactTick = 64 << 10
 )
 
-// errPagesFull is returned when a store has used all its page numbers.
-var errPagesFull = fmt.Errorf("%w: a partition holds at most %d pages", ErrMemoryFull, maxPages)
+// maxRecord bounds a record's size, which is stored as a uint32.
+const maxRecord = 1 << 31
+
+var (
+	// errPagesFull is returned when a store has used all its page numbers.
+	errPagesFull = fmt.Errorf("%w: a partition holds at most %d pages", ErrMemoryFull, maxPages)
+	// errRecordTooLarge is returned for a key and value of 2 GiB or more.
+	errRecordTooLarge = fmt.Errorf("%w: a key and value take at most 2 GiB", ErrMemoryFull)
+)
 
 // page is one slab. data is nil for a free page number.
 type page struct {

@@ -299,10 +299,13 @@ func (s *Store) find(h uint64, key []byte, now int64) (int, uint32, bool) {
 // store writes key's value and deadline. found, slot and loc are what
 // lookup returned for key (hash h). The record keeps room for a value of
 // minCap bytes. A value that fits the record is written in place; otherwise
-// the record moves to a new place. It fails only with ErrMemoryFull, and
-// then changes nothing.
+// the record moves to a new place. It fails only with errors wrapping
+// ErrMemoryFull, and then changes nothing.
 func (s *Store) store(h uint64, slot int, loc uint32, found bool, key, value []byte, deadline int64, minCap int) (uint32, error) {
 	vcap := max(len(value), minCap)
+	if len(key)+vcap >= maxRecord-recHeader-8 {
+		return 0, errRecordTooLarge
+	}
 	if found {
 		r := s.rec(loc)
 		if c := recCap(r); len(value) <= c && c <= 2*vcap+32 {
