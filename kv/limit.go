@@ -15,6 +15,11 @@ import "sync/atomic"
 // A store that is dropped without Reset returns its charge when the garbage
 // collector frees it (runtime.AddCleanup), not at once.
 //
+// Only a partition's owner may refuse a write: the copies that replay it
+// (backups, a log replayed at restart) must apply whatever the owner
+// accepted, or they diverge. A node wiring a Limit therefore gives its
+// backup and replay stores no Limit, or one they may exceed.
+//
 // A Limit is safe for concurrent use; stores touch it only when they take or
 // free a page (at most every few KiB of writes), never per operation.
 type Limit struct {
