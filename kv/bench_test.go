@@ -3,6 +3,7 @@ package kv
 import (
 	"bytes"
 	"io"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -309,4 +310,52 @@ func BenchmarkApplyLarge(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkIndex compares the store's index (an open-addressing []uint64)
+// with the alternative of a map[uint64]uint32 from key hash to location
+// (which would also need a fallback for two keys with one hash). Both look
+// up 1M keys of one store and compare the key bytes in the page; bytes/key
+// is the index's own memory.
+func BenchmarkIndex(b *testing.B) {
+	const n = 1 << 20
+	keys := make([][]byte, n)
+	hashes := make([]uint64, n)
+	s := NewStore()
+	for i := range keys {
+		keys[i] = []byte("key-" + strconv.Itoa(i))
+		hashes[i] = hashKey(keys[i])
+		s.Apply(t0, &Request{Op: OpPut, Key: keys[i]})
+	}
+	s.migrate(len(s.old))
+	b.Run("table", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			j := (i * 7919) & (n - 1)
+			if _, _, ok := s.lookup(hashes[j], keys[j]); !ok {
+				b.Fatal("missing")
+			}
+		}
+		b.ReportMetric(float64(len(s.table)*slotBytes)/n, "bytes/key")
+	})
+	b.Run("map", func(b *testing.B) {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		m := make(map[uint64]uint32)
+		for i, h := range hashes {
+			_, loc, _ := s.lookup(h, keys[i])
+			m[h] = loc
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		for i := 0; b.Loop(); i++ {
+			j := (i * 7919) & (n - 1)
+			loc, ok := m[hashes[j]]
+			if !ok || !bytes.Equal(recKey(s.rec(loc)), keys[j]) {
+				b.Fatal("missing")
+			}
+		}
+		b.ReportMetric(float64(after.HeapInuse-before.HeapInuse)/n, "bytes/key")
+		runtime.KeepAlive(m)
+	})
 }
