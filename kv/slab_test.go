@@ -3,6 +3,7 @@ package kv
 import (
 	"bytes"
 	"errors"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -326,4 +327,25 @@ func TestIndexProperty(t *testing.T) {
 			},
 		})
 	})
+}
+
+// TestLimitDroppedStore: a store dropped without Reset gives its charge
+// back once the garbage collector has freed it.
+func TestLimitDroppedStore(t *testing.T) {
+	lim := NewLimit(0)
+	func() {
+		s, _ := New(Config{Limit: lim})
+		s.Apply(t0, &Request{Op: OpPut, Key: []byte("k"), Value: make([]byte, 100<<10)})
+		if lim.Used() == 0 {
+			t.Fatal("nothing charged")
+		}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for lim.Used() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("dropped store still charged %d bytes", lim.Used())
+		}
+		runtime.GC()
+		time.Sleep(time.Millisecond)
+	}
 }
