@@ -3,6 +3,7 @@ package kv
 import (
 	"bytes"
 	"io"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -35,7 +36,9 @@ func benchKeysList() ([][]byte, [][]byte) {
 }
 
 // BenchmarkApply measures the state machine alone. Baseline: the same
-// operations on a plain map[string][]byte.
+// operations on a plain map[string][]byte. Apply copies the value it
+// returns (get, cas), which is one allocation; the node's path is
+// HandleAppend (BenchmarkHandle/*/append), which copies nothing.
 func BenchmarkApply(b *testing.B) {
 	keys, counters := benchKeysList()
 	v := bytes.Repeat([]byte{'w'}, 32)
@@ -81,6 +84,20 @@ func BenchmarkApply(b *testing.B) {
 			r.Key = counters[i%benchKeys]
 			if _, err := s.Apply(t0, &r); err != nil {
 				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("CAS", func(b *testing.B) {
+		s := benchStore(b)
+		for _, k := range keys {
+			s.Apply(t0, &Request{Op: OpPut, Key: k, Value: v})
+		}
+		b.ReportAllocs()
+		r := Request{Op: OpCompareAndSwap, Expected: v, Value: v}
+		for i := 0; b.Loop(); i++ {
+			r.Key = keys[i%benchKeys]
+			if resp, err := s.Apply(t0, &r); err != nil || !resp.Swapped {
+				b.Fatal(resp, err)
 			}
 		}
 	})
@@ -139,6 +156,9 @@ func BenchmarkHandle(b *testing.B) {
 		{"Get", func(i int) Request { return Request{Op: OpGet, Key: keys[i]} }},
 		{"Put", func(i int) Request { return Request{Op: OpPut, Key: keys[i], Value: v, RequestID: uint64(i + 1)} }},
 		{"Incr", func(i int) Request { return Request{Op: OpIncr, Key: counters[i], Delta: 1} }},
+		{"CAS", func(i int) Request {
+			return Request{Op: OpCompareAndSwap, Key: counters[i], Expected: []byte("1"), Value: []byte("1")}
+		}},
 	}
 	for _, c := range cases {
 		payloads := make([][]byte, benchKeys)
@@ -179,33 +199,44 @@ func snapshotStore(b *testing.B, n int) *Store {
 }
 
 // BenchmarkSnapshot writes a 100k-key partition (32-byte values, half with a
-// TTL) to io.Discard.
+// TTL) to io.Discard, in format v1 and v2.
 func BenchmarkSnapshot(b *testing.B) {
-	s := snapshotStore(b, 100_000)
-	var buf bytes.Buffer
-	s.Snapshot(&buf)
-	b.SetBytes(int64(buf.Len()))
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := s.Snapshot(io.Discard); err != nil {
-			b.Fatal(err)
-		}
+	for _, version := range []int{snapV1, snapV2} {
+		b.Run("v"+strconv.Itoa(version), func(b *testing.B) {
+			s := snapshotStore(b, 100_000)
+			s.cfg.SnapshotVersion = version
+			var buf bytes.Buffer
+			s.Snapshot(&buf)
+			b.SetBytes(int64(buf.Len()))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := s.Snapshot(io.Discard); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
-// BenchmarkRestore reads the same 100k-key snapshot into a new store.
+// BenchmarkRestore reads the same 100k-key snapshots into a new store.
 func BenchmarkRestore(b *testing.B) {
-	var buf bytes.Buffer
-	if err := snapshotStore(b, 100_000).Snapshot(&buf); err != nil {
-		b.Fatal(err)
-	}
-	snap := buf.Bytes()
-	b.SetBytes(int64(len(snap)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := NewStore().Restore(bytes.NewReader(snap)); err != nil {
-			b.Fatal(err)
-		}
+	for _, version := range []int{snapV1, snapV2} {
+		b.Run("v"+strconv.Itoa(version), func(b *testing.B) {
+			s := snapshotStore(b, 100_000)
+			s.cfg.SnapshotVersion = version
+			var buf bytes.Buffer
+			if err := s.Snapshot(&buf); err != nil {
+				b.Fatal(err)
+			}
+			snap := buf.Bytes()
+			b.SetBytes(int64(len(snap)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := NewStore().Restore(bytes.NewReader(snap)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
@@ -232,4 +263,99 @@ func BenchmarkDecodeRequest(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkApplyLarge is BenchmarkApply's get, put and incr on a store of
+// 1M keys with 64-byte values, visited in a scattered order, so that the
+// index and the data do not fit in the CPU caches.
+func BenchmarkApplyLarge(b *testing.B) {
+	const n = 1 << 20
+	keys := make([][]byte, n)
+	for i := range keys {
+		keys[i] = []byte("key-" + strconv.Itoa(i))
+	}
+	s := NewStore()
+	v := bytes.Repeat([]byte{'v'}, 64)
+	for _, k := range keys {
+		s.Apply(t0, &Request{Op: OpPut, Key: k, Value: v})
+		s.Apply(t0, &Request{Op: OpIncr, Key: append([]byte("n-"), k...), Delta: 1})
+	}
+	order := func(i int) []byte { return keys[(i*7919)&(n-1)] }
+	w := bytes.Repeat([]byte{'w'}, 64)
+	dst := make([]byte, 0, 256)
+	for _, c := range []struct {
+		name string
+		req  Request
+	}{
+		{"Get", Request{Op: OpGet}},
+		{"Put", Request{Op: OpPut, Value: w}},
+		{"Incr", Request{Op: OpIncr, Delta: 1}},
+	} {
+		payloads := make([][]byte, 1<<16)
+		for i := range payloads {
+			r := c.req
+			r.Key = order(i)
+			if c.req.Op == OpIncr {
+				r.Key = append([]byte("n-"), r.Key...)
+			}
+			payloads[i], _ = r.AppendBinary(nil)
+		}
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				var err error
+				if dst, err = s.HandleAppend(dst[:0], t0, payloads[i&(1<<16-1)]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkIndex compares the store's index (an open-addressing []uint64)
+// with the alternative of a map[uint64]uint32 from key hash to location
+// (which would also need a fallback for two keys with one hash). Both look
+// up 1M keys of one store and compare the key bytes in the page; bytes/key
+// is the index's own memory.
+func BenchmarkIndex(b *testing.B) {
+	const n = 1 << 20
+	keys := make([][]byte, n)
+	hashes := make([]uint64, n)
+	s := NewStore()
+	for i := range keys {
+		keys[i] = []byte("key-" + strconv.Itoa(i))
+		hashes[i] = hashKey(keys[i])
+		s.Apply(t0, &Request{Op: OpPut, Key: keys[i]})
+	}
+	s.migrate(len(s.old))
+	b.Run("table", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			j := (i * 7919) & (n - 1)
+			if _, _, ok := s.lookup(hashes[j], keys[j]); !ok {
+				b.Fatal("missing")
+			}
+		}
+		b.ReportMetric(float64(len(s.table)*slotBytes)/n, "bytes/key")
+	})
+	b.Run("map", func(b *testing.B) {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		m := make(map[uint64]uint32)
+		for i, h := range hashes {
+			_, loc, _ := s.lookup(h, keys[i])
+			m[h] = loc
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		for i := 0; b.Loop(); i++ {
+			j := (i * 7919) & (n - 1)
+			loc, ok := m[hashes[j]]
+			if !ok || !bytes.Equal(recKey(s.rec(loc)), keys[j]) {
+				b.Fatal("missing")
+			}
+		}
+		b.ReportMetric(float64(after.HeapInuse-before.HeapInuse)/n, "bytes/key")
+		runtime.KeepAlive(m)
+	})
 }

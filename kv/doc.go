@@ -76,13 +76,38 @@
 // ttl, request id; incr: delta, request id; cas: value, expected or expect
 // absent, ttl, request id.
 //
+// # Storage
+//
+// A Store keeps its keys, values and deadlines in pages: plain []byte of 4
+// KiB doubling up to 256 KiB (a record above 64 KiB gets a page of its own),
+// which the garbage collector does not scan. A key is found through an
+// open-addressing hash table of uint64 (xxhash tag and page location, no
+// pointers); the expiry heap is a []uint32 of locations. Overwrites that fit
+// the record are made in place; others move the record and leave a dead one
+// behind. A page that falls under half live is compacted incrementally: each
+// write moves a bounded number of live bytes (about twice its own size, and
+// at least 1 KiB) out of it, each ExpireSome up to 64 KiB, and the page is
+// freed when empty. The index grows the same way, a few slots per write, so
+// no call stalls on a whole partition. Operations on existing keys, and
+// inserts into a page with room, allocate nothing.
+//
+// # Memory limit
+//
+// A Store created with Config.Limit charges its pages, index and heap to
+// that Limit, which stores may share. A write that would need memory past
+// the limit fails with ErrMemoryFull and changes nothing; nothing stored is
+// evicted. Bytes reports what the store holds.
+//
 // # Snapshots
 //
 // Snapshot writes a header ("NSKV", version, key count, CRC-32C) and then
 // chunks of about 64 KiB, each with its length, record count and CRC-32C,
 // and an empty end chunk. A record is the key, the value and the deadline
-// (int64 unix nanoseconds, 0 for none). Restore verifies all of it, reads
-// nothing past the end chunk, allocates in proportion to the bytes it has
-// actually read, and replaces the store's content only when the whole
-// snapshot is valid.
+// (int64 unix nanoseconds, 0 for none): in format v1, the default, a
+// uvarint-prefixed key and value then the deadline; in format v2
+// (Config.SnapshotVersion 2), the deadline, the two lengths as uint32 and
+// the bytes, as they lie in the page. Restore reads both, verifies all of
+// it, reads nothing past the end chunk, allocates in proportion to the bytes
+// it has actually read, and replaces the store's content only when the whole
+// snapshot is valid. docs/durability.md says when a cluster may turn v2 on.
 package kv

@@ -43,3 +43,8 @@ var (
 func corruptf(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...)
 }
+
+// ErrMemoryFull is returned by a write that needs memory its store's Limit
+// (a node's --max-memory) does not have. The write changed nothing; nothing
+// stored is ever evicted to make room.
+var ErrMemoryFull = errors.New("kv: memory limit reached (--max-memory)")

@@ -130,6 +130,15 @@ var (
 	modelSteps  = []time.Duration{0, 1, 2, 3, 10, time.Second}
 )
 
+// drawStore returns a store with the default page sizes or tiny ones (so
+// that pages fill, records get pages of their own, and compaction runs
+// after a few writes), writing snapshots in format v1 or v2.
+func drawStore(t *rapid.T) *Store {
+	pages := rapid.SampledFrom([][2]int{{64, 128}, {64, 256}, {defaultMinPage, defaultMaxPage}}).Draw(t, "pages")
+	version := rapid.SampledFrom([]int{snapV1, snapV2}).Draw(t, "snapshot version")
+	return newStore(Config{SnapshotVersion: version}, pages[0], pages[1])
+}
+
 func genModelRequest() *rapid.Generator[Request] {
 	return rapid.Custom(func(t *rapid.T) Request {
 		bs := func(label string, from []string) []byte {
@@ -151,10 +160,10 @@ func genModelRequest() *rapid.Generator[Request] {
 // expiry sweeps and snapshot/restore cycles, against the store and the model.
 func TestStoreMatchesModel(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		s := NewStore()
+		s := drawStore(t)
 		m := &model{m: map[string]modelEntry{}}
 		now := t0
-		h := NewStore() // driven through Handle
+		h := drawStore(t) // driven through Handle
 		check := func() {
 			checkInvariants(t, s)
 			checkInvariants(t, h)
@@ -200,11 +209,12 @@ func TestStoreMatchesModel(t *testing.T) {
 			"expire": func(t *rapid.T) {
 				max := rapid.IntRange(0, 3).Draw(t, "max")
 				due := 0
-				for _, e := range s.entries {
-					if e.deadline != 0 && e.deadline <= now.UnixNano() {
+				s.Range(func(k, v []byte, d time.Time) bool {
+					if !d.IsZero() && !now.Before(d) {
 						due++
 					}
-				}
+					return true
+				})
 				if n := s.ExpireSome(now, max); n != min(max, due) {
 					t.Fatalf("ExpireSome(%d) = %d with %d due", max, n, due)
 				}
@@ -217,7 +227,7 @@ func TestStoreMatchesModel(t *testing.T) {
 					t.Fatal(err)
 				}
 				before := liveContents(s, time.Time{}) // everything, expired included
-				s = NewStore()
+				s = drawStore(t)
 				s.Apply(now, &Request{Op: OpPut, Key: []byte("junk"), Value: []byte("replaced")})
 				if err := s.Restore(&buf); err != nil {
 					t.Fatal(err)
@@ -236,7 +246,7 @@ func TestStoreMatchesModel(t *testing.T) {
 // exactly the due keys, earliest first.
 func TestExpiryProperty(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		s := NewStore()
+		s := drawStore(t)
 		now := t0
 		nkeys := rapid.IntRange(1, 60).Draw(t, "nkeys")
 		key := func(t *rapid.T) []byte {

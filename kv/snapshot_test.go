@@ -171,7 +171,7 @@ func TestRestoreForged(t *testing.T) {
 	}{
 		{"valid", concat(header(1, 2), frame(2, concat(record("a", "1", 0), record("b", "", 5))), end), nil},
 		{"bad magic", concat([]byte("NSKX"), header(1, 0)[4:], end), ErrCorrupt},
-		{"version", concat(header(2, 0), end), ErrVersion},
+		{"version", concat(header(3, 0), end), ErrVersion},
 		{"too few records", concat(header(1, 2), frame(1, record("a", "1", 0)), end), ErrCorrupt},
 		{"too many records", concat(header(1, 1), frame(2, concat(record("a", "1", 0), record("b", "", 5))), end), ErrCorrupt},
 		{"count mismatch in chunk", concat(header(1, 2), frame(2, record("a", "1", 0)), end), ErrCorrupt},

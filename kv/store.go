@@ -2,22 +2,38 @@ package kv
 
 import (
 	"bytes"
+	"fmt"
 	"math"
+	"runtime"
 	"strconv"
 	"time"
 )
 
-// entryOverhead approximates the memory a key costs beyond its key and value
-// bytes: its entry, its map slot and its place in the expiry heap.
-const entryOverhead = 96
+// Config configures a Store. The zero Config is valid and means the
+// defaults.
+type Config struct {
+	// Limit, when not nil, is the memory budget the store charges its pages,
+	// index and expiry heap to; several stores may share one. A write that
+	// would exceed it fails with ErrMemoryFull. nil means no limit.
+	Limit *Limit
 
-// entry is one key. Entries live in Store.entries; Store.index maps a key to
-// its position there.
-type entry struct {
-	key      string
-	value    []byte
-	deadline int64 // unix nanoseconds at which the key expires; 0 = never
-	hidx     int   // position in Store.heap; -1 when deadline is 0
+	// SnapshotVersion is the format Snapshot writes: 1 (0 means 1), which
+	// every release reads, or 2, which only releases with the slab store
+	// read. Restore reads both. See docs/durability.md for the upgrade
+	// order before turning 2 on.
+	SnapshotVersion int
+}
+
+// DefaultConfig returns the default configuration: no memory limit,
+// snapshots in format v1.
+func DefaultConfig() Config { return Config{SnapshotVersion: snapV1} }
+
+func (c *Config) validate() error {
+	switch c.SnapshotVersion {
+	case 0, snapV1, snapV2:
+		return nil
+	}
+	return fmt.Errorf("kv: SnapshotVersion %d: want 1 or 2", c.SnapshotVersion)
 }
 
 // Store is the state of one partition of the key-value/counter service.
@@ -25,41 +41,87 @@ type entry struct {
 // A Store is not safe for concurrent use: exactly one worker owns it and calls
 // every method, Snapshot included, which is what makes a snapshot consistent.
 // It has no goroutines and reads no clock: every method that depends on time
-// takes it as an argument. The zero Store is not usable; call NewStore.
+// takes it as an argument. The zero Store is not usable; call NewStore or New.
+//
+// Its keys, values and deadlines live in pages of plain bytes found through a
+// pointer-free hash index (see slab.go and index.go), so the garbage
+// collector does not scan them, and operations on existing keys allocate
+// nothing.
 type Store struct {
-	index   map[string]int // key -> position in entries
-	entries []entry        // dense, unordered; removal swaps the last one in
-	heap    []int          // min-heap of positions in entries, by deadline
-	bytes   int            // see Bytes
+	cfg  Config
+	acct *account
+
+	pages  []page   // pages[0] is never used: no loc is 0
+	free   []uint32 // page numbers to reuse
+	spare  []byte   // a freed full-size page kept for the next one
+	active uint32   // the page new records go to; 0 before the first
+
+	minPage, maxPage int // page sizes; maxPage/4 and more get a page each
+
+	compactQ []uint32 // pages waiting for compaction
+	victim   uint32   // the page being compacted, 0 for none
+	cursor   int      // offset of the next record of victim to look at
+
+	table    []uint64 // the index: tag<<32 | loc
+	old      []uint64 // the table before the last growth, while its entries move over
+	mstart   int      // the empty slot of old where migration started
+	migrated int      // slots of old from mstart on already moved
+	count    int      // keys held
+	heap     []uint32 // locs of the records with a deadline, by deadline
 }
 
-// NewStore returns an empty Store.
+// NewStore returns an empty Store with the default configuration.
 func NewStore() *Store {
-	return newStore(0)
+	s, _ := New(DefaultConfig())
+	return s
 }
 
-func newStore(capacity int) *Store {
+// New returns an empty Store configured by cfg.
+func New(cfg Config) (*Store, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	s := newStore(cfg, defaultMinPage, defaultMaxPage)
+	if cfg.Limit != nil {
+		runtime.AddCleanup(s, releaseAccount, s.acct)
+	}
+	return s, nil
+}
+
+// newStore returns an empty store with pages from minPage to maxPage bytes
+// (multiples of 8, at most 1<<offBits*8).
+func newStore(cfg Config, minPage, maxPage int) *Store {
 	return &Store{
-		index:   make(map[string]int, capacity),
-		entries: make([]entry, 0, capacity),
+		cfg:     cfg,
+		acct:    &account{limit: cfg.Limit},
+		pages:   make([]page, 1),
+		minPage: minPage,
+		maxPage: maxPage,
 	}
 }
 
 // Len returns the number of keys held, including expired keys that have not
 // been removed yet (by access or ExpireSome).
-func (s *Store) Len() int { return len(s.entries) }
+func (s *Store) Len() int { return s.count }
 
-// Bytes returns the approximate memory held by the store's keys and values:
-// their bytes plus a fixed per-key overhead. Like Len it counts expired keys
-// not yet removed.
-func (s *Store) Bytes() int { return s.bytes }
+// Bytes returns the memory the store holds for its data: its pages (live
+// records, records not compacted away yet, free room, one spare page), its
+// index and its expiry heap. It is what the store charges its Limit. Like
+// Len it counts expired keys not yet removed.
+func (s *Store) Bytes() int { return int(s.acct.held) }
 
-// Reset removes every key.
-func (s *Store) Reset() { *s = *NewStore() }
+// Reset removes every key and gives back all the store's memory.
+func (s *Store) Reset() {
+	releaseAccount(s.acct)
+	ns := newStore(s.cfg, s.minPage, s.maxPage)
+	ns.acct = s.acct
+	*s = *ns
+}
 
 // Apply runs one request at time now and returns its response. Errors:
 // ErrNotFound (get of an absent or expired key), ErrNotInteger and ErrOverflow
-// (incr), ErrInvalidTTL (put or cas with a negative TTL), ErrUnknownOp. A
+// (incr), ErrInvalidTTL (put or cas with a negative TTL), ErrUnknownOp,
+// ErrMemoryFull (a write that needs memory its Limit does not have). A
 // failed request changes nothing (beyond removing expired keys it touched).
 //
 // Apply copies the bytes it keeps, so the caller may reuse req's buffers, and
@@ -102,18 +164,19 @@ func (s *Store) HandleAppend(dst []byte, now time.Time, payload []byte) ([]byte,
 }
 
 // apply runs req at now (unix nanoseconds). The returned Value aliases the
-// stored value.
+// stored value. Writes first do a bounded amount of compaction, so that no
+// record moves between apply and the encoding of its response.
 func (s *Store) apply(now int64, req *Request) (Response, error) {
 	switch req.Op {
 	case OpGet:
-		i, ok := s.lookup(req.Key, now)
+		_, loc, ok := s.find(hashKey(req.Key), req.Key, now)
 		if !ok {
 			return Response{}, ErrNotFound
 		}
-		e := &s.entries[i]
-		resp := Response{Found: true, Value: e.value}
-		if e.deadline != 0 {
-			resp.TTL = time.Duration(e.deadline - now)
+		r := s.rec(loc)
+		resp := Response{Found: true, Value: recValue(r)}
+		if d := recDeadline(r); d != 0 {
+			resp.TTL = time.Duration(d - now)
 		}
 		return resp, nil
 
@@ -121,25 +184,33 @@ func (s *Store) apply(now int64, req *Request) (Response, error) {
 		if req.TTL < 0 {
 			return Response{}, ErrInvalidTTL
 		}
-		s.set(req.Key, req.Value, deadlineAt(now, req.TTL))
-		return Response{}, nil
+		s.housekeep(compactMin + 2*(len(req.Key)+len(req.Value)))
+		h := hashKey(req.Key)
+		i, loc, ok := s.lookup(h, req.Key)
+		_, err := s.store(h, i, loc, ok, req.Key, req.Value, deadlineAt(now, req.TTL), 0)
+		return Response{}, err
 
 	case OpDelete:
-		i, ok := s.lookup(req.Key, now)
+		i, loc, ok := s.find(hashKey(req.Key), req.Key, now)
 		if ok {
-			s.remove(i)
+			s.remove(i, loc)
 		}
 		return Response{Found: ok}, nil
 
 	case OpIncr:
-		i, ok := s.lookup(req.Key, now)
+		s.housekeep(compactMin + 2*len(req.Key))
+		h := hashKey(req.Key)
+		i, loc, ok := s.find(h, req.Key, now)
+		var buf [maxCounterLen]byte
 		if !ok {
-			v := strconv.AppendInt(make([]byte, 0, maxCounterLen), req.Delta, 10)
-			s.insert(string(req.Key), v, 0)
+			v := strconv.AppendInt(buf[:0], req.Delta, 10)
+			if _, err := s.store(h, i, loc, false, req.Key, v, 0, maxCounterLen); err != nil {
+				return Response{}, err
+			}
 			return Response{Counter: req.Delta}, nil
 		}
-		e := &s.entries[i]
-		n, ok := parseCounter(e.value)
+		r := s.rec(loc)
+		n, ok := parseCounter(recValue(r))
 		if !ok {
 			return Response{}, ErrNotInteger
 		}
@@ -147,36 +218,49 @@ func (s *Store) apply(now int64, req *Request) (Response, error) {
 		if !ok {
 			return Response{}, ErrOverflow
 		}
-		buf := e.value[:0]
-		if cap(buf) < maxCounterLen {
-			buf = make([]byte, 0, maxCounterLen)
+		v := strconv.AppendInt(buf[:0], n, 10)
+		if _, err := s.store(h, i, loc, true, req.Key, v, recDeadline(r), maxCounterLen); err != nil {
+			return Response{}, err
 		}
-		s.bytes -= cap(e.value)
-		e.value = strconv.AppendInt(buf, n, 10)
-		s.bytes += cap(e.value)
 		return Response{Counter: n}, nil
 
 	case OpCompareAndSwap:
 		if req.TTL < 0 {
 			return Response{}, ErrInvalidTTL
 		}
-		i, ok := s.lookup(req.Key, now)
+		s.housekeep(compactMin + 2*(len(req.Key)+len(req.Value)))
+		h := hashKey(req.Key)
+		i, loc, ok := s.find(h, req.Key, now)
 		var swap bool
 		if req.ExpectAbsent {
 			swap = !ok
 		} else {
-			swap = ok && bytes.Equal(s.entries[i].value, req.Expected)
+			swap = ok && bytes.Equal(recValue(s.rec(loc)), req.Expected)
 		}
 		if !swap {
 			if !ok {
 				return Response{}, nil
 			}
-			return Response{Found: true, Value: s.entries[i].value}, nil
+			return Response{Found: true, Value: recValue(s.rec(loc))}, nil
 		}
-		i = s.set(req.Key, req.Value, deadlineAt(now, req.TTL))
-		return Response{Found: true, Swapped: true, Value: s.entries[i].value}, nil
+		loc, err := s.store(h, i, loc, ok, req.Key, req.Value, deadlineAt(now, req.TTL), 0)
+		if err != nil {
+			return Response{}, err
+		}
+		return Response{Found: true, Swapped: true, Value: recValue(s.rec(loc))}, nil
 	}
 	return Response{}, ErrUnknownOp
+}
+
+// housekeep does the bounded background work of a write: work bytes of
+// compaction and migrateStep slots of index migration.
+func (s *Store) housekeep(work int) {
+	if s.victim != 0 || len(s.compactQ) > 0 {
+		s.compact(work)
+	}
+	if s.old != nil {
+		s.migrate(migrateStep)
+	}
 }
 
 // deadlineAt returns the deadline of a value written at now with ttl: 0 for
@@ -196,94 +280,96 @@ func deadlineAt(now int64, ttl time.Duration) int64 {
 	return d
 }
 
-// lookup returns the position of key if it is present and not expired at
-// now. An expired key is removed (lazy expiry).
-func (s *Store) lookup(key []byte, now int64) (int, bool) {
-	i, ok := s.index[string(key)]
+// find is lookup that treats a key expired at now as absent and removes it
+// (lazy expiry). Like lookup, for an absent key it returns the slot to
+// insert it at.
+func (s *Store) find(h uint64, key []byte, now int64) (int, uint32, bool) {
+	i, loc, ok := s.lookup(h, key)
 	if !ok {
-		return -1, false
+		return i, 0, false
 	}
-	if d := s.entries[i].deadline; d != 0 && now >= d {
-		s.remove(i)
-		return -1, false
+	if d := recDeadline(s.rec(loc)); d != 0 && now >= d {
+		s.remove(i, loc)
+		i, _, _ = s.lookup(h, key)
+		return i, 0, false
 	}
-	return i, true
+	return i, loc, true
 }
 
-// set writes key's value and deadline, inserting the key if needed, and
-// returns its position. An expired key is simply overwritten.
-func (s *Store) set(key, value []byte, deadline int64) int {
-	i, ok := s.index[string(key)]
-	if !ok {
-		return s.insert(string(key), bytes.Clone(value), deadline)
+// store writes key's value and deadline. found, slot and loc are what
+// lookup returned for key (hash h). The record keeps room for a value of
+// minCap bytes. A value that fits the record is written in place; otherwise
+// the record moves to a new place. It fails only with errors wrapping
+// ErrMemoryFull, and then changes nothing.
+func (s *Store) store(h uint64, slot int, loc uint32, found bool, key, value []byte, deadline int64, minCap int) (uint32, error) {
+	vcap := max(len(value), minCap)
+	if len(key)+vcap >= maxRecord-recHeader-8 {
+		return 0, errRecordTooLarge
 	}
-	e := &s.entries[i]
-	s.bytes -= cap(e.value)
-	e.value = reuseCopy(e.value, value)
-	s.bytes += cap(e.value)
-	s.setDeadline(i, deadline)
-	return i
-}
-
-// reuseCopy returns a copy of v, in old's memory when old has room and would
-// not waste much of it.
-func reuseCopy(old, v []byte) []byte {
-	if len(v) <= cap(old) && cap(old) <= 2*len(v)+32 {
-		old = old[:len(v)]
-		copy(old, v)
-		return old
-	}
-	return bytes.Clone(v)
-}
-
-// insert adds a key that is not present, taking ownership of value.
-func (s *Store) insert(key string, value []byte, deadline int64) int {
-	i := len(s.entries)
-	s.entries = append(s.entries, entry{key: key, value: value, hidx: -1})
-	s.index[key] = i
-	s.bytes += len(key) + cap(value) + entryOverhead
-	s.setDeadline(i, deadline)
-	return i
-}
-
-// remove deletes the entry at position i.
-func (s *Store) remove(i int) {
-	e := &s.entries[i]
-	if e.hidx >= 0 {
-		s.heapRemove(e.hidx)
-	}
-	delete(s.index, e.key)
-	s.bytes -= len(e.key) + cap(e.value) + entryOverhead
-	last := len(s.entries) - 1
-	if i != last {
-		s.entries[i] = s.entries[last]
-		moved := &s.entries[i]
-		s.index[moved.key] = i
-		if moved.hidx >= 0 {
-			s.heap[moved.hidx] = i
+	if found {
+		r := s.rec(loc)
+		if c := recCap(r); len(value) <= c && c <= 2*vcap+32 {
+			copy(r[recHeader+len(key):], value)
+			put32(r, hVlen, len(value))
+			s.setDeadline(loc, deadline)
+			return loc, nil
 		}
+	} else if s.needGrow() {
+		if err := s.grow(false); err != nil {
+			return 0, err
+		}
+		slot, _, _ = s.lookup(h, key)
 	}
-	s.entries[last] = entry{}
-	s.entries = s.entries[:last]
-	if c := cap(s.entries); c > 1024 && len(s.entries) < c/4 {
-		s.entries = append(make([]entry, 0, c/2), s.entries...)
+	size := recSize(len(key), vcap)
+	nloc, err := s.alloc(size, false)
+	if err != nil {
+		return 0, err
 	}
-	if c := cap(s.heap); c > 1024 && len(s.heap) < c/4 {
-		s.heap = append(make([]int, 0, c/2), s.heap...)
+	nr := s.rec(nloc)
+	writeRecord(nr, size, key, value, 0)
+	s.pages[nloc>>offBits].live += size
+	s.setSlot(slot, h, nloc)
+	if found {
+		// The new record takes the old one's place in the heap.
+		r := s.rec(loc)
+		if hp := le32(r, hHeap); hp != 0 {
+			put32(nr, hHeap, hp)
+			setRecDeadline(nr, recDeadline(r))
+			s.heap[hp-1] = nloc
+		}
+		s.freeRecord(loc)
+	} else {
+		s.count++
 	}
+	s.setDeadline(nloc, deadline)
+	return nloc, nil
+}
+
+// remove deletes the key in slot i, whose record is at loc.
+func (s *Store) remove(i int, loc uint32) {
+	s.deleteSlot(i)
+	if h := le32(s.rec(loc), hHeap); h != 0 {
+		s.heapRemove(h - 1)
+	}
+	s.freeRecord(loc)
+	s.count--
 }
 
 // ExpireSome removes up to max keys whose deadline is at or before now, the
 // earliest first, and returns how many it removed. Its work is bounded by max
 // (O(max log n)), so a worker can call it between batches; keys are also
-// removed lazily when accessed after their deadline.
+// removed lazily when accessed after their deadline. It also does a bounded
+// step of compaction (at most compactTick bytes moved).
 func (s *Store) ExpireSome(now time.Time, max int) int {
 	t := now.UnixNano()
 	n := 0
-	for n < max && len(s.heap) > 0 && s.entries[s.heap[0]].deadline <= t {
-		s.remove(s.heap[0])
+	for n < max && len(s.heap) > 0 && s.heapDeadline(0) <= t {
+		loc := s.heap[0]
+		s.remove(s.slotOf(hashKey(recKey(s.rec(loc))), loc), loc)
 		n++
 	}
+	s.compact(compactTick)
+	s.migrate(compactTick / slotBytes)
 	return n
 }
 
@@ -293,7 +379,7 @@ func (s *Store) NextDeadline() (time.Time, bool) {
 	if len(s.heap) == 0 {
 		return time.Time{}, false
 	}
-	return time.Unix(0, s.entries[s.heap[0]].deadline), true
+	return time.Unix(0, s.heapDeadline(0)), true
 }
 
 // Range calls fn for every key held, in no particular order, until fn
@@ -302,93 +388,30 @@ func (s *Store) NextDeadline() (time.Time, bool) {
 // current time to skip them. key is a copy; value aliases the store and is
 // valid only during the call. fn must not modify the store.
 func (s *Store) Range(fn func(key, value []byte, deadline time.Time) bool) {
-	for i := range s.entries {
-		e := &s.entries[i]
+	s.records(func(r []byte) bool {
 		var d time.Time
-		if e.deadline != 0 {
-			d = time.Unix(0, e.deadline)
+		if dl := recDeadline(r); dl != 0 {
+			d = time.Unix(0, dl)
 		}
-		if !fn([]byte(e.key), e.value, d) {
-			return
-		}
-	}
+		return fn(bytes.Clone(recKey(r)), recValue(r), d)
+	})
 }
 
-// setDeadline sets entry i's deadline and its place in the heap.
-func (s *Store) setDeadline(i int, deadline int64) {
-	e := &s.entries[i]
-	old := e.deadline
-	e.deadline = deadline
-	switch {
-	case deadline == 0:
-		if e.hidx >= 0 {
-			s.heapRemove(e.hidx)
+// records calls fn with every live record, page by page, until fn returns
+// false.
+func (s *Store) records(fn func(r []byte) bool) {
+	for p := range s.pages {
+		pg := &s.pages[p]
+		if pg.live == 0 {
+			continue
 		}
-	case e.hidx < 0:
-		e.hidx = len(s.heap)
-		s.heap = append(s.heap, i)
-		s.heapUp(e.hidx)
-	case deadline < old:
-		s.heapUp(e.hidx)
-	case deadline > old:
-		s.heapDown(e.hidx)
-	}
-}
-
-// heapRemove removes heap position h.
-func (s *Store) heapRemove(h int) {
-	last := len(s.heap) - 1
-	s.entries[s.heap[h]].hidx = -1
-	if h != last {
-		s.heap[h] = s.heap[last]
-		s.entries[s.heap[h]].hidx = h
-	}
-	s.heap = s.heap[:last]
-	if h != last {
-		if !s.heapDown(h) {
-			s.heapUp(h)
+		for off := 0; off < pg.used; {
+			r := pg.data[off:]
+			size := le32(r, hSize)
+			if size&deadBit == 0 && !fn(r) {
+				return
+			}
+			off += size &^ deadBit
 		}
 	}
-}
-
-func (s *Store) heapLess(a, b int) bool {
-	return s.entries[s.heap[a]].deadline < s.entries[s.heap[b]].deadline
-}
-
-func (s *Store) heapSwap(a, b int) {
-	s.heap[a], s.heap[b] = s.heap[b], s.heap[a]
-	s.entries[s.heap[a]].hidx = a
-	s.entries[s.heap[b]].hidx = b
-}
-
-func (s *Store) heapUp(h int) {
-	for h > 0 {
-		p := (h - 1) / 2
-		if !s.heapLess(h, p) {
-			return
-		}
-		s.heapSwap(h, p)
-		h = p
-	}
-}
-
-// heapDown sifts position h down and reports whether it moved.
-func (s *Store) heapDown(h int) bool {
-	start := h
-	n := len(s.heap)
-	for {
-		c := 2*h + 1
-		if c >= n {
-			break
-		}
-		if r := c + 1; r < n && s.heapLess(r, c) {
-			c = r
-		}
-		if !s.heapLess(c, h) {
-			break
-		}
-		s.heapSwap(h, c)
-		h = c
-	}
-	return h > start
 }

@@ -238,40 +238,97 @@ type fataler interface {
 	Fatalf(format string, args ...any)
 }
 
-// checkInvariants verifies the store's internal structure: index, entries,
-// heap positions, heap order and the byte count.
+// checkInvariants verifies the store's internal structure: every page's
+// records and live bytes, the index (every live record found under its key,
+// nothing else in it), heap positions and order, the key count and the byte
+// count.
 func checkInvariants(t fataler, s *Store) {
 	t.Helper()
-	if len(s.index) != len(s.entries) {
-		t.Fatalf("index has %d keys, entries %d", len(s.index), len(s.entries))
-	}
-	withDeadline, total := 0, 0
-	for i, e := range s.entries {
-		if j, ok := s.index[e.key]; !ok || j != i {
-			t.Fatalf("entry %d %q: index says %d, %v", i, e.key, j, ok)
-		}
-		total += len(e.key) + cap(e.value) + entryOverhead
-		if e.deadline == 0 {
-			if e.hidx != -1 {
-				t.Fatalf("entry %q without deadline has heap position %d", e.key, e.hidx)
+	held := len(s.spare) + (len(s.table)+len(s.old))*slotBytes + cap(s.heap)*heapEntrySz
+	live, withDeadline := 0, 0
+	for p := 1; p < len(s.pages); p++ {
+		pg := &s.pages[p]
+		if pg.data == nil {
+			if pg.used != 0 || pg.live != 0 {
+				t.Fatalf("free page %d: used %d live %d", p, pg.used, pg.live)
 			}
 			continue
 		}
-		withDeadline++
-		if e.hidx < 0 || e.hidx >= len(s.heap) || s.heap[e.hidx] != i {
-			t.Fatalf("entry %q: bad heap position %d", e.key, e.hidx)
+		held += len(pg.data)
+		pageLive := 0
+		off := 0
+		for off < pg.used {
+			r := pg.data[off:]
+			size := le32(r, hSize)
+			n := size &^ deadBit
+			if n < recHeader || n%8 != 0 || off+n > pg.used || recSize(le32(r, hKlen), le32(r, hVlen)) > n {
+				t.Fatalf("page %d offset %d: bad record size %d (klen %d vlen %d used %d)", p, off, size, le32(r, hKlen), le32(r, hVlen), pg.used)
+			}
+			if size&deadBit == 0 {
+				pageLive += n
+				live++
+				loc := uint32(p)<<offBits | uint32(off>>3)
+				key := recKey(r)
+				if _, got, ok := s.lookup(hashKey(key), key); !ok || got != loc {
+					t.Fatalf("key %q at %#x: index says %#x, %v", key, loc, got, ok)
+				}
+				h := le32(r, hHeap)
+				if recDeadline(r) == 0 {
+					if h != 0 {
+						t.Fatalf("key %q without deadline has heap position %d", key, h-1)
+					}
+				} else {
+					withDeadline++
+					if h < 1 || h > len(s.heap) || s.heap[h-1] != loc {
+						t.Fatalf("key %q: bad heap position %d", key, h-1)
+					}
+				}
+			}
+			off += n
+		}
+		if off != pg.used || pageLive != pg.live {
+			t.Fatalf("page %d: walked to %d of %d, live %d, recorded %d", p, off, pg.used, pageLive, pg.live)
+		}
+		if pg.live == 0 && uint32(p) != s.active && uint32(p) != s.victim {
+			t.Fatalf("page %d holds nothing live and was not freed", p)
 		}
 	}
+	slots := 0
+	for _, sl := range s.table {
+		if sl != 0 {
+			slots++
+		}
+	}
+	for i, sl := range s.old {
+		if (i-s.mstart)&(len(s.old)-1) < s.migrated && sl != 0 {
+			t.Fatalf("old index slot %d, migrated, holds %#x", i, sl)
+		}
+		if sl != 0 && sl != tombstone {
+			slots++
+		}
+	}
+	if s.old != nil && s.migrated >= len(s.old) {
+		t.Fatalf("old index kept after migration")
+	}
+	if live != s.count || slots != s.count {
+		t.Fatalf("count %d, live records %d, index entries %d", s.count, live, slots)
+	}
+	if s.count*maxLoadDen > len(s.table)*maxLoadNum {
+		t.Fatalf("index of %d slots holds %d keys", len(s.table), s.count)
+	}
 	if withDeadline != len(s.heap) {
-		t.Fatalf("heap has %d items, %d entries have deadlines", len(s.heap), withDeadline)
+		t.Fatalf("heap has %d items, %d records have deadlines", len(s.heap), withDeadline)
 	}
 	for h := 1; h < len(s.heap); h++ {
-		if s.entries[s.heap[h]].deadline < s.entries[s.heap[(h-1)/2]].deadline {
+		if s.heapDeadline(h) < s.heapDeadline((h-1)/2) {
 			t.Fatalf("heap order violated at %d", h)
 		}
 	}
-	if total != s.bytes {
-		t.Fatalf("Bytes() = %d, recomputed %d", s.bytes, total)
+	if held != s.Bytes() {
+		t.Fatalf("Bytes() = %d, recomputed %d", s.Bytes(), held)
+	}
+	if lim := s.acct.limit; lim != nil && lim.Used() < int64(held) {
+		t.Fatalf("limit used %d < store's %d", lim.Used(), held)
 	}
 }
 
@@ -316,8 +373,9 @@ func TestValueReuse(t *testing.T) {
 			t.Fatalf("round %d: got %q, %v", i, resp.Value, err)
 		}
 	}
-	if c := cap(s.entries[0].value); c > 2*1+32 {
-		t.Fatalf("1-byte value keeps a %d-byte buffer", c)
+	_, loc, _ := s.lookup(hashKey([]byte("k")), []byte("k"))
+	if c := recCap(s.rec(loc)); c > 2*1+32+7 {
+		t.Fatalf("1-byte value keeps a %d-byte record", c)
 	}
 }
 
@@ -386,7 +444,7 @@ func TestBytesAndLen(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if s.Len() != 2000 || s.Bytes() < 2000*entryOverhead {
+	if s.Len() != 2000 || s.Bytes() < 2000*recHeader {
 		t.Fatalf("Len %d Bytes %d", s.Len(), s.Bytes())
 	}
 	for i := range 2000 {
@@ -397,13 +455,15 @@ func TestBytesAndLen(t *testing.T) {
 			checkInvariants(t, s)
 		}
 	}
-	if s.Len() != 0 || s.Bytes() != 0 || len(s.heap) != 0 {
+	// What is left: the active page, the index and the heap's array.
+	if s.Len() != 0 || s.Bytes() > defaultMaxPage+len(s.table)*slotBytes+cap(s.heap)*heapEntrySz || len(s.heap) != 0 {
 		t.Fatalf("after deleting all: Len %d Bytes %d heap %d", s.Len(), s.Bytes(), len(s.heap))
 	}
 	s.Reset()
-	if s.Len() != 0 {
-		t.Fatal("Reset left keys")
+	if s.Len() != 0 || s.Bytes() != 0 {
+		t.Fatalf("Reset left %d keys, %d bytes", s.Len(), s.Bytes())
 	}
+	checkInvariants(t, s)
 }
 
 func TestRangeStops(t *testing.T) {

@@ -171,6 +171,7 @@ var errorTable = []errorEntry{
 	{err: kv.ErrInvalidTTL, code: codes.InvalidArgument, reason: "KV_INVALID_TTL"},
 	{err: kv.ErrUnknownOp, code: codes.InvalidArgument, reason: "KV_UNKNOWN_OP"},
 	{err: kv.ErrCorrupt, code: codes.InvalidArgument, reason: "KV_CORRUPT"},
+	{err: kv.ErrMemoryFull, code: codes.ResourceExhausted, reason: "KV_MEMORY_FULL"},
 	// ---- end of kv ----
 
 	// context, last: an error that wraps both a sentinel above and a context

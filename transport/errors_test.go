@@ -139,6 +139,7 @@ func TestErrorKVSentinels(t *testing.T) {
 		{kv.ErrNotFound, codes.NotFound},
 		{kv.ErrNotInteger, codes.FailedPrecondition},
 		{kv.ErrTruncated, codes.InvalidArgument}, // wraps kv.ErrCorrupt
+		{kv.ErrMemoryFull, codes.ResourceExhausted},
 	} {
 		t.Run(tc.err.Error(), func(t *testing.T) {
 			if got := Code(tc.err); got != tc.code {
