@@ -24,6 +24,7 @@ func TestFaultDetection(t *testing.T) {
 		fc.start(id)
 	}
 	fc.settled(30*time.Second, all...)
+	fc.replicated(30*time.Second, all...)
 	survivors := fc.procs("n1", "n2")
 	const runs = 5
 	var took []time.Duration
@@ -56,6 +57,7 @@ func TestFaultDetection(t *testing.T) {
 		if run < runs-1 {
 			fc.start("n3")
 			fc.settled(60*time.Second, all...)
+			fc.replicated(60*time.Second, all...)
 		}
 	}
 	slices.Sort(took)

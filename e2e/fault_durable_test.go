@@ -31,6 +31,7 @@ func TestFaultKillAllRestart(t *testing.T) {
 		fc.start(id)
 	}
 	fc.settled(30*time.Second, all...)
+	fc.replicated(30*time.Second, all...)
 	c := newClient(ctx, t, fc.grpcAddrs())
 	rec := history.NewRecorder()
 	w := startWorkload(t, c, rec, workloadConfig{timeout: 3 * time.Second})

@@ -147,6 +147,7 @@ func TestFaultNetworkPartition(t *testing.T) {
 		fc.start(id)
 	}
 	fc.settled(30*time.Second, ids...)
+	fc.replicated(30*time.Second, ids...)
 	c := newClient(ctx, t, fc.grpcAddrs())
 	rec := history.NewRecorder()
 	w := startWorkload(t, c, rec, workloadConfig{})
@@ -223,6 +224,7 @@ func TestFaultNetworkPartition(t *testing.T) {
 		lab.heal()
 		healed := time.Now()
 		fc.settled(60*time.Second, ids...)
+		fc.replicated(60*time.Second, ids...)
 		figures = append(figures, fmt.Sprintf("%s(cut=%v minority_refuses_after=%v majority_agrees_after=%v merged_after_heal=%v)",
 			round.name, held.Round(time.Millisecond), refuse.Round(time.Millisecond), majority.Round(time.Millisecond), time.Since(healed).Round(time.Millisecond)))
 		phase(2 * time.Second)

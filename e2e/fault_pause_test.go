@@ -47,6 +47,7 @@ func TestFaultPauseShort(t *testing.T) {
 		fc.start(id)
 	}
 	fc.settled(30*time.Second, all...)
+	fc.replicated(30*time.Second, all...)
 	c := newClient(ctx, t, fc.grpcAddrs())
 	rec := history.NewRecorder()
 	w := startWorkload(t, c, rec, workloadConfig{})
@@ -82,6 +83,7 @@ func TestFaultPauseLong(t *testing.T) {
 		fc.start(id)
 	}
 	fc.settled(30*time.Second, all...)
+	fc.replicated(30*time.Second, all...)
 	c := newClient(ctx, t, fc.grpcAddrs())
 	rec := history.NewRecorder()
 	w := startWorkload(t, c, rec, workloadConfig{})

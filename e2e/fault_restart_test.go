@@ -25,6 +25,7 @@ func TestFaultRollingRestart(t *testing.T) {
 		fc.start(id)
 	}
 	fc.settled(30*time.Second, all...)
+	fc.replicated(30*time.Second, all...)
 	c := newClient(ctx, t, fc.grpcAddrs())
 	rec := history.NewRecorder()
 	w := startWorkload(t, c, rec, workloadConfig{})
@@ -50,6 +51,7 @@ func TestFaultRollingRestart(t *testing.T) {
 		fc.settled(30*time.Second, rest...)
 		fc.start(id)
 		back := fc.settled(60*time.Second, all...)
+		fc.replicated(60*time.Second, all...)
 		steps = append(steps, fmt.Sprintf("%s(leave=%v,rejoin=%v)", id, left.Round(time.Millisecond), back.Round(time.Millisecond)))
 		phase(2 * time.Second)
 	}

@@ -32,6 +32,7 @@ func TestFaultResumeStaleOwner(t *testing.T) {
 		fc.start(id)
 	}
 	fc.settled(30*time.Second, all...)
+	fc.replicated(30*time.Second, all...)
 	c := newClient(ctx, t, fc.grpcAddrs())
 	rec := history.NewRecorder()
 	const timeout = 10 * time.Second
@@ -159,6 +160,7 @@ func TestFaultResumeBackupPaused(t *testing.T) {
 		fc.start(id)
 	}
 	fc.settled(30*time.Second, all...)
+	fc.replicated(30*time.Second, all...)
 	c := newClient(ctx, t, fc.grpcAddrs())
 	rec := history.NewRecorder()
 	do := func(client int, op history.Op, timeout time.Duration) history.Result {

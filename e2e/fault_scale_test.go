@@ -24,6 +24,7 @@ func TestFaultScale(t *testing.T) {
 		fc.start(id)
 	}
 	fc.settled(30*time.Second, "n1", "n2", "n3")
+	fc.replicated(30*time.Second, "n1", "n2", "n3")
 	c := newClient(ctx, t, fc.grpcAddrs())
 	rec := history.NewRecorder()
 	w := startWorkload(t, c, rec, workloadConfig{})

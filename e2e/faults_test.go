@@ -29,6 +29,7 @@ import (
 	"github.com/nothingshared/ns/client"
 	"github.com/nothingshared/ns/internal/history"
 	"github.com/nothingshared/ns/kv"
+	nsv1 "github.com/nothingshared/ns/proto/ns/v1"
 )
 
 // logDir returns where node logs go: NS_E2E_LOGDIR/<test> when set, else a
@@ -242,6 +243,35 @@ func (c *faultCluster) settled(timeout time.Duration, ids ...string) time.Durati
 			}
 		}
 		return agreed(c.ctx, ps, len(ps))
+	})
+}
+
+// replicated waits until the nodes ids, agreed on one table, hold every
+// backup copy it asks for in sync (the sum of their Stats.replicas), and
+// returns how long that took. A fault injected before that may take the
+// only copy of a partition with it: the survivors then wait for that node
+// instead of starting the partition empty (docs/handoff.md).
+func (c *faultCluster) replicated(timeout time.Duration, ids ...string) time.Duration {
+	c.t.Helper()
+	ps := c.procs(ids...)
+	return waitFor(c.t, timeout, fmt.Sprintf("%v holding every backup copy in sync", ids), func() (bool, string) {
+		if ok, why := agreed(c.ctx, ps, len(ps)); !ok {
+			return false, why
+		}
+		t, err := ps[0].table(c.ctx)
+		if err != nil {
+			return false, err.Error()
+		}
+		want := int(t.GetPartitions()) * min(int(t.GetBackupCount()), len(ps)-1)
+		got := 0
+		for _, p := range ps {
+			st, err := p.clusterAPI().Stats(c.ctx, &nsv1.StatsRequest{})
+			if err != nil {
+				return false, fmt.Sprintf("%s: %v", p.id, err)
+			}
+			got += int(st.GetReplicas())
+		}
+		return got >= want, fmt.Sprintf("%d of %d backup copies in sync", got, want)
 	})
 }
 

@@ -238,6 +238,7 @@ func TestSoak(t *testing.T) {
 		fc.start(id)
 	}
 	fc.settled(60*time.Second, ids...)
+	fc.replicated(60*time.Second, ids...)
 
 	rec := history.NewRecorder()
 	var clients []*client.Client

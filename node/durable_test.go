@@ -481,3 +481,88 @@ func TestLogRecordLimitEdge(t *testing.T) {
 		t.Fatalf("one byte more: err = %v, want ErrInvalidConfig naming --max-value-bytes", err)
 	}
 }
+
+// TestOwnerAndBackupLostTogether (soak, 2026-12-07: a network partition cut
+// a partition's owner and its only backup off together). The majority must
+// not start that partition empty: that lost every write acknowledged on it,
+// and later the minority's stale copy came back over the majority's
+// writes. Here both holders crash (with data directories); the survivors
+// keep the partition unserved instead of empty, and once the owner comes
+// back from its data directory they take its copy.
+func TestOwnerAndBackupLostTogether(t *testing.T) {
+	const size = 5
+	dirs := make([]string, size)
+	var nodes []*node.Node
+	backups := func(c *node.Config) {
+		c.Ring.Backups = 1
+		c.RecoveryWait = 2 * time.Second
+	}
+	for i := range size {
+		dirs[i] = t.TempDir()
+		var join []string
+		if i > 0 {
+			join = []string{nodes[0].GossipAddr()}
+		}
+		nodes = append(nodes, startDurable(t, i, dirs[i], join, backups))
+	}
+	waitReady(t, 30*time.Second, nodes...)
+	// A key whose owner and backup are not node 0 (the seed).
+	tb := nodes[0].Table()
+	idx := map[string]int{}
+	for i, n := range nodes {
+		idx[n.ID()] = i
+	}
+	key, owner, backup := "", -1, -1
+	for i := 0; i < 10000 && key == ""; i++ {
+		k := fmt.Sprint("lost-together-", i)
+		p := tb.PartitionOf([]byte(k))
+		o, b := idx[tb.Owner(p).ID], idx[tb.BackupsOf(p)[0].ID]
+		if o != 0 && b != 0 {
+			key, owner, backup = k, o, b
+		}
+	}
+	kvc := nsv1.NewKVServiceClient(dialNode(t, nodes[0]))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := kvc.Put(ctx, &nsv1.PutRequest{Key: []byte(key), Value: []byte("acknowledged")}); err != nil {
+		t.Fatal(err)
+	}
+	nodes[owner].Abort()
+	nodes[backup].Abort()
+	var rest []*node.Node
+	for i, n := range nodes {
+		if i != owner && i != backup {
+			rest = append(rest, n)
+		}
+	}
+	waitFor(t, 30*time.Second, "the three survivors agree on a table without the lost holders", func() bool {
+		for _, n := range rest {
+			if len(n.Table().Members()) != len(rest) || n.Table().Hash() != rest[0].Table().Hash() {
+				return false
+			}
+		}
+		return true
+	})
+	gctx, gcancel := context.WithTimeout(context.Background(), 2*time.Second)
+	r, err := kvc.Get(gctx, &nsv1.GetRequest{Key: []byte(key)})
+	gcancel()
+	if err == nil || status.Code(err) == codes.NotFound {
+		t.Fatalf("get %s while its owner and backup are gone = %q, %v; want no answer (Unavailable or a timeout), not a partition started empty", key, r.GetValue(), err)
+	}
+	back := startDurable(t, owner, dirs[owner], []string{nodes[0].GossipAddr()}, backups)
+	rest = append(rest, back)
+	waitFor(t, 60*time.Second, "the owner back in every table", func() bool {
+		for _, n := range rest {
+			if len(n.Table().Members()) != len(rest) || n.Table().Hash() != rest[0].Table().Hash() {
+				return false
+			}
+		}
+		return true
+	})
+	gctx, gcancel = context.WithTimeout(context.Background(), 30*time.Second)
+	defer gcancel()
+	r, err = kvc.Get(gctx, &nsv1.GetRequest{Key: []byte(key)})
+	if err != nil || string(r.GetValue()) != "acknowledged" {
+		t.Fatalf("get %s after its owner came back = %q, %v; want %q", key, r.GetValue(), err, "acknowledged")
+	}
+}

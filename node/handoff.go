@@ -227,11 +227,14 @@ func (n *Node) plan(s *shard, told, t *ring.Table, o planOpts) planResult {
 				rs = &replicaState{syncing: true}
 				s.replicas[p] = rs
 			}
-			if !rs.orphan.IsZero() || told == nil || told.Owner(pi).ID != t.Owner(pi).ID {
+			if !rs.orphan.IsZero() || told == nil || told.Owner(pi).ID != t.Owner(pi).ID || !continuous {
 				// A copy that stopped following (orphaned), or whose owner
 				// changed (the new owner's writes continue from the copy it
-				// pulled, maybe not this one): resynchronise. Its data stays
-				// available to pullers meanwhile.
+				// pulled, maybe not this one), or after tables this node
+				// missed (paused, cut off: the owner may have pulled another
+				// copy meanwhile, whose LSNs this copy would take for ones it
+				// has): resynchronise. Its data stays available to pullers
+				// meanwhile.
 				rs.syncing = true
 			}
 			rs.orphan = time.Time{}
@@ -518,6 +521,7 @@ func (n *Node) pullOnce(k pullKey, told, t *ring.Table) (bool, error) {
 	notThere := map[string]bool{}          // candidates that answered: not here, no pointer
 	var answers []string
 	var best *fetched
+	var deadHolders []string // previous holders skipped as dead
 	for ci := 0; ci < len(cands); ci++ {
 		c := cands[ci]
 		if asked[c.ID] {
@@ -526,6 +530,9 @@ func (n *Node) pullOnce(k pullKey, told, t *ring.Table) (bool, error) {
 		asked[c.ID] = true
 		if dead[c.ID] && t.MemberIndex(c.ID) < 0 {
 			answers = append(answers, c.ID+":dead")
+			if heldBy(told, p, c.ID) {
+				deadHolders = append(deadHolders, c.ID)
+			}
 			continue
 		}
 		start := time.Now()
@@ -635,6 +642,15 @@ func (n *Node) pullOnce(k pullKey, told, t *ring.Table) (bool, error) {
 	if !n.stillNeeded(k, n.table.Load()) {
 		return true, nil
 	}
+	if len(deadHolders) > 0 && !n.holdsCopy(k.p) {
+		// Its previous owner or backups are unreachable, and this node has
+		// no copy of its own: they may be cut off, not crashed, with every
+		// write acknowledged so far. Starting empty would lose those writes
+		// (a network partition that cut an owner and its backup off
+		// together). Wait until one of them answers again; a crashed one
+		// answers "not here" once it restarts (or is reaped by gossip).
+		return false, fmt.Errorf("waiting for the partition's previous holders %v, unreachable, before it starts without their copies (answers %v)", deadHolders, answers)
+	}
 	if err := n.install(k, n.ownershipEpoch(t), gen, nil); err != nil {
 		return false, err
 	}
@@ -642,6 +658,36 @@ func (n *Node) pullOnce(k pullKey, told, t *ring.Table) (bool, error) {
 		n.log.Warn("no live copy of partition found; it starts empty", "partition", k.p, "epoch", t.Epoch(), "answers", answers)
 	}
 	return true, nil
+}
+
+// heldBy reports whether member id owned or backed up partition p in table
+// t (nil or epoch 0: no).
+func heldBy(t *ring.Table, p int, id string) bool {
+	if t == nil || t.Epoch() == 0 {
+		return false
+	}
+	if t.Owner(p).ID == id {
+		return true
+	}
+	for _, b := range t.BackupsOf(p) {
+		if b.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// holdsCopy reports whether this node holds data of partition p it could
+// start from: a copy it owned (the fallback of a pull) or a backup copy.
+func (n *Node) holdsCopy(p int32) bool {
+	ctx, cancel := context.WithTimeout(n.runCtx, 5*time.Second)
+	defer cancel()
+	held := true // unknown: do not wait on it
+	_ = n.exec(ctx, int(p)%n.pool.Size(), func(s *shard) {
+		ps, rs := s.parts[p], s.replicas[p]
+		held = ps != nil && ps.fallback != nil && ps.fallback.svcs != nil || rs != nil && rs.svcs != nil
+	})
+	return held
 }
 
 // memberAddr is the gRPC address of member id, from table t or gossip; ""
