@@ -141,22 +141,13 @@ func placeBackups(members []Member, owners []int, b, vnodes int, load float64) [
 	}
 	ring := buildRing(members, vnodes)
 
-	zoneOf := make([]int, n)
-	zones := map[string]int{}
-	for i, m := range members {
-		z, ok := zones[m.Zone]
-		if !ok {
-			z = len(zones)
-			zones[m.Zone] = z
-		}
-		zoneOf[i] = z
-	}
+	zoneOf, nzones := zoneIndex(members)
 
 	limit := capacity(parts*b, n, load)
 	loads := make([]int, n)
 	seen := make([]int, n)  // seen[m] == gen: m already in this partition's walk
 	taken := make([]int, n) // taken[m] == gen: m already chosen for this partition
-	zoneUsed := make([]int, len(zones))
+	zoneUsed := make([]int, nzones)
 	walk := make([]int, 0, n)
 	flat := make([]int, 0, parts*b)
 
@@ -207,4 +198,20 @@ func placeBackups(members []Member, owners []int, b, vnodes int, load float64) [
 		out[p] = flat[first:len(flat):len(flat)]
 	}
 	return out
+}
+
+// zoneIndex numbers the members' zones in order of first appearance:
+// zoneOf[i] is member i's zone number, nzones how many there are.
+func zoneIndex(members []Member) (zoneOf []int, nzones int) {
+	zoneOf = make([]int, len(members))
+	zones := map[string]int{}
+	for i, m := range members {
+		z, ok := zones[m.Zone]
+		if !ok {
+			z = len(zones)
+			zones[m.Zone] = z
+		}
+		zoneOf[i] = z
+	}
+	return zoneOf, len(zones)
 }

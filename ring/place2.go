@@ -176,17 +176,7 @@ func placeBackups2(members []Member, ring []point, starts []int32, owners []int,
 		return out
 	}
 
-	zoneOf := make([]int, n)
-	zones := map[string]int{}
-	for i, m := range members {
-		z, ok := zones[m.Zone]
-		if !ok {
-			z = len(zones)
-			zones[m.Zone] = z
-		}
-		zoneOf[i] = z
-	}
-	nzones := len(zones)
+	zoneOf, nzones := zoneIndex(members)
 
 	limit := capacity(parts*b, n, load)
 	loads := make([]int, n)
