@@ -1,5 +1,5 @@
 # Shared by the bench scripts (sourced, not run): the redis tools and the
-# ns binaries they need, and a median.
+# ns binaries they need, a median, the port check and the cleanup trap.
 
 # need_redis_and_ns: redis-server and redis-benchmark (installed with
 # apt-get when running as root), and the $NSNODE and $NSCTL binaries.
@@ -21,3 +21,22 @@ need_redis_and_ns() {
 
 # median: the middle of the numbers on stdin.
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+# require_free_ports: exit unless every port given is free on loopback.
+require_free_ports() {
+	local p
+	for p in "$@"; do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "port $p is in use; set REDIS_PORT / NS_PORT_BASE" >&2
+			exit 1
+		fi
+	done
+}
+
+# bench_cleanup: stop the servers started as $ns_pid and $redis_pid and
+# remove $work; the scripts install it with trap bench_cleanup EXIT.
+bench_cleanup() {
+	[ -n "$ns_pid" ] && kill -TERM "$ns_pid" 2>/dev/null && wait "$ns_pid" 2>/dev/null || true
+	[ -n "$redis_pid" ] && kill -TERM "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null || true
+	rm -rf "$work"
+}

@@ -36,20 +36,11 @@ PROFILE_OUT=${PROFILE_OUT:-${TMPDIR:-/tmp}/nsnode-cpu.pprof}
 . scripts/bench-lib.sh
 need_redis_and_ns
 
-# in_use PORT: something listens on 127.0.0.1:PORT.
-in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for p in "$REDIS_PORT" "$base" $((base + 2)); do
-	if in_use "$p"; then echo "port $p is in use; set REDIS_PORT / NS_PORT_BASE" >&2; exit 1; fi
-done
+require_free_ports "$REDIS_PORT" "$base" $((base + 2))
 
 work=$(mktemp -d)
 redis_pid="" ns_pid=""
-cleanup() {
-	[ -n "$ns_pid" ] && kill -TERM "$ns_pid" 2>/dev/null && wait "$ns_pid" 2>/dev/null || true
-	[ -n "$redis_pid" ] && kill -TERM "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
 	--logfile "$work/redis.log" &
