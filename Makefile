@@ -71,6 +71,7 @@ bench:
 ## their package: commit them with the fix.
 FUZZTIME ?= 30s
 .PHONY: fuzz
+RAPID_CHECKS ?= 1000000
 fuzz:
 	@for pkg in $$($(GO) list $(PKGS)); do \
 		for target in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
@@ -78,6 +79,8 @@ fuzz:
 			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 		done; \
 	done
+	@echo "fuzz: node/internal/owner property tests ($(RAPID_CHECKS) random histories)"
+	$(GO) test -count=1 -run '^TestProperty' -rapid.checks=$(RAPID_CHECKS) ./node/internal/owner/
 
 ## tools: pinned tools into ./bin (cached: a stamp per version).
 TOOLS := staticcheck buf protoc-gen-go protoc-gen-go-grpc grpc-health-probe grpcurl helm

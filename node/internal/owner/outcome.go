@@ -21,7 +21,9 @@ const (
 	// acknowledged so far. Starting empty would lose those writes (a
 	// network partition that cut an owner and its backup off together).
 	// The partition stays unserved until one of them answers again, as
-	// Kafka does with unclean leader election off.
+	// Kafka does with unclean leader election off. (Pull's history rule
+	// covers this and more; this one remains for a node that passes no
+	// history.)
 	Wait
 	// Begin: install this node's own earlier copy, or an empty state.
 	Begin

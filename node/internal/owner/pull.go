@@ -1,8 +1,10 @@
 package owner
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // Kind is what a pull is for.
@@ -38,6 +40,11 @@ type Reply struct {
 	// FromHolder: Err is an answer of the holder itself (it is alive and
 	// may hold the state), not a transport failure.
 	FromHolder bool
+	// History: the partition's tables as the holder saw them (any answer
+	// but a transport failure carries it). The puller adds them to its
+	// own: two majorities share a member, so a table a majority numbered
+	// is known to someone the puller asks, even if the puller never saw it.
+	History []Holding
 }
 
 // Fetcher is what a pull needs from its node. Its methods run on the
@@ -59,6 +66,10 @@ type Fetcher interface {
 // PullPlan is the input of one pull attempt.
 type PullPlan struct {
 	Kind Kind
+	// Self is the pulling node: never asked, even when a holder redirects
+	// to it (it handed its copy here, and this node's pull is the one
+	// looking).
+	Self string
 	// Candidates in order of preference: the previous owner, previous and
 	// current backups, every other member of the tables, then (owner
 	// pulls) every other live member gossip knows.
@@ -71,11 +82,26 @@ type PullPlan struct {
 	// backup, which is asked).
 	Dead map[string]bool
 	// HeldBefore reports whether id owned or backed up the partition in
-	// the table before.
+	// the table before (for DeadHolders, in logs).
 	HeldBefore func(id string) bool
+	// History is the partition's recent tables as this node saw them,
+	// oldest first: who owned and backed it up at each epoch. See
+	// Pull for the rule it feeds.
+	History []Holding
+	// Own is this node's own newest copy (the fallback of the pull, or its
+	// backup copy), if HasOwn.
+	Own    Version
+	HasOwn bool
 	// Awaiting: members of the previous run (restart from a data
 	// directory) not back yet; an owner pull waits for them.
 	Awaiting []string
+}
+
+// Holding is one table of a partition's history: its epoch and the members
+// that owned (first) and backed the partition up in it.
+type Holding struct {
+	Epoch   uint64
+	Holders []string
 }
 
 // Outcome is how one pull attempt ends.
@@ -123,6 +149,8 @@ type pull struct {
 	redirected map[string]Member // target id -> the fenced holder that named it
 	notThere   map[string]bool   // answered "not here", no pointer
 	blocked    bool              // a live node that may hold a newer copy could not be asked
+	skipped    map[string]bool   // dead members not asked
+	gave       map[string]bool   // members that handed a copy
 	errs       []error
 	res        PullResult
 	best       *Member
@@ -133,8 +161,12 @@ type pull struct {
 // must not decide) or installs the first (replica pulls), and says how the
 // attempt ends.
 func Pull(pp PullPlan, f Fetcher) PullResult {
+	hist := pp.History
+	pp.History = nil
 	pl := &pull{PullPlan: pp, f: f, cands: append([]Member(nil), pp.Candidates...),
-		asked: map[string]bool{}, redirected: map[string]Member{}, notThere: map[string]bool{}}
+		asked: map[string]bool{pp.Self: true}, redirected: map[string]Member{}, notThere: map[string]bool{},
+		skipped: map[string]bool{}, gave: map[string]bool{}}
+	pl.learn(hist)
 	for ci := 0; ci < len(pl.cands); ci++ {
 		if pl.step(ci) {
 			return pl.res
@@ -156,18 +188,21 @@ func (pl *pull) step(ci int) bool {
 	pl.asked[c.ID] = true
 	if pl.Dead[c.ID] && !pl.InTable(c.ID) {
 		pl.answer("%s:dead", c.ID)
+		pl.skipped[c.ID] = true
 		if pl.HeldBefore != nil && pl.HeldBefore(c.ID) {
 			pl.res.DeadHolders = append(pl.res.DeadHolders, c.ID)
 		}
 		return false
 	}
 	r := pl.f.Fetch(c, false)
+	pl.learn(r.History)
 	if holder, ok := pl.redirected[c.ID]; ok && r.Err == nil && !r.Found && r.Redirect.ID == "" {
 		// The node the holder handed the partition to does not have it
 		// (its pull failed after the fence): take the fenced copy.
 		pl.answer("%s:not-there", c.ID)
 		c = holder
 		r = pl.f.Fetch(c, true)
+		pl.learn(r.History)
 	}
 	if _, ok := pl.redirected[c.ID]; ok && r.Err != nil && pl.InTable(c.ID) {
 		pl.blocked = true // a live node known to have held it: never give up on it
@@ -181,6 +216,7 @@ func (pl *pull) step(ci int) bool {
 		// the fenced copy.
 		pl.answer("%s:not-there", r.Redirect.ID)
 		r = pl.f.Fetch(c, true)
+		pl.learn(r.History)
 		if r.Err != nil {
 			pl.blocked = true
 		}
@@ -204,6 +240,7 @@ func (pl *pull) step(ci int) bool {
 	if !r.Found {
 		return false
 	}
+	pl.gave[c.ID] = true
 	if pl.Kind == ReplicaPull {
 		ok, err := pl.f.Install(c)
 		if ok {
@@ -249,6 +286,9 @@ func (pl *pull) finish() PullResult {
 		// that is not back yet may hold a newer copy.
 		return pl.retry("waiting for members of the previous run to come back: %v (answers %v)", pl.Awaiting, pl.res.Answers)
 	}
+	if h, ok := pl.unsafe(); ok && pl.Kind == OwnerPull {
+		return pl.retry("waiting for the holders %v of table %d, unreachable: none of the copies found is as new as that table, and they may hold writes acknowledged under it (answers %v)", h.Holders, h.Epoch, pl.res.Answers)
+	}
 	if pl.best != nil {
 		if pl.blocked {
 			// A live node we could not ask may hold a newer copy.
@@ -265,4 +305,56 @@ func (pl *pull) finish() PullResult {
 	}
 	pl.res.Outcome = NoCopy
 	return pl.res
+}
+
+// learn adds a holder's history to the pull's: tables by epoch; two tables
+// numbered alike (two sides of a network partition) keep the holders of
+// both.
+func (pl *pull) learn(hs []Holding) {
+	for _, h := range hs {
+		i, found := slices.BinarySearchFunc(pl.History, h.Epoch, func(a Holding, e uint64) int { return cmp.Compare(a.Epoch, e) })
+		if !found {
+			pl.History = slices.Insert(pl.History, i, Holding{Epoch: h.Epoch, Holders: AddHolders(nil, h.Holders...)})
+			continue
+		}
+		pl.History[i].Holders = AddHolders(slices.Clone(pl.History[i].Holders), h.Holders...)
+	}
+}
+
+// unsafe finds a table of the history that forbids finishing the pull with
+// the copies at hand. A write acknowledged under a table at epoch E is on
+// that table's owner and on every one of its backups, in a copy of epoch E
+// or newer wherever it went since. So a pull whose newest copy (found, or
+// this node's own) is not of a later epoch than E may finish only if E's
+// holders were all asked, or one of them handed a copy (or is this node,
+// holding one). If
+// some were skipped as dead and none did, they may be cut off rather than
+// crashed, holding acknowledged writes that nobody else has: the pull waits
+// (as Kafka does with unclean leader election off) until one answers or
+// gossip forgets it. Found by TestPropertyNothingAcknowledgedLost: an
+// owner and its backup cut off together while the majority's tables moved
+// on, then a stale copy, or none, installed.
+func (pl *pull) unsafe() (Holding, bool) {
+	best, have := pl.Own, pl.HasOwn
+	if pl.best != nil && (!have || pl.res.BestVer.Newer(best)) {
+		best, have = pl.res.BestVer, true
+	}
+	for i := len(pl.History) - 1; i >= 0; i-- {
+		h := pl.History[i]
+		if have && h.Epoch < best.Epoch {
+			// The copy passed through a later ownership, whose install
+			// obeyed this rule. (At the same epoch it may be a copy that
+			// stopped following the owner: its LSN says nothing.)
+			continue
+		}
+		dead, gave := false, false
+		for _, id := range h.Holders {
+			dead = dead || pl.skipped[id]
+			gave = gave || pl.gave[id] || id == pl.Self && pl.HasOwn
+		}
+		if dead && !gave {
+			return h, true
+		}
+	}
+	return Holding{}, false
 }

@@ -5,9 +5,9 @@ package owner
 type Replicated uint8
 
 const (
-	// Apply: apply it to the backup copy (if the copy is not fenced
+	// ApplyToBackup: apply it to the backup copy (if the copy is not fenced
 	// against the sender's epoch: see RefuseReplicated).
-	Apply Replicated = iota
+	ApplyToBackup Replicated = iota
 	// RefuseOwnerHere: this node owns (or is pulling) the partition at an
 	// epoch as new as the sender's: the sender is a paused or cut-off old
 	// owner.
@@ -28,7 +28,7 @@ func (r Replicated) String() string { return replicatedNames[r] }
 // own copy of the partition (st, at epoch own).
 func OnReplicated(st Status, own uint64, senderOwns bool, op uint64) Replicated {
 	if st == None || st == Fenced {
-		return Apply
+		return ApplyToBackup
 	}
 	// Equal epochs happen while gossip converges on one epoch number.
 	stale := st == Owned && senderOwns && op >= own
@@ -38,7 +38,7 @@ func OnReplicated(st Status, own uint64, senderOwns bool, op uint64) Replicated 
 	if st == Owned {
 		return FenceOwned
 	}
-	return Apply
+	return ApplyToBackup
 }
 
 // RefuseReplicated reports whether a backup copy at epoch, fenced by a
