@@ -205,7 +205,7 @@ func (n *Node) openData() (err error) {
 	for p, copies := range found {
 		best := copies[0]
 		for _, c := range copies[1:] {
-			if c.rs.epoch > best.rs.epoch || c.rs.epoch == best.rs.epoch && c.rs.lsn > best.rs.lsn {
+			if (owner.Version{Epoch: c.rs.epoch, LSN: c.rs.lsn}).Newer(owner.Version{Epoch: best.rs.epoch, LSN: best.rs.lsn}) {
 				best = c
 			}
 		}

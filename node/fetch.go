@@ -6,6 +6,7 @@ import (
 	"hash/crc32"
 	"time"
 
+	"github.com/nothingshared/ns/node/internal/owner"
 	nsv1 "github.com/nothingshared/ns/proto/ns/v1"
 
 	"github.com/nothingshared/ns/ring"
@@ -15,8 +16,15 @@ import (
 )
 
 // fetch pulls a partition's state from m. found is false when m holds none.
-func (n *Node) fetch(m ring.Member, p int32, epoch uint64, mode nsv1.HandoffMode, takeFenced bool) (data []byte, found bool, redirect ring.Member, err error) {
-	data, found, redirect, err = n.fetchOnce(m, p, epoch, mode, takeFenced)
+// fetchMeta is what a holder says of its copy with its first answer.
+type fetchMeta struct {
+	history []owner.Holding // HandoffResponse.history
+	covers  uint64          // HandoffResponse.covers
+}
+
+// meta receives what the holder says of p besides the copy.
+func (n *Node) fetch(m ring.Member, p int32, epoch uint64, mode nsv1.HandoffMode, takeFenced bool, meta *fetchMeta) (data []byte, found bool, redirect ring.Member, err error) {
+	data, found, redirect, err = n.fetchOnce(m, p, epoch, mode, takeFenced, meta)
 	if err != nil {
 		answered := fromHolder(err)
 		err = transport.FromError(err)
@@ -27,7 +35,7 @@ func (n *Node) fetch(m ring.Member, p int32, epoch uint64, mode nsv1.HandoffMode
 	return data, found, redirect, err
 }
 
-func (n *Node) fetchOnce(m ring.Member, p int32, epoch uint64, mode nsv1.HandoffMode, takeFenced bool) (data []byte, found bool, redirect ring.Member, err error) {
+func (n *Node) fetchOnce(m ring.Member, p int32, epoch uint64, mode nsv1.HandoffMode, takeFenced bool, meta *fetchMeta) (data []byte, found bool, redirect ring.Member, err error) {
 	conn, err := n.peers.get(m.Addr)
 	if err != nil {
 		return nil, false, redirect, err
@@ -77,6 +85,7 @@ func (n *Node) fetchOnce(m ring.Member, p int32, epoch uint64, mode nsv1.Handoff
 			close(answered)
 			if err == nil {
 				n.lease.note(m.ID, began)
+				*meta = fetchMeta{history: holdingsFromProto(resp.GetHistory()), covers: resp.GetCovers()}
 			}
 		}
 		if err != nil {

@@ -43,18 +43,22 @@ func (n *Node) Handoff(stream nsv1.PeerService_HandoffServer) error {
 		from.Addr = n.memberAddr(n.table.Load(), from.ID)
 	}
 	began := time.Now()
-	data, found, movedTo, err := n.snapshotFor(p, start.GetEpoch(), start.GetMode(), from, start.GetTakeFenced())
+	data, found, movedTo, covers, err := n.snapshotFor(p, start.GetEpoch(), start.GetMode(), from, start.GetTakeFenced())
 	if err != nil {
 		return transport.ToStatus(err).Err()
 	}
+	hist := holdingsToProto(n.hist.holdings(int(p)))
 	if !found {
-		return stream.Send(&nsv1.HandoffResponse{Found: false, MovedToId: movedTo.id, MovedToAddr: movedTo.addr})
+		return stream.Send(&nsv1.HandoffResponse{Found: false, MovedToId: movedTo.id, MovedToAddr: movedTo.addr, History: hist})
 	}
 	for seq, off := uint64(0), 0; ; seq++ {
 		end := min(off+handoffChunk, len(data))
 		chunk := data[off:end]
 		last := end == len(data)
 		resp := &nsv1.HandoffResponse{Found: true, Seq: seq, Data: chunk, Crc32C: crc32.Checksum(chunk, castagnoli), Last: last}
+		if seq == 0 {
+			resp.History, resp.Covers = hist, covers
+		}
 		if last {
 			resp.TotalBytes = uint64(len(data))
 		}
@@ -71,7 +75,7 @@ func (n *Node) Handoff(stream nsv1.PeerService_HandoffServer) error {
 		return err
 	}
 	if ack.GetAck().GetInstalled() && start.GetMode() == nsv1.HandoffMode_HANDOFF_MODE_OWNER {
-		n.release(p, start.GetEpoch(), from.ID)
+		n.release(p, from.ID)
 	}
 	n.noteHandoff(false, int64(len(data)), time.Since(began), nil)
 	return nil
@@ -79,103 +83,107 @@ func (n *Node) Handoff(stream nsv1.PeerService_HandoffServer) error {
 
 // snapshotFor takes the snapshot a puller asked for, on the partition's
 // worker.
-func (n *Node) snapshotFor(p int32, epoch uint64, mode nsv1.HandoffMode, from ring.Member, takeFenced bool) (data []byte, found bool, redirect moved, err error) {
+// covers is what the copy covers (owner.Reply.Covers).
+func (n *Node) snapshotFor(p int32, epoch uint64, mode nsv1.HandoffMode, from ring.Member, takeFenced bool) (data []byte, found bool, redirect moved, covers uint64, err error) {
 	w := int(p) % n.pool.Size()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	xerr := n.exec(ctx, w, func(s *shard) {
-		ps, rs := s.parts[p], s.replicas[p]
-		stale := func(have uint64) {
-			err = fmt.Errorf("%w: partition %d is at epoch %d here, newer than the puller's %d", transport.ErrNotOwner, p, have, epoch)
-		}
-		cur := n.table.Load()
-		if mode == nsv1.HandoffMode_HANDOFF_MODE_OWNER && cur.Owner(int(p)).ID == n.cfg.NodeID && cur.Epoch() >= epoch {
-			// This node's table is as new as the puller's and names this
-			// node the owner: the puller's table is stale (or names the
-			// same epoch for another member set while gossip converges).
-			err = fmt.Errorf("%w: node %s owns partition %d at table epoch %d (puller at %d); retry once tables agree", transport.ErrUnavailable, n.cfg.NodeID, p, cur.Epoch(), epoch)
-			return
-		}
 		switch mode {
 		case nsv1.HandoffMode_HANDOFF_MODE_OWNER:
-			// The copies this node may hand over: its own (owned, or fenced
-			// for this puller, or taken back) and its backup copy. The one
-			// with the newest ownership epoch, then the most writes, wins:
-			// an owned copy the table moved away long ago is stale next to
-			// a backup copy that followed the later owner.
-			usePS := ps != nil && (ps.status == owner.Owned ||
-				ps.status == owner.Fenced && ps.svcs != nil && (ps.movedTo.id == from.ID || takeFenced))
-			useRS := rs != nil && rs.svcs != nil
-			if usePS && useRS && (rs.epoch > ps.epoch || rs.epoch == ps.epoch && rs.lsn > ps.lsn) {
-				usePS = false
-			}
-			switch {
-			case usePS:
-				if ps.status == owner.Owned && ps.epoch > epoch {
-					stale(ps.epoch)
-					return
-				}
-				data, err = n.encodePartition(ps.epoch, ps.lsn, ps.svcs, &ps.dedup)
-				if err != nil {
-					return
-				}
-				ps.status = owner.Fenced
-				ps.fence = max(ps.fence, epoch)
-				ps.movedTo = moved{id: from.ID, addr: from.Addr}
-				ps.since = time.Now()
-				found = true
-				if useRS {
-					rs.fence = max(rs.fence, epoch)
-				}
-			case useRS:
-				if rs.epoch > epoch {
-					stale(rs.epoch)
-					return
-				}
-				data, err = n.encodePartition(rs.epoch, rs.lsn, rs.svcs, &rs.dedup)
-				rs.fence = max(rs.fence, epoch) // older owners are refused from now on
-				found = err == nil
-				if ps != nil && ps.status == owner.Owned {
-					// A stale owned copy: never serve or hand it again.
-					ps.status = owner.Fenced
-					ps.svcs = nil
-					ps.movedTo = moved{id: from.ID, addr: from.Addr}
-					n.unlog(s, p, ps.epoch)
-				}
-			case ps != nil && ps.status == owner.Fenced && ps.movedTo.id != from.ID:
-				// Handed on to another node: send the puller there.
-				redirect = ps.movedTo
-			case (ps == nil || ps.status == owner.Incoming) && n.isFetching(p):
-				// Its state may be on its way here (the holder fenced it for
-				// this node): the puller must ask again shortly.
-				err = fmt.Errorf("%w: partition %d is arriving on node %s; retry", transport.ErrUnavailable, p, n.cfg.NodeID)
-			}
+			data, found, redirect, covers, err = n.handOwned(s, p, owner.Ask{From: from.ID, Epoch: epoch, TakeFenced: takeFenced}, from)
 		case nsv1.HandoffMode_HANDOFF_MODE_REPLICA:
-			if ps != nil && ps.status == owner.Owned {
-				// A backup starts from what this owner serves: never from
-				// a copy it would not serve itself (not verified since the
-				// lease lapsed, or dormant).
-				gen, ok := n.lease.check(time.Now())
-				if !ok || ps.dormant || ps.gen != gen {
-					err = fmt.Errorf("%w: partition %d is being verified on node %s; retry", transport.ErrUnavailable, p, n.cfg.NodeID)
-					return
-				}
-				data, err = n.encodePartition(ps.epoch, ps.lsn, ps.svcs, &ps.dedup)
-				found = err == nil
-			}
+			data, found, err = n.handReplica(s, p)
 		default:
 			err = fmt.Errorf("%w: handoff mode %v", transport.ErrInvalidArgument, mode)
 		}
 	})
 	if xerr != nil {
-		return nil, false, redirect, xerr
+		return nil, false, redirect, 0, xerr
 	}
-	return data, found, redirect, err
+	return data, found, redirect, covers, err
+}
+
+// handOwned carries out owner.Hand on p's worker: a puller that will own
+// the partition asks for the newest copy here, fenced in the same step.
+func (n *Node) handOwned(s *shard, p int32, a owner.Ask, from ring.Member) (data []byte, found bool, redirect moved, covers uint64, err error) {
+	ps, rs := s.parts[p], s.replicas[p]
+	cur := n.table.Load()
+	h := owner.Holder{
+		TableOwnsHere: cur.Owner(int(p)).ID == n.cfg.NodeID && cur.Epoch() >= a.Epoch,
+		Replica:       rs != nil && rs.svcs != nil,
+		Fetching:      n.isFetching(p),
+	}
+	if ps != nil {
+		h.Status, h.Owned, h.HasData, h.MovedTo = ps.status, owner.Version{Epoch: ps.epoch, LSN: ps.lsn}, ps.svcs != nil, ps.movedTo.id
+	}
+	if rs != nil {
+		h.ReplicaVer = owner.Version{Epoch: rs.epoch, LSN: rs.lsn}
+	}
+	stale := func(have uint64) error {
+		return fmt.Errorf("%w: partition %d is at epoch %d here, newer than the puller's %d", transport.ErrNotOwner, p, have, a.Epoch)
+	}
+	switch owner.Hand(h, a) {
+	case owner.RefuseOwner:
+		// The puller's table is stale (or names the same epoch for
+		// another member set while gossip converges).
+		err = fmt.Errorf("%w: node %s owns partition %d at table epoch %d (puller at %d); retry once tables agree", transport.ErrUnavailable, n.cfg.NodeID, p, cur.Epoch(), a.Epoch)
+	case owner.RefuseStale:
+		if h.Status == owner.Owned && !h.ReplicaVer.Newer(h.Owned) {
+			err = stale(ps.epoch)
+		} else {
+			err = stale(rs.epoch)
+		}
+	case owner.HandOwned:
+		if data, err = n.encodePartition(ps.epoch, ps.lsn, ps.svcs, &ps.dedup); err != nil {
+			return
+		}
+		ps.status = owner.Fenced
+		ps.fence = max(ps.fence, a.Epoch)
+		ps.movedTo = moved{id: from.ID, addr: from.Addr}
+		ps.since = time.Now()
+		found, covers = true, ps.servedAt
+		if h.Replica {
+			rs.fence = max(rs.fence, a.Epoch)
+		}
+	case owner.HandReplica:
+		data, err = n.encodePartition(rs.epoch, rs.lsn, rs.svcs, &rs.dedup)
+		rs.fence = max(rs.fence, a.Epoch) // older owners are refused from now on
+		found, covers = err == nil, rs.syncedAt
+		if ps != nil && ps.status == owner.Owned {
+			// A stale owned copy: never serve or hand it again.
+			ps.status = owner.Fenced
+			ps.svcs = nil
+			ps.movedTo = moved{id: from.ID, addr: from.Addr}
+			n.unlog(s, p, ps.epoch)
+		}
+	case owner.Redirect:
+		redirect = ps.movedTo
+	case owner.Arriving:
+		err = fmt.Errorf("%w: partition %d is arriving on node %s; retry", transport.ErrUnavailable, p, n.cfg.NodeID)
+	}
+	return
+}
+
+// handReplica snapshots an owned partition for a backup. A backup starts
+// from what this owner serves: never from a copy it would not serve itself
+// (not verified since the lease lapsed, or dormant).
+func (n *Node) handReplica(s *shard, p int32) (data []byte, found bool, err error) {
+	ps := s.parts[p]
+	if ps == nil || ps.status != owner.Owned {
+		return nil, false, nil
+	}
+	gen, ok := n.lease.check(time.Now())
+	if !ok || ps.dormant || ps.gen != gen {
+		return nil, false, fmt.Errorf("%w: partition %d is being verified on node %s; retry", transport.ErrUnavailable, p, n.cfg.NodeID)
+	}
+	data, err = n.encodePartition(ps.epoch, ps.lsn, ps.svcs, &ps.dedup)
+	return data, err == nil, err
 }
 
 // release frees a fenced partition's state once its new owner installed it;
 // the fence itself stays, so late items are sent on.
-func (n *Node) release(p int32, epoch uint64, to string) {
+func (n *Node) release(p int32, to string) {
 	w := int(p) % n.pool.Size()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

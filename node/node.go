@@ -83,7 +83,6 @@ type Node struct {
 	planGap    bool
 
 	repl           *replicators
-	logRepl        *slog.Logger
 	syncCh         chan int32  // backup copies to (re)synchronise
 	pullCh         chan int32  // owned partitions found without state
 	repullCh       chan repull // owned partitions found stale
@@ -93,6 +92,7 @@ type Node struct {
 	fetching       sync.Map // int32 partition -> pulling from a holder right now
 	replicaSources sync.Map // int32 partition -> id of the owner replicating to a copy that waits for a snapshot
 
+	hist     tableHistory            // tables planned, for the pull rule
 	pullMu   sync.Mutex              // guards pulling and stopping
 	pulling  map[pullKey]*ring.Table // running pulls; non-nil: look again with this previous table
 	stopping bool
@@ -138,7 +138,6 @@ func New(cfg Config) (_ *Node, err error) {
 	}
 	n.handoffSem = make(chan struct{}, cfg.HandoffConcurrency)
 	n.quorum.Store(true)
-	n.logRepl = n.log
 	n.repl = newReplicators(n)
 	for i, s := range cfg.Services {
 		n.services[s.Name()] = i
@@ -580,28 +579,39 @@ func (n *Node) ownershipEpoch(t *ring.Table) uint64 {
 // at least half of it. Members that left gracefully leave the set; members
 // that failed stay in it, so the side of a network partition with fewer than
 // half of them stops acknowledging writes.
+//
+// Only the view loop calls it (applyView), so the state file is written in
+// view order; it is written after quorumMu is released: the lease keeper
+// takes quorumMu on every tick and must not wait for an fsync
+// (node/locksordering.txt).
 func (n *Node) updateQuorum(v cluster.View) {
+	members := n.members.Members() // before quorumMu: cluster/ has locks of its own
 	n.quorumMu.Lock()
-	defer n.quorumMu.Unlock()
 	for _, m := range v.Members {
 		n.agreed[m.ID] = true
 	}
-	for _, m := range n.members.Members() {
+	var forget []string
+	for _, m := range members {
 		if m.State == cluster.StateLeft && n.agreed[m.ID] {
 			delete(n.agreed, m.ID)
-			n.lease.forget(m.ID)
+			forget = append(forget, m.ID)
 		}
 	}
-	ok := n.cfg.DisableQuorum || 2*len(v.Members) >= len(n.agreed)
+	agreed := slices.Collect(maps.Keys(n.agreed))
+	n.quorumMu.Unlock()
+	for _, id := range forget {
+		n.lease.forget(id)
+	}
+	ok := n.cfg.DisableQuorum || 2*len(v.Members) >= len(agreed)
 	if n.dur != nil {
 		n.noteMembers(v.Members, v.Epoch)
-		n.saveState(v.Epoch, slices.Collect(maps.Keys(n.agreed)))
+		n.saveState(v.Epoch, agreed)
 	}
 	if n.quorum.Swap(ok) != ok {
 		if ok {
-			n.log.Info("quorum regained: acknowledging writes again", "live", len(v.Members), "agreed", len(n.agreed))
+			n.log.Info("quorum regained: acknowledging writes again", "live", len(v.Members), "agreed", len(agreed))
 		} else {
-			n.log.Warn("minority side: fewer than half of the agreed members are live; refusing writes", "live", len(v.Members), "agreed", len(n.agreed))
+			n.log.Warn("minority side: fewer than half of the agreed members are live; refusing writes", "live", len(v.Members), "agreed", len(agreed))
 		}
 	}
 }

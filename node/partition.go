@@ -51,6 +51,13 @@ type partState struct {
 	// fromReplica: fallback is this node's backup copy (taken over whole
 	// when installed).
 	fromReplica bool
+	// holders: incoming, the members that owned or backed the partition up
+	// in the tables this node saw while it was incoming (owner.AddHolders).
+	holders []string
+	// servedAt: the newest table epoch (with quorum) under which this copy
+	// was owned and served: it holds every write acknowledged up to that
+	// table (owner.Reply.Covers).
+	servedAt uint64
 }
 
 type moved struct{ id, addr string }
@@ -65,6 +72,9 @@ type replicaState struct {
 	syncing  bool // waiting for a snapshot; ops wait in buffered
 	buffered []parkedOp
 	orphan   time.Time // set when the table no longer names this node a backup
+	// syncedAt: the newest table epoch (with quorum) under which this copy
+	// followed its owner in sync (owner.Reply.Covers).
+	syncedAt uint64
 }
 
 // parkedOp is a replicated op waiting for its replica's snapshot.

@@ -50,6 +50,10 @@ func (n *Node) rebalance(told, t *ring.Table, quorum, gap bool) {
 
 func (n *Node) rebalanceWith(told, t *ring.Table, o planOpts) {
 	o.gen = n.lease.gen.Load()
+	if !o.verifyOnly {
+		n.hist.add(told)
+		n.hist.add(t)
+	}
 	var total planResult
 	for w := 0; w < n.pool.Size(); w++ {
 		var pr planResult
@@ -84,26 +88,35 @@ func (n *Node) rebalanceWith(told, t *ring.Table, o planOpts) {
 }
 
 // plan decides, on the worker, what each of its partitions needs under
-// table t (told is the table before; see planOpts).
+// table t (told is the table before; see planOpts). The decisions are
+// owner.PlanOwned, owner.PlanAway and owner.Resync; plan carries them out.
 func (n *Node) plan(s *shard, told, t *ring.Table, o planOpts) planResult {
-	quorum, gap := o.quorum, o.gap
 	var pr planResult
 	now := time.Now()
 	self := t.MemberIndex(n.cfg.NodeID)
+	tt := n.planTables(told, t, o)
 	P, W := t.Partitions(), n.pool.Size()
-	// A table that follows the previous one directly (next epoch) cannot
-	// hide an owner in between; after a jump (this node was paused, cut
-	// off, or adopted a newer epoch) or a gap (told was a minority table,
-	// whose epoch says nothing of the majority's tables) an owned partition
-	// must be verified.
-	continuous := !gap && told != nil && told.Epoch() > 0 && t.Epoch() <= told.Epoch()+1
-	// Ownership that t confirms takes t's epoch, unless this node is on the
-	// minority side, or a member of told is missing from t: one that failed
-	// or was cut off may be on the other side of a network partition, which
-	// may number a table of its own with t's epoch and take over there what
-	// t leaves here; the copy it takes over (at t's epoch) must outrank this
-	// one when the sides meet again.
-	raise := quorum
+	for pi := s.worker; pi < P; pi += W {
+		p := int32(pi)
+		if t.OwnerIndex(pi) == self && self >= 0 {
+			n.planOwned(s, &pr, p, told, t, tt, o, now)
+			continue
+		}
+		if o.verifyOnly {
+			continue
+		}
+		n.planAway(s, &pr, p, told, t, tt, o.quorum, self, now)
+	}
+	return pr
+}
+
+// planTables is what a plan knows of the change from told to t.
+func (n *Node) planTables(told, t *ring.Table, o planOpts) owner.Tables {
+	var toldEpoch uint64
+	if told != nil {
+		toldEpoch = told.Epoch()
+	}
+	raise := o.quorum
 	if told != nil {
 		for _, m := range told.Members() {
 			if t.MemberIndex(m.ID) < 0 {
@@ -112,114 +125,128 @@ func (n *Node) plan(s *shard, told, t *ring.Table, o planOpts) planResult {
 			}
 		}
 	}
-	for pi := s.worker; pi < P; pi += W {
-		p := int32(pi)
-		ps, rs := s.parts[p], s.replicas[p]
-		if t.OwnerIndex(pi) == self && self >= 0 {
-			oldOwner := ""
-			if told != nil {
-				oldOwner = told.Owner(pi).ID
-			}
-			switch {
-			case o.verifyOnly && (ps == nil || ps.status != owner.Owned || ps.dormant || ps.gen == o.gen):
-				// Replan after the lease came back: only owned copies not
-				// verified since are looked at; the rest waits for tables.
-				if ps != nil && ps.status == owner.Incoming {
-					pr.pulls = append(pr.pulls, p)
-				}
-			case ps != nil && ps.status == owner.Owned && !ps.dormant && continuous && oldOwner == n.cfg.NodeID && ps.gen == o.gen:
-				// Still ours, confirmed by the next table: the ownership
-				// takes its epoch (backups fenced by a puller at this epoch
-				// keep accepting this owner's writes), if raise allows.
-				if raise {
-					ps.epoch = max(ps.epoch, t.Epoch())
-				}
-			case ps != nil && ps.status == owner.Owned:
-				// Ours again after a gap (another node may have owned it and
-				// taken writes meanwhile): pull what others hold, keep the
-				// newest of theirs and this copy.
-				nps := &partState{status: owner.Incoming, epoch: t.Epoch(), since: now, fallback: ps}
-				s.parts[p] = nps
-				pr.pulls = append(pr.pulls, p)
-			case ps != nil && ps.status == owner.Incoming:
-				pr.pulls = append(pr.pulls, p)
-			case len(n.pullCandidates(pi, told, t)) == 0 && len(n.awaitingPeers(t)) == 0:
-				// Nobody else could hold it: a new partition.
-				nps := &partState{status: owner.Owned, epoch: t.Epoch(), svcs: make([]Partition, len(n.svcList)), since: now, gen: o.gen}
-				s.parts[p] = nps
-				n.persist(s, p, nps)
-				pr.empty++
-			default:
-				nps := &partState{status: owner.Incoming, epoch: t.Epoch(), since: now}
-				if ps != nil {
-					nps.parked = ps.parked
-					if ps.status == owner.Fenced && ps.svcs != nil {
-						nps.fallback = ps
-					}
-				}
-				if nps.fallback == nil && rs != nil && rs.svcs != nil {
-					// This node's backup copy, should nothing newer be found.
-					nps.fallback = &partState{epoch: rs.epoch, lsn: rs.lsn, svcs: rs.svcs, dedup: rs.dedup, fromReplica: true}
-				}
-				s.parts[p] = nps
-				pr.pulls = append(pr.pulls, p)
-			}
-			if rs != nil && s.parts[p].status != owner.Owned {
-				rs.orphan = now
-			}
-			continue
+	return owner.Tables{
+		Continuous: owner.ContinuousTables(toldEpoch, t.Epoch(), o.gap),
+		Raise:      raise,
+		VerifyOnly: o.verifyOnly,
+	}
+}
+
+// planOwned carries out owner.PlanOwned for a partition t gives this node.
+func (n *Node) planOwned(s *shard, pr *planResult, p int32, told, t *ring.Table, tt owner.Tables, o planOpts, now time.Time) {
+	gen := o.gen
+	pi := int(p)
+	ps, rs := s.parts[p], s.replicas[p]
+	h := owner.Held{
+		WasOwner: told != nil && told.Owner(pi).ID == n.cfg.NodeID,
+		Replica:  rs != nil && rs.svcs != nil,
+	}
+	if ps != nil {
+		h.Status, h.Dormant, h.Verified, h.HasData = ps.status, ps.dormant, ps.gen == gen, ps.svcs != nil
+	}
+	if !tt.VerifyOnly && (h.Status == owner.None || h.Status == owner.Fenced) {
+		h.NoOtherHolder = len(n.pullCandidates(pi, told, t)) == 0 && len(n.awaitingPeers(t)) == 0
+	}
+	switch owner.PlanOwned(tt, h) {
+	case owner.Keep:
+		// Backups fenced by a puller at this epoch keep accepting this
+		// owner's writes.
+		if tt.Raise {
+			ps.epoch = max(ps.epoch, t.Epoch())
 		}
-		if o.verifyOnly {
-			continue
+		if o.quorum {
+			ps.servedAt = t.Epoch()
 		}
-		if ps != nil && ps.status == owner.Owned {
-			// Not ours in this table: whoever owns it now pulls it from
-			// here; if it comes back without that, it must be verified.
+	case owner.Reverify:
+		s.parts[p] = &partState{status: owner.Incoming, epoch: t.Epoch(), since: now, fallback: ps, holders: tableHolders(nil, told, pi)}
+		pr.pulls = append(pr.pulls, p)
+	case owner.ContinuePull:
+		ps.holders = tableHolders(ps.holders, told, pi)
+		pr.pulls = append(pr.pulls, p)
+	case owner.StartEmpty:
+		nps := &partState{status: owner.Owned, epoch: t.Epoch(), svcs: make([]Partition, len(n.svcList)), since: now, gen: gen, servedAt: t.Epoch()}
+		s.parts[p] = nps
+		n.persist(s, p, nps)
+		pr.empty++
+	case owner.StartPull:
+		nps := &partState{status: owner.Incoming, epoch: t.Epoch(), since: now, holders: tableHolders(nil, told, pi)}
+		if ps != nil {
+			nps.parked = ps.parked
+			if ps.status == owner.Fenced && ps.svcs != nil {
+				nps.fallback = ps
+			}
+		}
+		if nps.fallback == nil && h.Replica {
+			// This node's backup copy, should nothing newer be found.
+			nps.fallback = &partState{epoch: rs.epoch, lsn: rs.lsn, svcs: rs.svcs, dedup: rs.dedup, fromReplica: true}
+		}
+		s.parts[p] = nps
+		pr.pulls = append(pr.pulls, p)
+	}
+	if rs != nil && s.parts[p] != nil && s.parts[p].status != owner.Owned {
+		rs.orphan = now
+	}
+}
+
+// tableHolders adds partition p's owner and backups in table t (nil or
+// epoch 0: none) to the set hs.
+func tableHolders(hs []string, t *ring.Table, p int) []string {
+	if t == nil || t.Epoch() == 0 {
+		return hs
+	}
+	hs = owner.AddHolders(hs, t.Owner(p).ID)
+	for _, b := range t.BackupsOf(p) {
+		hs = owner.AddHolders(hs, b.ID)
+	}
+	return hs
+}
+
+// planAway carries out owner.PlanAway and owner.Resync for a partition t
+// gives another node.
+func (n *Node) planAway(s *shard, pr *planResult, p int32, told, t *ring.Table, tt owner.Tables, quorum bool, self int, now time.Time) {
+	pi := int(p)
+	ps, rs := s.parts[p], s.replicas[p]
+	if ps != nil {
+		switch owner.PlanAway(ps.status) {
+		case owner.MarkDormant:
 			ps.dormant = true
-		}
-		if ps != nil && ps.status == owner.Incoming {
-			// No longer ours before its state arrived: its parked items go
-			// where the table now says; a copy it had stays, dormant.
+		case owner.Abandon:
 			for _, pk := range ps.parked {
 				pk.env.results[pk.env.pos[pk.j]] = transport.ResultError(movedError(t, pi))
 				pk.env.call.finish()
 			}
 			if fb := ps.fallback; fb != nil {
 				fb.dormant = true
-				if fb.status == owner.Fenced {
-					s.parts[p] = fb
-				} else {
+				if fb.status != owner.Fenced {
 					fb.status = owner.Owned
-					s.parts[p] = fb
 				}
+				s.parts[p] = fb
 			} else {
 				delete(s.parts, p)
 			}
 		}
-		if slices.Contains(t.BackupIndexes(pi), self) {
-			if rs == nil {
-				rs = &replicaState{syncing: true}
-				s.replicas[p] = rs
-			}
-			if !rs.orphan.IsZero() || told == nil || told.Owner(pi).ID != t.Owner(pi).ID || !continuous {
-				// A copy that stopped following (orphaned), or whose owner
-				// changed (the new owner's writes continue from the copy it
-				// pulled, maybe not this one), or after tables this node
-				// missed (paused, cut off: the owner may have pulled another
-				// copy meanwhile, whose LSNs this copy would take for ones it
-				// has): resynchronise. Its data stays available to pullers
-				// meanwhile.
-				rs.syncing = true
-			}
-			rs.orphan = time.Time{}
-			if rs.syncing {
-				pr.syncs = append(pr.syncs, p)
-			}
-		} else if rs != nil && rs.orphan.IsZero() {
+	}
+	if !slices.Contains(t.BackupIndexes(pi), self) {
+		if rs != nil && rs.orphan.IsZero() {
 			rs.orphan = now
 		}
+		return
 	}
-	return pr
+	b := owner.Backup{Exists: rs != nil, OwnerChanged: told == nil || told.Owner(pi).ID != t.Owner(pi).ID}
+	if rs != nil {
+		b.Syncing, b.Orphaned = rs.syncing, !rs.orphan.IsZero()
+	} else {
+		rs = &replicaState{}
+		s.replicas[p] = rs
+	}
+	rs.syncing = owner.Resync(tt, b)
+	rs.orphan = time.Time{}
+	if !rs.syncing && quorum {
+		rs.syncedAt = t.Epoch()
+	}
+	if rs.syncing {
+		pr.syncs = append(pr.syncs, p)
+	}
 }
 
 func fillSvcs(svcs []Partition, n int) []Partition {

@@ -148,23 +148,49 @@ func (n *Node) stillNeeded(k pullKey, t *ring.Table) bool {
 	return slices.Contains(t.BackupIndexes(int(k.p)), self)
 }
 
-// waiting reports whether the partition's worker still waits for the
-// state: owner kind, the partition is incoming; replica kind, the copy is
-// missing or resynchronising.
-func (n *Node) waiting(k pullKey) bool {
+// waitState is what a pull needs to know of its partition's worker.
+type waitState struct {
+	// wait: the worker still waits for the state: owner kind, the
+	// partition is incoming; replica kind, the copy is missing or
+	// resynchronising.
+	wait bool
+	// holders (owner kind): the members that held the partition in the
+	// tables seen while it was incoming.
+	holders []string
+	// own (owner kind): this node's own newest copy, if hasOwn, and the
+	// epoch it covers (owner.PullPlan.OwnCovers).
+	own       owner.Version
+	hasOwn    bool
+	ownCovers uint64
+}
+
+// waiting reads the partition's waitState on its worker.
+func (n *Node) waiting(k pullKey) waitState {
 	ctx, cancel := context.WithTimeout(n.runCtx, 5*time.Second)
 	defer cancel()
-	wait := true
+	ws := waitState{wait: true}
 	_ = n.exec(ctx, int(k.p)%n.pool.Size(), func(s *shard) {
-		if k.kind == pullOwner {
-			ps := s.parts[k.p]
-			wait = ps != nil && ps.status == owner.Incoming
+		if k.kind == pullReplica {
+			rs := s.replicas[k.p]
+			ws.wait = rs == nil || rs.syncing
 			return
 		}
-		rs := s.replicas[k.p]
-		wait = rs == nil || rs.syncing
+		ps, rs := s.parts[k.p], s.replicas[k.p]
+		ws.wait = ps != nil && ps.status == owner.Incoming
+		if !ws.wait {
+			return
+		}
+		ws.holders = slices.Clone(ps.holders)
+		if fb := ps.fallback; fb != nil && fb.svcs != nil && !fb.fromReplica {
+			ws.own, ws.hasOwn, ws.ownCovers = owner.Version{Epoch: fb.epoch, LSN: fb.lsn}, true, fb.servedAt
+		}
+		if rs != nil && rs.svcs != nil {
+			if v := (owner.Version{Epoch: rs.epoch, LSN: rs.lsn}); !ws.hasOwn || v.Newer(ws.own) {
+				ws.own, ws.hasOwn, ws.ownCovers = v, true, rs.syncedAt
+			}
+		}
 	})
-	return wait
+	return ws
 }
 
 // pullLoop pulls until the state is installed, the pull is no longer
@@ -176,10 +202,14 @@ func (n *Node) pullLoop(k pullKey, told *ring.Table) {
 			return
 		}
 		t := n.table.Load()
-		if !n.stillNeeded(k, t) || !n.waiting(k) {
+		if !n.stillNeeded(k, t) {
 			return
 		}
-		done, err := n.pullOnce(k, told, t)
+		ws := n.waiting(k)
+		if !ws.wait {
+			return
+		}
+		done, err := n.pullOnce(k, told, t, ws)
 		if done {
 			return
 		}
@@ -199,9 +229,10 @@ func (n *Node) pullLoop(k pullKey, told *ring.Table) {
 	}
 }
 
-// pullOnce tries every candidate once. It reports done when the state was
-// installed (or, owner mode, when no live candidate holds any).
-func (n *Node) pullOnce(k pullKey, told, t *ring.Table) (bool, error) {
+// pullOnce makes one pull attempt (owner.Pull decides; pullFetcher does
+// the I/O). It reports done when the state was installed (or, owner mode,
+// when no live candidate holds any and the partition started here).
+func (n *Node) pullOnce(k pullKey, told, t *ring.Table, ws waitState) (bool, error) {
 	n.handoffSem <- struct{}{}
 	defer func() { <-n.handoffSem }()
 	// What this attempt finds is only as fresh as the lease it began under:
@@ -210,13 +241,49 @@ func (n *Node) pullOnce(k pullKey, told, t *ring.Table) (bool, error) {
 	if k.kind == pullOwner {
 		defer n.fetching.Delete(k.p)
 	}
+	pp := n.pullPlan(k, told, t, ws)
+	f := &pullFetcher{n: n, k: k, t: t, gen: gen, mode: nsv1.HandoffMode_HANDOFF_MODE_OWNER, got: map[string]*fetched{}}
+	if k.kind == pullReplica {
+		f.mode = nsv1.HandoffMode_HANDOFF_MODE_REPLICA
+	}
+	res := owner.Pull(pp, f)
+	switch res.Outcome {
+	case owner.Installed:
+		return true, nil
+	case owner.InstallBest:
+		fe := f.got[res.Best.ID]
+		return n.installFetched(k, t, gen, f.mode, fe.from, fe.data, fe.start, res.Answers)
+	case owner.Retry:
+		return false, res.Err
+	}
+	// No live node holds the partition.
+	st := owner.Start{StillOwner: n.stillNeeded(k, n.table.Load()), HoldsCopy: true}
+	if st.StillOwner && len(res.DeadHolders) > 0 {
+		st.HoldsCopy = n.holdsCopy(k.p)
+	}
+	switch owner.NoCopyFound(res, st) {
+	case owner.Drop:
+		return true, nil
+	case owner.Wait:
+		return false, fmt.Errorf("waiting for the partition's previous holders %v, unreachable, before it starts without their copies (answers %v)", res.DeadHolders, res.Answers)
+	}
+	if err := n.install(k, n.ownershipEpoch(t), gen, nil); err != nil {
+		return false, err
+	}
+	if len(pp.Candidates) > 0 {
+		n.log.Warn("no live copy of partition found; it starts empty", "partition", k.p, "epoch", t.Epoch(), "answers", res.Answers)
+	}
+	return true, nil
+}
+
+// pullPlan lists whom a pull of k asks, in order, and what it knows of
+// them.
+func (n *Node) pullPlan(k pullKey, told, t *ring.Table, ws waitState) owner.PullPlan {
 	p := int(k.p)
 	var cands []ring.Member
-	mode := nsv1.HandoffMode_HANDOFF_MODE_OWNER
 	if k.kind == pullOwner {
 		cands = n.pullCandidates(p, told, t)
 	} else {
-		mode = nsv1.HandoffMode_HANDOFF_MODE_REPLICA
 		if v, ok := n.replicaSources.Load(k.p); ok {
 			if m, ok := t.Member(v.(string)); ok && m.ID != n.cfg.NodeID {
 				cands = append(cands, m)
@@ -225,6 +292,16 @@ func (n *Node) pullOnce(k pullKey, told, t *ring.Table) (bool, error) {
 		if o := t.Owner(p); o.ID != n.cfg.NodeID && (len(cands) == 0 || cands[0].ID != o.ID) {
 			cands = append(cands, o)
 		}
+	}
+	pp := owner.PullPlan{
+		Self:       n.cfg.NodeID,
+		InTable:    func(id string) bool { return t.MemberIndex(id) >= 0 },
+		HeldBefore: func(id string) bool { return heldBy(told, p, id) || owner.HeldBy(ws.holders, id) },
+		Dead:       map[string]bool{},
+		Kind:       owner.OwnerPull,
+	}
+	if k.kind == pullReplica {
+		pp.Kind = owner.ReplicaPull
 	}
 	// Owner mode also asks every live member gossip knows, not only those
 	// of the tables: a node that just joined may build its first tables
@@ -237,7 +314,6 @@ func (n *Node) pullOnce(k pullKey, told, t *ring.Table) (bool, error) {
 	// and every write they got acknowledged is on a backup, which is asked.
 	// A member in the table, or out of it but not known dead (leaving), is
 	// asked.
-	dead := map[string]bool{}
 	if k.kind == pullOwner {
 		seen := map[string]bool{n.cfg.NodeID: true}
 		for _, c := range cands {
@@ -246,158 +322,70 @@ func (n *Node) pullOnce(k pullKey, told, t *ring.Table) (bool, error) {
 		for _, m := range n.members.Members() {
 			switch {
 			case m.State == cluster.StateDead:
-				dead[m.ID] = t.BackupCount() > 0
+				pp.Dead[m.ID] = t.BackupCount() > 0
 			case m.State.Live() && !seen[m.ID] && m.Meta.GRPCAddr != "":
 				seen[m.ID] = true
 				cands = append(cands, ring.Member{ID: m.ID, Addr: m.Meta.GRPCAddr, Zone: m.Meta.Zone})
 			}
 		}
+		pp.Awaiting = n.awaitingPeers(t)
+		pp.History = n.hist.holdings(p)
+		pp.Own, pp.HasOwn, pp.OwnCovers = ws.own, ws.hasOwn, ws.ownCovers
 	}
-	var errs []error
-	blocked := false
-	asked := map[string]bool{n.cfg.NodeID: true}
-	redirected := map[string]ring.Member{} // target id -> the fenced holder that named it
-	notThere := map[string]bool{}          // candidates that answered: not here, no pointer
-	var answers []string
-	var best *fetched
-	var deadHolders []string // previous holders skipped as dead
-	for ci := 0; ci < len(cands); ci++ {
-		c := cands[ci]
-		if asked[c.ID] {
-			continue
-		}
-		asked[c.ID] = true
-		if dead[c.ID] && t.MemberIndex(c.ID) < 0 {
-			answers = append(answers, c.ID+":dead")
-			if heldBy(told, p, c.ID) {
-				deadHolders = append(deadHolders, c.ID)
-			}
-			continue
-		}
-		start := time.Now()
-		if k.kind == pullOwner {
-			n.fetching.Store(k.p, true)
-		}
-		data, found, redirect, err := n.fetch(c, k.p, t.Epoch(), mode, false)
-		if holder, ok := redirected[c.ID]; ok && err == nil && !found && redirect.ID == "" {
-			// The node the holder handed the partition to does not have it
-			// (its pull failed after the fence): take the fenced copy.
-			answers = append(answers, fmt.Sprintf("%s:not-there", c.ID))
-			c = holder
-			data, found, redirect, err = n.fetch(c, k.p, t.Epoch(), mode, true)
-		}
-		if _, ok := redirected[c.ID]; ok && err != nil && t.MemberIndex(c.ID) >= 0 {
-			blocked = true // a live node known to have held it: never give up on it
-		}
-		answers = append(answers, fmt.Sprintf("%s:found=%v,redirect=%s,err=%v", c.ID, found, redirect.ID, err))
-		if err == nil && !found && redirect.ID == "" {
-			notThere[c.ID] = true
-		}
-		if redirect.ID != "" && notThere[redirect.ID] {
-			// It was handed to a node that already said it does not have
-			// it (its pull failed after the fence): take the fenced copy.
-			answers = append(answers, fmt.Sprintf("%s:not-there", redirect.ID))
-			data, found, redirect, err = n.fetch(c, k.p, t.Epoch(), mode, true)
-			if err != nil {
-				blocked = true
-			}
-		}
-		if redirect.ID != "" && redirect.Addr == "" {
-			// The holder fenced its copy for a node its table did not
-			// have yet: find it.
-			redirect.Addr = n.memberAddr(t, redirect.ID)
-		}
-		if redirect.ID != "" && redirect.Addr != "" && !asked[redirect.ID] {
-			// The holder handed the partition on: ask that node next.
-			redirected[redirect.ID] = c
-			cands = slices.Insert(cands, ci+1, redirect)
-		}
-		if err != nil {
-			n.noteHandoff(true, 0, time.Since(start), err)
-			errs = append(errs, fmt.Errorf("%s: %w", c.ID, err))
-			var he *holderError
-			if t.MemberIndex(c.ID) >= 0 || errors.As(err, &he) {
-				// A live member we could not ask may hold the state: retry.
-				blocked = true
-			}
-			continue
-		}
-		if !found {
-			continue
-		}
-		if k.kind == pullOwner {
-			// Owner mode asks every candidate (each fences its copy) and
-			// keeps the newest copy: highest ownership epoch, then most
-			// writes. The order of the candidates must not decide.
-			e, l, ok := peekPartition(data)
-			if !ok {
-				errs = append(errs, fmt.Errorf("%s: %w", c.ID, errBadSnapshot))
-				n.ackFalse(c, k.p)
-				blocked = true
-				continue
-			}
-			if best == nil || e > best.epoch || e == best.epoch && l > best.lsn {
-				if best != nil {
-					n.ackFalse(best.from, k.p)
-				}
-				best = &fetched{from: c, data: data, epoch: e, lsn: l, start: start}
-			} else {
-				n.ackFalse(c, k.p)
-			}
-			continue
-		}
-		if done, ierr := n.installFetched(k, t, gen, mode, c, data, start, answers); done {
-			return true, nil
-		} else if ierr != nil {
-			errs = append(errs, ierr)
-			blocked = true
-		}
+	for _, c := range cands {
+		pp.Candidates = append(pp.Candidates, owner.Member{ID: c.ID, Addr: c.Addr})
 	}
-	if missing := n.awaitingPeers(t); k.kind == pullOwner && len(missing) > 0 {
-		// Restarted from the data directory: a member of the previous run
-		// that is not back yet may hold a newer copy.
-		if best != nil {
-			n.ackFalse(best.from, k.p)
-		}
-		return false, fmt.Errorf("waiting for members of the previous run to come back: %v (answers %v)", missing, answers)
-	}
-	if best != nil {
-		if blocked {
-			// A live node we could not ask may hold a newer copy.
-			n.ackFalse(best.from, k.p)
-			return false, fmt.Errorf("%w (answers %v)", errors.Join(errs...), answers)
-		}
-		if done, ierr := n.installFetched(k, t, gen, mode, best.from, best.data, best.start, answers); done {
-			return true, nil
-		} else if ierr != nil {
-			return false, ierr
-		}
-	}
-	if k.kind == pullReplica || blocked {
-		return false, fmt.Errorf("%w (answers %v)", errors.Join(errs...), answers)
-	}
-	// No live node holds the partition: it starts empty here (or from this
-	// node's own earlier copy), if the table still gives it to this node.
-	if !n.stillNeeded(k, n.table.Load()) {
-		return true, nil
-	}
-	if len(deadHolders) > 0 && !n.holdsCopy(k.p) {
-		// Its previous owner or backups are unreachable, and this node has
-		// no copy of its own: they may be cut off, not crashed, with every
-		// write acknowledged so far. Starting empty would lose those writes
-		// (a network partition that cut an owner and its backup off
-		// together). Wait until one of them answers again; a crashed one
-		// answers "not here" once it restarts (or is reaped by gossip).
-		return false, fmt.Errorf("waiting for the partition's previous holders %v, unreachable, before it starts without their copies (answers %v)", deadHolders, answers)
-	}
-	if err := n.install(k, n.ownershipEpoch(t), gen, nil); err != nil {
-		return false, err
-	}
-	if len(cands) > 0 {
-		n.log.Warn("no live copy of partition found; it starts empty", "partition", k.p, "epoch", t.Epoch(), "answers", answers)
-	}
-	return true, nil
+	return pp
 }
+
+// pullFetcher is owner.Pull's I/O for one attempt: it fetches over the
+// Handoff stream, keeps what it fetched until it is installed or released,
+// and acknowledges holders.
+type pullFetcher struct {
+	n    *Node
+	k    pullKey
+	t    *ring.Table
+	gen  uint64
+	mode nsv1.HandoffMode
+	got  map[string]*fetched // fetched copies not yet installed or released, by holder
+}
+
+var _ owner.Fetcher = (*pullFetcher)(nil)
+
+func (f *pullFetcher) Fetch(m owner.Member, takeFenced bool) owner.Reply {
+	if f.k.kind == pullOwner {
+		f.n.fetching.Store(f.k.p, true)
+	}
+	start := time.Now()
+	rm := ring.Member{ID: m.ID, Addr: m.Addr}
+	var meta fetchMeta
+	data, found, redirect, err := f.n.fetch(rm, f.k.p, f.t.Epoch(), f.mode, takeFenced, &meta)
+	r := owner.Reply{Found: found, Redirect: owner.Member{ID: redirect.ID, Addr: redirect.Addr}, Err: err, History: meta.history, Covers: meta.covers}
+	if err != nil {
+		var he *holderError
+		r.FromHolder = errors.As(err, &he)
+		f.n.noteHandoff(true, 0, time.Since(start), err)
+	}
+	if found {
+		e, l, ok := peekPartition(data)
+		r.Version, r.Valid = owner.Version{Epoch: e, LSN: l}, ok
+		f.got[m.ID] = &fetched{from: rm, data: data, epoch: e, lsn: l, start: start}
+	}
+	return r
+}
+
+func (f *pullFetcher) Release(m owner.Member) {
+	delete(f.got, m.ID)
+	f.n.ackFalse(ring.Member{ID: m.ID, Addr: m.Addr}, f.k.p)
+}
+
+func (f *pullFetcher) Install(m owner.Member) (bool, error) {
+	fe := f.got[m.ID]
+	delete(f.got, m.ID)
+	return f.n.installFetched(f.k, f.t, f.gen, f.mode, fe.from, fe.data, fe.start, nil)
+}
+
+func (f *pullFetcher) Resolve(id string) string { return f.n.memberAddr(f.t, id) }
 
 // heldBy reports whether member id owned or backed up partition p in table
 // t (nil or epoch 0: no).

@@ -50,6 +50,7 @@ type mcopy struct {
 	fallback    *mcopy
 	fromReplica bool
 	holders     []string
+	served      uint64 // the last table epoch it served under (Reply.Covers)
 }
 
 // mreplica is a backup copy.
@@ -60,6 +61,7 @@ type mreplica struct {
 	orphan  bool
 	data    []string
 	hasData bool
+	synced  uint64 // the last table epoch it followed its owner in sync under
 }
 
 type mnode struct {
@@ -129,6 +131,9 @@ func (m *model) setTable(id string, t *mtable, gap bool) {
 			if raise {
 				n.part.ver.Epoch = max(n.part.ver.Epoch, t.epoch)
 			}
+			if n.quorum && !t.minority {
+				n.part.served = t.epoch
+			}
 		case Reverify:
 			n.part = &mcopy{status: Incoming, fallback: n.part, holders: n.told.holders(nil)}
 			n.pull[OwnerPull] = true
@@ -136,7 +141,7 @@ func (m *model) setTable(id string, t *mtable, gap bool) {
 			n.part.holders = n.told.holders(n.part.holders)
 			n.pull[OwnerPull] = true
 		case StartEmpty:
-			n.part = &mcopy{status: Owned, ver: Version{Epoch: t.epoch}, gen: n.gen, hasData: true}
+			n.part = &mcopy{status: Owned, ver: Version{Epoch: t.epoch}, gen: n.gen, hasData: true, served: t.epoch}
 		case StartPull:
 			nps := &mcopy{status: Incoming, holders: n.told.holders(nil)}
 			if ps := n.part; ps != nil && ps.status == Fenced && ps.hasData {
@@ -184,6 +189,9 @@ func (m *model) setTable(id string, t *mtable, gap bool) {
 	}
 	n.rep.syncing = Resync(tt, b)
 	n.rep.orphan = false
+	if !n.rep.syncing && n.quorum && !t.minority {
+		n.rep.synced = t.epoch
+	}
 	if n.rep.syncing {
 		n.pull[ReplicaPull] = true
 		m.printf("%s: resync\n", id)
@@ -272,7 +280,7 @@ func (f *fetcher) fetch(h *mnode, mem Member, takeFenced bool) Reply {
 			h.rep.fence = max(h.rep.fence, a.Epoch)
 		}
 		f.got[mem.ID] = &mcopy{ver: ps.ver, data: slices.Clone(ps.data), hasData: true}
-		return Reply{Found: true, Version: ps.ver, Valid: true}
+		return Reply{Found: true, Version: ps.ver, Valid: true, Covers: ps.served}
 	case HandReplica:
 		rs := h.rep
 		rs.fence = max(rs.fence, a.Epoch)
@@ -280,7 +288,7 @@ func (f *fetcher) fetch(h *mnode, mem Member, takeFenced bool) Reply {
 			ps.status, ps.hasData, ps.data, ps.movedTo = Fenced, false, nil, a.From
 		}
 		f.got[mem.ID] = &mcopy{ver: rs.ver, data: slices.Clone(rs.data), hasData: true}
-		return Reply{Found: true, Version: rs.ver, Valid: true}
+		return Reply{Found: true, Version: rs.ver, Valid: true, Covers: rs.synced}
 	}
 	return Reply{}
 }
@@ -298,6 +306,9 @@ func (f *fetcher) Install(mem Member) (bool, error) {
 		return false, fmt.Errorf("snapshot from epoch %d, copy fenced at %d", c.ver.Epoch, rs.fence)
 	}
 	rs.ver, rs.data, rs.hasData, rs.syncing = c.ver, c.data, true, false
+	if slices.Contains(f.n.t.backups, f.n.id) && !f.n.t.minority {
+		rs.synced = f.n.t.epoch
+	}
 	return true, nil
 }
 
@@ -327,11 +338,11 @@ func (m *model) runPull(id string, kind Kind, dead []string, lose bool) {
 	}
 	if kind == OwnerPull {
 		pp.History = n.hist
-		if n.part != nil && n.part.fallback != nil && n.part.fallback.hasData {
-			pp.Own, pp.HasOwn = n.part.fallback.ver, true
+		if fb := n.part.fallback; fb != nil && fb.hasData && !fb.fromReplica {
+			pp.Own, pp.HasOwn, pp.OwnCovers = fb.ver, true, fb.served
 		}
 		if rs := n.rep; rs != nil && rs.hasData && (!pp.HasOwn || rs.ver.Newer(pp.Own)) {
-			pp.Own, pp.HasOwn = rs.ver, true
+			pp.Own, pp.HasOwn, pp.OwnCovers = rs.ver, true, rs.synced
 		}
 		// Tables first, then every other member gossip knows.
 		pp.Candidates = m.candidates(n)
@@ -416,7 +427,7 @@ func (m *model) install(n *mnode, pulled *mcopy) {
 	if n.t.minority {
 		epoch = 0
 	}
-	*ps = mcopy{status: Owned, gen: n.gen, ver: Version{Epoch: max(epoch, d.ver.Epoch), LSN: d.ver.LSN}, data: slices.Clone(d.data), hasData: true, dormant: ps.dormant}
+	*ps = mcopy{status: Owned, gen: n.gen, ver: Version{Epoch: max(epoch, d.ver.Epoch), LSN: d.ver.LSN}, data: slices.Clone(d.data), hasData: true, dormant: ps.dormant, served: epoch}
 	what := ch.String()
 	if ch == Pulled && pulled == nil {
 		what = "empty"

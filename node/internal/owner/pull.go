@@ -40,6 +40,11 @@ type Reply struct {
 	// FromHolder: Err is an answer of the holder itself (it is alive and
 	// may hold the state), not a transport failure.
 	FromHolder bool
+	// Covers: Found: the copy holds every write acknowledged under the
+	// tables of this epoch and older, as far as its holder knows: the last
+	// table under which it served the copy as owner, or followed its owner
+	// as an in-sync backup (0: none).
+	Covers uint64
 	// History: the partition's tables as the holder saw them (any answer
 	// but a transport failure carries it). The puller adds them to its
 	// own: two majorities share a member, so a table a majority numbered
@@ -89,16 +94,17 @@ type PullPlan struct {
 	// Pull for the rule it feeds.
 	History []Holding
 	// Own is this node's own newest copy (the fallback of the pull, or its
-	// backup copy), if HasOwn.
-	Own    Version
-	HasOwn bool
+	// backup copy), if HasOwn; OwnCovers is what it covers (Reply.Covers).
+	Own       Version
+	HasOwn    bool
+	OwnCovers uint64
 	// Awaiting: members of the previous run (restart from a data
 	// directory) not back yet; an owner pull waits for them.
 	Awaiting []string
 }
 
 // Holding is one table of a partition's history: its epoch and the members
-// that owned (first) and backed the partition up in it.
+// that owned (Holders[0]) and backed the partition up in it.
 type Holding struct {
 	Epoch   uint64
 	Holders []string
@@ -150,7 +156,7 @@ type pull struct {
 	notThere   map[string]bool   // answered "not here", no pointer
 	blocked    bool              // a live node that may hold a newer copy could not be asked
 	skipped    map[string]bool   // dead members not asked
-	gave       map[string]bool   // members that handed a copy
+	covers     uint64            // the newest epoch a copy found (or this node's) covers
 	errs       []error
 	res        PullResult
 	best       *Member
@@ -165,7 +171,10 @@ func Pull(pp PullPlan, f Fetcher) PullResult {
 	pp.History = nil
 	pl := &pull{PullPlan: pp, f: f, cands: append([]Member(nil), pp.Candidates...),
 		asked: map[string]bool{pp.Self: true}, redirected: map[string]Member{}, notThere: map[string]bool{},
-		skipped: map[string]bool{}, gave: map[string]bool{}}
+		skipped: map[string]bool{}}
+	if pp.HasOwn {
+		pl.covers = pp.OwnCovers
+	}
 	pl.learn(hist)
 	for ci := 0; ci < len(pl.cands); ci++ {
 		if pl.step(ci) {
@@ -240,7 +249,7 @@ func (pl *pull) step(ci int) bool {
 	if !r.Found {
 		return false
 	}
-	pl.gave[c.ID] = true
+	pl.covers = max(pl.covers, r.Covers)
 	if pl.Kind == ReplicaPull {
 		ok, err := pl.f.Install(c)
 		if ok {
@@ -307,33 +316,36 @@ func (pl *pull) finish() PullResult {
 	return pl.res
 }
 
-// learn adds a holder's history to the pull's: tables by epoch; two tables
-// numbered alike (two sides of a network partition) keep the holders of
-// both.
+// learn adds a holder's history to the pull's, ordered by epoch. Two
+// tables with one epoch (two sides of a network partition numbered theirs
+// alike) are both kept.
 func (pl *pull) learn(hs []Holding) {
 	for _, h := range hs {
-		i, found := slices.BinarySearchFunc(pl.History, h.Epoch, func(a Holding, e uint64) int { return cmp.Compare(a.Epoch, e) })
-		if !found {
-			pl.History = slices.Insert(pl.History, i, Holding{Epoch: h.Epoch, Holders: AddHolders(nil, h.Holders...)})
-			continue
+		i, _ := slices.BinarySearchFunc(pl.History, h.Epoch, func(a Holding, e uint64) int { return cmp.Compare(a.Epoch, e) })
+		dup := false
+		for j := i; j < len(pl.History) && pl.History[j].Epoch == h.Epoch; j++ {
+			dup = dup || slices.Equal(pl.History[j].Holders, h.Holders)
 		}
-		pl.History[i].Holders = AddHolders(slices.Clone(pl.History[i].Holders), h.Holders...)
+		if !dup {
+			pl.History = slices.Insert(pl.History, i, Holding{Epoch: h.Epoch, Holders: slices.Clone(h.Holders)})
+		}
 	}
 }
 
 // unsafe finds a table of the history that forbids finishing the pull with
-// the copies at hand. A write acknowledged under a table at epoch E is on
-// that table's owner and on every one of its backups, in a copy of epoch E
-// or newer wherever it went since. So a pull whose newest copy (found, or
-// this node's own) is not of a later epoch than E may finish only if E's
-// holders were all asked, or one of them handed a copy (or is this node,
-// holding one). If
-// some were skipped as dead and none did, they may be cut off rather than
-// crashed, holding acknowledged writes that nobody else has: the pull waits
-// (as Kafka does with unclean leader election off) until one answers or
-// gossip forgets it. Found by TestPropertyNothingAcknowledgedLost: an
-// owner and its backup cut off together while the majority's tables moved
-// on, then a stale copy, or none, installed.
+// the copies at hand. A write acknowledged under a table is on that table's
+// owner and on every one of its backups; from there it reaches every later
+// owner that pulled safely, and the backups that follow them. So a copy
+// whose holder served it as owner, or followed its owner in sync, under the
+// table of epoch E holds every write acknowledged under the tables up to E
+// (Reply.Covers). Tables newer than what the copies at hand cover, and not
+// older than the newest copy's epoch, are weighed: if one of their holders
+// was skipped as dead, it may be cut off rather than crashed, holding
+// acknowledged writes nobody else has. The pull waits (as Kafka does with
+// unclean leader election off) until one answers or gossip forgets it.
+// Found by TestPropertyNothingAcknowledgedLost: an owner and its backup
+// cut off together while the majority's tables moved on, then a stale copy,
+// or none, installed.
 func (pl *pull) unsafe() (Holding, bool) {
 	best, have := pl.Own, pl.HasOwn
 	if pl.best != nil && (!have || pl.res.BestVer.Newer(best)) {
@@ -341,19 +353,16 @@ func (pl *pull) unsafe() (Holding, bool) {
 	}
 	for i := len(pl.History) - 1; i >= 0; i-- {
 		h := pl.History[i]
+		if h.Epoch <= pl.covers {
+			break
+		}
 		if have && h.Epoch < best.Epoch {
-			// The copy passed through a later ownership, whose install
-			// obeyed this rule. (At the same epoch it may be a copy that
-			// stopped following the owner: its LSN says nothing.)
 			continue
 		}
-		dead, gave := false, false
 		for _, id := range h.Holders {
-			dead = dead || pl.skipped[id]
-			gave = gave || pl.gave[id] || id == pl.Self && pl.HasOwn
-		}
-		if dead && !gave {
-			return h, true
+			if pl.skipped[id] {
+				return h, true
+			}
 		}
 	}
 	return Holding{}, false
