@@ -380,9 +380,6 @@ func (c *clusterService) Leave(context.Context, *nsv1.LeaveRequest) (*nsv1.Leave
 	return &nsv1.LeaveResponse{}, nil
 }
 
-// KVServiceName is the name the built-in key-value service registers under.
-const KVServiceName = "kv"
-
 type kvService struct {
 	nsv1.UnimplementedKVServiceServer
 	s *Server
