@@ -5,6 +5,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/nothingshared/ns/node/internal/owner"
+
 	"github.com/nothingshared/ns/cluster"
 	nsv1 "github.com/nothingshared/ns/proto/ns/v1"
 	"github.com/nothingshared/ns/ring"
@@ -148,7 +150,7 @@ func (n *Node) countKeys() uint64 {
 		var c uint64
 		if err := n.exec(ctx, w, func(s *shard) {
 			for _, ps := range s.parts {
-				if ps.status != psOwned {
+				if ps.status != owner.Owned {
 					continue
 				}
 				for _, p := range ps.svcs {

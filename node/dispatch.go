@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nothingshared/ns/node/internal/owner"
+
 	"google.golang.org/grpc/codes"
 
 	nsv1 "github.com/nothingshared/ns/proto/ns/v1"
@@ -156,20 +158,20 @@ func (h *handler) process(s *shard, env *envelope, j int, now time.Time, t *ring
 	}
 	ps := s.parts[p]
 	self := t.MemberIndex(n.cfg.NodeID)
-	owner := t.OwnerIndex(int(p)) == self && self >= 0
-	if ps != nil && ps.status == psFenced && !owner {
+	ours := t.OwnerIndex(int(p)) == self && self >= 0
+	if ps != nil && ps.status == owner.Fenced && !ours {
 		*res = transport.ResultError(&transport.MovedError{Epoch: ps.fence, Partition: int(p), OwnerID: ps.movedTo.id, OwnerAddr: ps.movedTo.addr})
 		return
 	}
-	if !owner {
+	if !ours {
 		*res = transport.ResultError(movedError(t, int(p)))
 		return
 	}
-	if ps != nil && ps.status == psFenced {
+	if ps != nil && ps.status == owner.Fenced {
 		// The table names this node the owner of a partition it handed
 		// away (to a puller whose table was, briefly, different): pull it
 		// back. The item waits for it.
-		nps := &partState{status: psIncoming, epoch: t.Epoch(), since: now}
+		nps := &partState{status: owner.Incoming, epoch: t.Epoch(), since: now}
 		if ps.svcs != nil {
 			nps.fallback = ps // not released yet: it competes with what the pull finds
 		}
@@ -180,10 +182,10 @@ func (h *handler) process(s *shard, env *envelope, j int, now time.Time, t *ring
 	if ps == nil {
 		// Owned by the table but not planned yet (the plan for this table is
 		// on its way through the priority lane): wait for it.
-		ps = &partState{status: psIncoming, epoch: t.Epoch(), since: now}
+		ps = &partState{status: owner.Incoming, epoch: t.Epoch(), since: now}
 		s.parts[p] = ps
 	}
-	if ps.status == psOwned {
+	if ps.status == owner.Owned {
 		// Served only under the serving lease, and only if verified since
 		// it last lapsed (lease.go); a dormant copy (recovered, or owned
 		// while another table gave the partition away) is never served
@@ -194,12 +196,12 @@ func (h *handler) process(s *shard, env *envelope, j int, now time.Time, t *ring
 			return
 		}
 		if ps.dormant || ps.gen != gen {
-			ps = &partState{status: psIncoming, epoch: t.Epoch(), since: now, fallback: ps}
+			ps = &partState{status: owner.Incoming, epoch: t.Epoch(), since: now, fallback: ps}
 			s.parts[p] = ps
 			n.requestPull(p)
 		}
 	}
-	if ps.status == psIncoming {
+	if ps.status == owner.Incoming {
 		env.call.add(1)
 		ps.parked = append(ps.parked, parkedItem{env: env, j: j})
 		return

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nothingshared/ns/node/internal/owner"
+
 	"google.golang.org/protobuf/proto"
 
 	"github.com/nothingshared/ns/cluster"
@@ -304,7 +306,7 @@ func (n *Node) installRecovered(s *shard) {
 		if int(p)%n.pool.Size() != s.worker {
 			continue
 		}
-		s.parts[p] = &partState{status: psOwned, dormant: true, epoch: rs.epoch, lsn: rs.lsn,
+		s.parts[p] = &partState{status: owner.Owned, dormant: true, epoch: rs.epoch, lsn: rs.lsn,
 			svcs: fillSvcs(rs.svcs, len(n.svcList)), dedup: rs.dedup, since: now}
 	}
 	s.lastSnap = now
@@ -415,7 +417,7 @@ func (n *Node) walTick(s *shard, now time.Time) {
 		s.lastSnap = now
 		for _, p := range s.log.Pinned() {
 			ps := s.parts[int32(p)]
-			if ps != nil && ps.status == psIncoming {
+			if ps != nil && ps.status == owner.Incoming {
 				continue // its copy here may be the fallback of the pull under way
 			}
 			if ps == nil || ps.svcs == nil {
@@ -452,7 +454,7 @@ func (n *Node) reopenLog(s *shard) {
 	}
 	if err == nil {
 		for p, ps := range s.parts {
-			if ps.svcs == nil || ps.status == psIncoming {
+			if ps.svcs == nil || ps.status == owner.Incoming {
 				continue
 			}
 			if err = n.snapshotTo(l, p, ps.epoch, ps.lsn, ps.svcs, &ps.dedup); err != nil {

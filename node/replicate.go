@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nothingshared/ns/node/internal/owner"
+
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -270,21 +272,21 @@ func (h *handler) applyReplica(s *shard, env *envelope, j int) {
 	op := env.ops[j]
 	p := env.parts[j]
 	res := &env.results[env.pos[j]]
-	if ps := s.parts[p]; ps != nil && ps.status != psFenced {
+	if ps := s.parts[p]; ps != nil && ps.status != owner.Fenced {
 		cur := n.table.Load()
 		// This node's owned copy is stale when the table names the sender
 		// the owner and the sender's ownership is at least as new (equal
 		// epochs happen while gossip converges on one epoch number). An
 		// older sender is a paused or cut-off old owner: refuse it.
-		staleCopy := ps.status == psOwned && cur.Owner(int(p)).ID == env.from && op.GetEpoch() >= ps.epoch
+		staleCopy := ps.status == owner.Owned && cur.Owner(int(p)).ID == env.from && op.GetEpoch() >= ps.epoch
 		if ps.epoch >= op.GetEpoch() && !staleCopy {
 			*res = transport.ResultError(fmt.Errorf("%w: node %s owns partition %d at epoch %d; refusing a write from epoch %d", transport.ErrNotOwner, n.cfg.NodeID, p, ps.epoch, op.GetEpoch()))
 			return
 		}
-		if ps.status == psOwned {
+		if ps.status == owner.Owned {
 			// An owner at a newer epoch writes to this node as its backup:
 			// this node's owned copy is stale. Never serve it again.
-			ps.status = psFenced
+			ps.status = owner.Fenced
 			ps.svcs = nil
 			ps.dedup = dedup{}
 			ps.movedTo = moved{id: env.from}
