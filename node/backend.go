@@ -13,10 +13,16 @@ import (
 	"github.com/nothingshared/ns/transport"
 )
 
-// backend is the node as the gRPC services see it.
+// backend is the node as the gRPC services see it: the data path
+// (transport.Dispatcher), the cluster service (transport.Cluster) and the
+// peer service (transport.Peer).
 type backend Node
 
-var _ transport.Backend = (*backend)(nil)
+var (
+	_ transport.Dispatcher = (*backend)(nil)
+	_ transport.Cluster    = (*backend)(nil)
+	_ transport.Peer       = (*backend)(nil)
+)
 
 func (b *backend) n() *Node { return (*Node)(b) }
 

@@ -222,10 +222,12 @@ func New(cfg Config) (_ *Node, err error) {
 
 	n.peers = newPeers(append(append(n.grpcDialOptions(), n.tracing.DialOptions()...), n.sec.dialOptions()...))
 	n.server, err = transport.NewServer(transport.ServerConfig{
-		Backend: (*backend)(n),
-		Limits:  cfg.Limits,
-		Logger:  n.log,
-		Options: append(append(append(n.grpcServerOptions(), n.tracing.ServerOptions()...), n.sec.serverOptions()...), cfg.GRPCOptions...),
+		Dispatcher: (*backend)(n),
+		Cluster:    (*backend)(n),
+		Peer:       (*backend)(n),
+		Limits:     cfg.Limits,
+		Logger:     n.log,
+		Options:    append(append(append(n.grpcServerOptions(), n.tracing.ServerOptions()...), n.sec.serverOptions()...), cfg.GRPCOptions...),
 	})
 	if err != nil {
 		_ = n.members.Shutdown()
