@@ -461,6 +461,9 @@ func errMessage(err error) string {
 		return "ERR value is not an integer or out of range"
 	case errors.Is(err, kv.ErrOverflow):
 		return "ERR increment or decrement would overflow"
+	case errors.Is(err, kv.ErrMemoryFull):
+		// Redis's noeviction wording, then ns's message naming the limit.
+		return "OOM command not allowed when used memory > 'maxmemory' (ns: " + err.Error() + ")"
 	case errors.As(err, &le):
 		return fmt.Sprintf("ERR ns limit %s exceeded: got %d, max %d (send less, or raise the node's --%s)", le.Limit, le.Size, le.Max, le.Limit)
 	case errors.Is(err, transport.ErrKeyEmpty):
