@@ -3,6 +3,7 @@ package node_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/nothingshared/ns/client"
 	"github.com/nothingshared/ns/internal/clustertest"
 	"github.com/nothingshared/ns/node"
 	nsv1 "github.com/nothingshared/ns/proto/ns/v1"
@@ -79,6 +81,15 @@ func TestMaxMemoryEdge(t *testing.T) {
 	if err == nil || !strings.HasPrefix(err.Error(), "OOM ") || !strings.Contains(err.Error(), "--max-memory") {
 		t.Fatalf("RESP SET at the limit: %v, want -OOM naming --max-memory", err)
 	}
+	// The SDK returns the sentinel, without retrying.
+	cl, err := client.New(ctx, client.Config{Endpoints: c.Endpoints()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.Put(ctx, []byte("big"), make([]byte, 100<<10)); !errors.Is(err, client.ErrMemoryFull) {
+		t.Fatalf("SDK Put at the limit: %v, want client.ErrMemoryFull", err)
+	}
 	fams := scrape(t, n)
 	if got := value(fams, "ns_memory_max_bytes"); got != limit {
 		t.Fatalf("ns_memory_max_bytes = %v", got)
@@ -86,8 +97,8 @@ func TestMaxMemoryEdge(t *testing.T) {
 	if got := value(fams, "ns_memory_used_bytes"); got <= 0 || got > limit {
 		t.Fatalf("ns_memory_used_bytes = %v, limit %d", got, limit)
 	}
-	if got := value(fams, "ns_memory_refused_writes_total"); got < 2 {
-		t.Fatalf("ns_memory_refused_writes_total = %v, want at least 2", got)
+	if got := value(fams, "ns_memory_refused_writes_total"); got < 3 {
+		t.Fatalf("ns_memory_refused_writes_total = %v, want at least 3", got)
 	}
 	// Deletes free room: the refused write now fits.
 	for i := 0; i < accepted; i++ {
