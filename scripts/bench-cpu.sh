@@ -44,7 +44,7 @@ redis_pid="" ns_pid=""
 trap bench_cleanup EXIT
 start_resp_servers
 
-echo "# $(date -u +%FT%TZ) $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); $(redis-server --version | cut -d' ' -f1-3); ns $(git rev-parse --short HEAD 2>/dev/null || echo '?'); N=$N clients=$CLIENTS value=${SIZE}B keys=$KEYS repeats=$REPEATS" >&2
+echo "# $(date -u +%FT%TZ) $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); $(redis-server --version | cut -d' ' -f1-3); $("$NSNODE" --version 2>/dev/null || echo "nsnode ?"); N=$N clients=$CLIENTS value=${SIZE}B keys=$KEYS repeats=$REPEATS" >&2
 for P in $PIPELINES; do
 	for t in ${TESTS//,/ }; do
 		for r in $(seq 1 "$REPEATS"); do
