@@ -5,8 +5,8 @@
 # CPU per op is the server process's utime+stime (/proc/PID/stat) over a
 # run divided by the run's operations. Each (test, pipeline) is run REPEATS
 # times, the two servers alternating (which goes first alternates too), and
-# the table shows the median of each column: ops/s, p50, p99, CPU us/op and
-# the ratios ns/redis. The raw runs go to stderr.
+# the table shows the median of each column: ops/s, p50, p99, p99.9, CPU
+# us/op and the ratios ns/redis. The raw runs go to stderr.
 #
 #   scripts/bench-cpu.sh                  # or: make bench-cpu
 #   REPEATS=5 N=400000 scripts/bench-cpu.sh
@@ -63,13 +63,13 @@ done | tee "$work/results" >&2
 # col SERVER TEST P FIELD: the median of FIELD over the repeats.
 col() { awk -v s="$1" -v t="$2" -v p="$3" -v f="$4" '$1==s && $2==t && $3==p {print $f}' "$work/results" | median; }
 
-printf '%-4s %3s | %11s %7s %7s %6s | %11s %7s %7s %6s | %8s %8s\n' op P "redis ops/s" "p50 ms" "p99 ms" "us/op" "ns ops/s" "p50 ms" "p99 ms" "us/op" "ops ns/r" "cpu ns/r"
+printf '%-4s %3s | %11s %7s %7s %7s %6s | %11s %7s %7s %7s %6s | %8s %8s\n' op P "redis ops/s" "p50 ms" "p99 ms" "p99.9" "us/op" "ns ops/s" "p50 ms" "p99 ms" "p99.9" "us/op" "ops ns/r" "cpu ns/r"
 for P in $PIPELINES; do
 	for t in ${TESTS//,/ }; do
-		echo "$t $P $(col redis "$t" "$P" 4) $(col redis "$t" "$P" 5) $(col redis "$t" "$P" 6) $(col redis "$t" "$P" 7)" \
-			"$(col ns "$t" "$P" 4) $(col ns "$t" "$P" 5) $(col ns "$t" "$P" 6) $(col ns "$t" "$P" 7)" |
-			awk '{printf "%-4s %3s | %11.0f %7.3f %7.3f %6.2f | %11.0f %7.3f %7.3f %6.2f | %7.2fx %7.2fx\n",
-				$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $7/$3, ($6 > 0 ? $10/$6 : 0)}'
+		echo "$t $P $(col redis "$t" "$P" 4) $(col redis "$t" "$P" 5) $(col redis "$t" "$P" 6) $(col redis "$t" "$P" 8) $(col redis "$t" "$P" 7)" \
+			"$(col ns "$t" "$P" 4) $(col ns "$t" "$P" 5) $(col ns "$t" "$P" 6) $(col ns "$t" "$P" 8) $(col ns "$t" "$P" 7)" |
+			awk '{printf "%-4s %3s | %11.0f %7.3f %7.3f %7.3f %6.2f | %11.0f %7.3f %7.3f %7.3f %6.2f | %7.2fx %7.2fx\n",
+				$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $8/$3, ($7 > 0 ? $12/$7 : 0)}'
 	done
 done
 echo "(medians of $REPEATS runs each; CPU us/op = server utime+stime / ops)"

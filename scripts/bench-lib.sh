@@ -70,13 +70,24 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # resp_bench NAME PORT PID P TEST: one redis-benchmark run ($CLIENTS
 # clients, $N ops, $SIZE-byte values, $KEYS keys, pipeline P) and the
-# server's CPU over it; prints "name test P ops/s p50_ms p99_ms cpu_us_per_op".
+# server's CPU over it; prints "name test P ops/s p50_ms p99_ms
+# cpu_us_per_op p99.9_ms" (p99.9: the first line of redis-benchmark's
+# percentile distribution at 99.9% or more; its max when there is none).
 resp_bench() {
 	local before after line tck
 	tck=$(getconf CLK_TCK)
 	before=$(cpu_ticks "$3")
-	line=$(redis-benchmark -h 127.0.0.1 -p "$2" -t "$5" -c "$CLIENTS" -n "$N" -d "$SIZE" -P "$4" -r "$KEYS" --csv |
-		tr -d '"' | awk -F, 'NR>1 && $2+0>0 {print $2, $5, $7; exit}')
+	line=$(redis-benchmark -h 127.0.0.1 -p "$2" -t "$5" -c "$CLIENTS" -n "$N" -d "$SIZE" -P "$4" -r "$KEYS" 2>/dev/null |
+		tr '\r' '\n' | awk '
+			/Latency by percentile distribution/ {d = 1; next}
+			/Cumulative distribution/ {d = 0}
+			d && p999 == "" && $1 + 0 >= 99.9 {p999 = $3}
+			/throughput summary/ {rps = $3}
+			/latency summary/ {s = NR}
+			s && NR == s + 2 {p50 = $3; p99 = $5; mx = $6}
+			END {print rps, p50, p99, (p999 == "" ? mx : p999)}')
 	after=$(cpu_ticks "$3")
-	echo "$1 $5 $4 $line $(awk -v t="$((after - before))" -v hz="$tck" -v n="$N" 'BEGIN {printf "%.2f", t / hz / n * 1e6}')"
+	set -- "$1" "$5" "$4" $line "$(awk -v t="$((after - before))" -v hz="$tck" -v n="$N" 'BEGIN {printf "%.2f", t / hz / n * 1e6}')"
+	# name test P ops p50 p99 cpu p99.9
+	echo "$1 $2 $3 $4 $5 $6 $8 $7"
 }
