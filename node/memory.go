@@ -163,8 +163,13 @@ func (h *handler) handleOwner(st Partition, w int, p int32, it *nsv1.Item, now t
 	return out, err
 }
 
-// memoryFullError explains a write refused for lack of memory.
+// memoryFullError explains a write refused for lack of memory. Without
+// --max-memory the refusal is a partition's own bound (kv's page count or
+// record size), which the error already names.
 func (n *Node) memoryFullError(err error) error {
+	if n.mem.Max() <= 0 {
+		return fmt.Errorf("%w (node %s has no --max-memory)", err, n.cfg.NodeID)
+	}
 	return fmt.Errorf("%w: node %s holds %d bytes of data, its --max-memory is %d (owned and backup copies count; backups are never refused): delete keys or raise the limit",
 		err, n.cfg.NodeID, n.mem.Used(), n.mem.Max())
 }
