@@ -246,6 +246,13 @@ bench-redis: bins
 bench-resp: bins
 	scripts/bench-resp.sh
 
+## bench-cpu: server CPU per operation (utime+stime from /proc over each run
+## / ops), ops/s, p50/p99 of ns over RESP vs redis-server, SET and GET at
+## -P 1 and 16, medians of REPEATS=3 (figures in docs/benchmarks.md).
+.PHONY: bench-cpu
+bench-cpu: bins
+	scripts/bench-cpu.sh
+
 ## bench-durability: puts per --fsync mode next to redis-server AOF modes,
 ## and the recovery time of 1 GiB (figures in docs/durability.md).
 .PHONY: bench-durability

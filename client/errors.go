@@ -39,6 +39,11 @@ var (
 	ErrOverflow = kv.ErrOverflow
 	// ErrInvalidTTL is returned for a negative time to live.
 	ErrInvalidTTL = kv.ErrInvalidTTL
+	// ErrMemoryFull is returned for a write the key's owner refused because
+	// it reached its --max-memory (RESOURCE_EXHAUSTED). It is not retried:
+	// nothing is evicted to make room, so only deletes or a higher limit
+	// help.
+	ErrMemoryFull = kv.ErrMemoryFull
 
 	// ErrUnavailable means a node could not be reached or could not serve,
 	// and retries did not help.

@@ -242,7 +242,7 @@ func (h *handler) apply(s *shard, ps *partState, env *envelope, j int, now time.
 			return
 		}
 	}
-	out, err := h.safeHandle(st, s.worker, p, it, now)
+	out, err := h.handleOwner(st, s.worker, p, it, now) // the owner: may refuse for memory (memory.go)
 	if err != nil {
 		*res = transport.ResultError(err)
 	} else {

@@ -15,6 +15,7 @@ import (
 	"github.com/nothingshared/ns/cluster"
 	"github.com/nothingshared/ns/internal/ratelog"
 	"github.com/nothingshared/ns/internal/tracing"
+	"github.com/nothingshared/ns/kv"
 	"github.com/nothingshared/ns/node/internal/respserver"
 	"github.com/nothingshared/ns/ring"
 	"github.com/nothingshared/ns/transport"
@@ -98,6 +99,9 @@ type Node struct {
 
 	runCtx context.Context // cancelled by Shutdown
 
+	mem        *kv.Limit     // --max-memory, shared by every KV store (memory.go)
+	memRefused atomic.Uint64 // client writes refused for lack of memory
+
 	observer *observer        // metrics, hot keys (metrics.go)
 	tracing  *tracing.Tracing // OpenTelemetry, off unless Config.OTLPEndpoint
 	rlog     *ratelog.Logger  // rate-limited warnings for hot paths
@@ -117,9 +121,12 @@ func New(cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	cfg.setDefaults()
+	mem := kv.NewLimit(cfg.MaxMemory)
+	cfg.Services = withMemoryLimit(cfg.Services, mem)
 	n := &Node{
 		cfg:      cfg,
 		log:      cfg.Logger.With("node", cfg.NodeID),
+		mem:      mem,
 		services: map[string]int{},
 		svcList:  cfg.Services,
 		watchers: map[chan struct{}]struct{}{},
