@@ -68,6 +68,9 @@ type Store struct {
 	migrated int      // slots of old from mstart on already moved
 	count    int      // keys held
 	heap     []uint32 // locs of the records with a deadline, by deadline
+
+	scratch []byte  // the value an append builds, a getdel's or scan's reply
+	scanPos posHeap // scan's smallest positions
 }
 
 // NewStore returns an empty Store with the default configuration.
@@ -248,6 +251,18 @@ func (s *Store) apply(now int64, req *Request) (Response, error) {
 			return Response{}, err
 		}
 		return Response{Found: true, Swapped: true, Value: recValue(s.rec(loc))}, nil
+
+	case OpAppend:
+		return s.appendOp(now, req)
+	case OpGetDel:
+		return s.getDel(now, req)
+	case OpMSetNX:
+		return s.msetnx(now, req)
+	case OpScan:
+		return s.scan(now, req)
+	case OpFlush:
+		s.Reset()
+		return Response{}, nil
 	}
 	return Response{}, ErrUnknownOp
 }

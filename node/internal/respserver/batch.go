@@ -172,7 +172,7 @@ func (c *conn) add(items *[]*nsv1.Item, o *op, req *kv.Request) {
 	}
 	o.n++
 	// What AppendBinary asks slices.Grow for: fields, their lengths, varints.
-	n := len(req.Key) + len(req.Value) + len(req.Expected) + 3 + 6*binary.MaxVarintLen64
+	n := len(req.Key) + len(req.Value) + len(req.Expected) + 3 + 7*binary.MaxVarintLen64
 	payload, err := req.AppendBinary(c.alloc(n))
 	if err != nil {
 		panic("respserver: encoding a kv request: " + err.Error()) // ttls are checked before
