@@ -108,7 +108,7 @@ func (s *Store) unwrite(b []byte) {
 
 // ScanBits is the number of bits of a key's scan position: the top ScanBits
 // bits of its 64-bit hash. Cursors are positions, below 1<<ScanBits.
-const ScanBits = 48
+const ScanBits = 44
 
 // Scan page sizes: Delta <= 0 means defaultScanCount (Redis's COUNT
 // default); more than maxScanCount is maxScanCount.

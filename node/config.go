@@ -41,6 +41,10 @@ type Config struct {
 	// RESPIdleTimeout closes a RESP connection idle this long. 0 means never
 	// (Redis's "timeout 0").
 	RESPIdleTimeout time.Duration
+	// RESPFlushAll enables the RESP commands FLUSHALL and FLUSHDB, which
+	// remove every key of the cluster. false (the default) refuses them
+	// with an error.
+	RESPFlushAll bool
 	// Zone is this node's failure zone; backups prefer other zones.
 	Zone string
 	// Version is reported to peers and clients.

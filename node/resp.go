@@ -26,6 +26,7 @@ func (n *Node) newRESP() (err error) {
 	}
 	rc.MaxConnections = n.cfg.RESPMaxConnections
 	rc.IdleTimeout = n.cfg.RESPIdleTimeout
+	rc.FlushAll = n.cfg.RESPFlushAll
 	rc.RequestTimeout = n.cfg.RequestTimeout
 	rc.Version = n.cfg.Version
 	rc.Logger = n.log
@@ -72,6 +73,12 @@ func (b *backend) DBSize() (int64, error) {
 	}
 	return total, nil
 }
+
+// Partitions is the cluster's partition count.
+func (b *backend) Partitions() int { return b.n().table.Load().Partitions() }
+
+// PartitionOf returns the partition Dispatch routes key to.
+func (b *backend) PartitionOf(key []byte) int { return b.n().table.Load().PartitionOf(key) }
 
 // dbsizeTimeout bounds DBSIZE's questions to the other members.
 const dbsizeTimeout = 2 * time.Second

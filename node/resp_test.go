@@ -17,6 +17,7 @@ import (
 	"github.com/nothingshared/ns/internal/tlsutil"
 	"github.com/nothingshared/ns/internal/tlsutil/certtest"
 	"github.com/nothingshared/ns/node"
+	"github.com/nothingshared/ns/ring"
 )
 
 // redisClient returns a go-redis client of node i speaking RESP proto.
@@ -101,8 +102,25 @@ func TestRESPCommands(t *testing.T) {
 			if d := must[time.Duration](t)(rc.TTL(ctx, p+"a").Result()); d != -1 {
 				t.Fatalf("TTL after GETSET = %v, want -1 (no ttl)", d)
 			}
-			_, err = rc.GetDel(ctx, p+"a").Result()
-			wantErr(t, err, "unknown command 'getdel'")
+			if got := str(rc.GetDel(ctx, p+"a").Result()); got != "6" {
+				t.Fatalf("GETDEL = %q", got)
+			}
+			if _, err := rc.GetDel(ctx, p+"a").Result(); !errors.Is(err, redis.Nil) {
+				t.Fatalf("GETDEL of a deleted key: %v, want redis.Nil", err)
+			}
+			if n := i64(rc.Append(ctx, p+"ap", "ab").Result()); n != 2 {
+				t.Fatalf("APPEND to absent = %d", n)
+			}
+			if n := i64(rc.Append(ctx, p+"ap", "cd").Result()); n != 4 {
+				t.Fatalf("APPEND = %d", n)
+			}
+			if got := str(rc.Get(ctx, p+"ap").Result()); got != "abcd" {
+				t.Fatalf("GET after APPEND = %q", got)
+			}
+			_, err = rc.MSetNX(ctx, p+"m1", "x", p+"m2", "y").Result()
+			wantErr(t, err, "are in different partitions")
+			_, err = rc.FlushAll(ctx).Result()
+			wantErr(t, err, "--resp-flushall")
 			str(rc.MSet(ctx, p+"m1", "x", p+"m2", "y").Result())
 			vals := must[[]any](t)(rc.MGet(ctx, p+"m1", p+"none", p+"m2").Result())
 			if fmt.Sprint(vals) != "[x <nil> y]" {
@@ -382,5 +400,106 @@ func TestRESPTLS(t *testing.T) {
 	defer plain.Close()
 	if err := plain.Ping(ctx).Err(); err == nil {
 		t.Fatal("plaintext PING answered by a TLS node")
+	}
+}
+
+// samePartition returns n keys with prefix that share key0's partition.
+func samePartition(tb *ring.Table, key0 string, n int) []string {
+	keys := []string{key0}
+	for i := 0; len(keys) < n; i++ {
+		if k := fmt.Sprint(key0, "-", i); tb.PartitionOf([]byte(k)) == tb.PartitionOf([]byte(key0)) {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// scanAll pages SCAN through rc with go-redis's iterator and counts each
+// key seen.
+func scanAll(t *testing.T, rc *redis.Client, match string, count int64) map[string]int {
+	t.Helper()
+	seen := map[string]int{}
+	it := rc.Scan(context.Background(), 0, match, count).Iterator()
+	for it.Next(context.Background()) {
+		seen[it.Val()]++
+	}
+	if err := it.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return seen
+}
+
+// TestRESPKeyspaceSurvivesCrash: APPEND, GETDEL and MSETNX through go-redis
+// on three nodes with one backup are replicated like every write: after
+// one node crashes, nothing acknowledged is lost. SCAN pages over every
+// partition on every node and returns each key once, before and after;
+// FLUSHALL, enabled by its flag, empties the cluster.
+func TestRESPKeyspaceSurvivesCrash(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Config{Nodes: 3, Modify: func(_ int, cfg *node.Config) {
+		cfg.Ring.Backups = 1
+		cfg.RESPFlushAll = true
+	}})
+	ctx := context.Background()
+	rc := redisClient(t, c, 0, 3, "")
+	const n = 200
+	want := map[string]string{}
+	for i := range n {
+		k := fmt.Sprint("ap", i)
+		for _, part := range []string{"a", "b", "c"} {
+			if err := rc.Append(ctx, k, part).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want[k] = "abc"
+		if i%4 == 0 {
+			if got, err := rc.GetDel(ctx, k).Result(); err != nil || got != "abc" {
+				t.Fatalf("GETDEL %s = %q, %v", k, got, err)
+			}
+			delete(want, k)
+		}
+	}
+	for i := range 20 {
+		keys := samePartition(c.Nodes[0].Table(), fmt.Sprint("nx", i), 3)
+		if ok, err := rc.MSetNX(ctx, keys[0], "1", keys[1], "2", keys[2], "3").Result(); err != nil || !ok {
+			t.Fatalf("MSETNX %v = %v, %v", keys, ok, err)
+		}
+		if ok, err := rc.MSetNX(ctx, keys[0]+"-new", "x", keys[1], "y").Result(); err == nil && ok {
+			t.Fatalf("MSETNX over a present key wrote")
+		}
+		want[keys[0]], want[keys[1]], want[keys[2]] = "1", "2", "3"
+	}
+	check := func(rc *redis.Client, via string) {
+		t.Helper()
+		seen := scanAll(t, rc, "", 7)
+		if len(seen) != len(want) {
+			t.Fatalf("SCAN via %s saw %d keys, want %d", via, len(seen), len(want))
+		}
+		for k, v := range want {
+			if seen[k] != 1 {
+				t.Fatalf("SCAN via %s saw %s %d times", via, k, seen[k])
+			}
+			if got, err := rc.Get(ctx, k).Result(); err != nil || got != v {
+				t.Fatalf("GET %s via %s = %q, %v; want %q", k, via, got, err, v)
+			}
+		}
+		if m := scanAll(t, rc, "nx1?-*", 50); len(m) != 20 {
+			t.Fatalf("SCAN MATCH nx1?-* via %s: %d keys, want 20: %v", via, len(m), m)
+		}
+	}
+	check(redisClient(t, c, 1, 2, ""), "n2")
+	c.Nodes[2].Abort()
+	waitFor(t, 20*time.Second, "survivors agree on a 2-member table", func() bool {
+		a, b := c.Nodes[0].Table(), c.Nodes[1].Table()
+		return len(a.Members()) == 2 && a.Epoch() == b.Epoch() && a.Hash() == b.Hash()
+	})
+	check(rc, "n1 after n3 crashed")
+	if err := rc.FlushAll(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if m := scanAll(t, redisClient(t, c, 1, 2, ""), "", 100); len(m) != 0 {
+		t.Fatalf("after FLUSHALL SCAN saw %d keys", len(m))
+	}
+	if n, err := rc.DBSize(ctx).Result(); err != nil || n != 0 {
+		t.Fatalf("DBSIZE after FLUSHALL = %d, %v", n, err)
 	}
 }

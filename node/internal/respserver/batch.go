@@ -34,6 +34,8 @@ const (
 	kStrlen               // get: the value's length, 0 if absent
 	kGetRange             // get: the bytes [lo, hi] of the value, Redis's index rules
 	kRMW                  // read, then compare-and-swap, until swapped (step)
+	kAppend               // append: the new length
+	kScan                 // scan of one partition: the next cursor and the keys that match
 )
 
 // Flags of a kRMW op.
@@ -43,6 +45,7 @@ const (
 	fXX                   // write only if present
 	fExpire               // keep the value, set ttl (EXPIRE, PERSIST)
 	fPersist              // only if the key has a ttl; reply 1/0
+	fNone                 // kScan: TYPE other than string, no key matches
 )
 
 // op is one command of a batch.
@@ -61,7 +64,7 @@ type op struct {
 	old      []byte
 	absent   bool
 	ttl      time.Duration
-	// kGetRange: the indexes asked for.
+	// kGetRange: the indexes asked for. kScan: lo is the partition scanned.
 	lo, hi int64
 }
 
@@ -403,8 +406,10 @@ func (c *conn) reply(o *op, res []*nsv1.Result) {
 		} else {
 			w.Int(0)
 		}
-	case kIncr:
+	case kIncr, kAppend:
 		w.Int(v.Counter)
+	case kScan:
+		c.scanReply(o, v)
 	case kStrlen:
 		w.Int(int64(len(v.Value)))
 	case kGetRange:
@@ -461,6 +466,8 @@ func errMessage(err error) string {
 		return "ERR value is not an integer or out of range"
 	case errors.Is(err, kv.ErrOverflow):
 		return "ERR increment or decrement would overflow"
+	case errors.Is(err, kv.ErrValueTooLarge):
+		return "ERR string exceeds maximum allowed size (ns limit max-value-bytes; raise the node's --max-value-bytes): " + err.Error()
 	case errors.As(err, &le):
 		return fmt.Sprintf("ERR ns limit %s exceeded: got %d, max %d (send less, or raise the node's --%s)", le.Limit, le.Size, le.Max, le.Limit)
 	case errors.Is(err, transport.ErrKeyEmpty):

@@ -24,6 +24,11 @@ type Backend interface {
 	// the node cannot count them (see docs/resp.md). It may ask other
 	// nodes.
 	DBSize() (int64, error)
+	// Partitions is the cluster's partition count, fixed for its life.
+	Partitions() int
+	// PartitionOf returns the partition of key, the one Dispatch routes it
+	// to. It must not change during the server's life.
+	PartitionOf(key []byte) int
 }
 
 // Config configures a Server.
@@ -54,6 +59,9 @@ type Config struct {
 	MaxCommandBytes int
 	// RequestTimeout bounds each batch's dispatch. 0 means 10s.
 	RequestTimeout time.Duration
+	// FlushAll enables FLUSHALL and FLUSHDB, which remove every key of the
+	// cluster. false (the default) answers them with an error.
+	FlushAll bool
 	// Version is the ns version INFO reports.
 	Version string
 	// Logger receives rare events; nil discards them.

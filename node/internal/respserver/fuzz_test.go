@@ -5,7 +5,6 @@ import (
 	"net"
 	"testing"
 
-	"github.com/nothingshared/ns/kv"
 	"github.com/nothingshared/ns/resp"
 )
 
@@ -20,10 +19,11 @@ func FuzzCommands(f *testing.F) {
 		"MSET\x00a\x001\x00b", "MGET\x00a\x00b", "HELLO\x003\x00AUTH\x00u\x00p\x00SETNAME\x00x",
 		"CLIENT\x00SETINFO\x00lib-ver\x001", "CONFIG\x00GET\x00*", "COMMAND\x00INFO\x00get\x00nope",
 		"INFO\x00keyspace", "GETEX\x00k\x00PERSIST", "GETEX\x00k\x00PXAT\x001", "GETRANGE\x00k\x00-9223372036854775808\x00-1", "TIME", "NS.CAS\x00k\x00v\x00w", "PEXPIREAT\x00k\x009223372036854775807",
+		"GETDEL\x00k", "APPEND\x00k\x00v", "MSETNX\x00a\x001\x00b\x002", "SCAN\x000\x00MATCH\x00k*\x00COUNT\x003", "FLUSHALL\x00ASYNC",
 	} {
 		f.Add([]byte(seed))
 	}
-	fb := &fakeBackend{store: kv.NewStore()}
+	fb := newFakeBackend()
 	cfg := DefaultConfig()
 	cfg.Backend = fb
 	s, err := New(cfg)

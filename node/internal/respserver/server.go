@@ -37,6 +37,9 @@ type Server struct {
 	commands atomic.Uint64
 	batches  atomic.Uint64
 	started  time.Time
+
+	probeOnce sync.Once
+	probeKeys [][]byte // a key of each partition (probes)
 }
 
 // Stats are a Server's counters.
