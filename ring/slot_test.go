@@ -21,9 +21,9 @@ func TestCRC16(t *testing.T) {
 		{"{user1000}.following", Slot([]byte("user1000"))},
 		{"{user1000}.followers", Slot([]byte("user1000"))},
 		{"foo{}{bar}", int(CRC16([]byte("foo{}{bar}")) % SlotCount)}, // empty first tag: whole key
-		{"foo{{bar}}zap", Slot([]byte("{bar"))},                       // tag is "{bar"
-		{"foo{bar}{zap}", Slot([]byte("bar"))},                        // first tag only
-		{"{bar", int(CRC16([]byte("{bar")) % SlotCount)},              // no closing brace
+		{"foo{{bar}}zap", Slot([]byte("{bar"))},                      // tag is "{bar"
+		{"foo{bar}{zap}", Slot([]byte("bar"))},                       // first tag only
+		{"{bar", int(CRC16([]byte("{bar")) % SlotCount)},             // no closing brace
 		{"", 0},
 	} {
 		if got := Slot([]byte(tc.key)); got != tc.slot {
