@@ -92,6 +92,7 @@ func (c *conn) plan(a, b int32) {
 		c.replyErr(o, "NOAUTH Authentication required.")
 	case cmd.arity > 0 && len(args) != cmd.arity || cmd.arity < 0 && len(args) < -cmd.arity:
 		c.errorf(o, "ERR wrong number of arguments for '%s' command", cmd.name)
+	case c.s.cfg.Cluster && cmd.first > 0 && !c.route(o, cmd, args):
 	default:
 		cmd.plan(c, o, args)
 	}

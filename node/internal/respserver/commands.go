@@ -69,6 +69,9 @@ func init() {
 		{name: "scan", arity: -2, flags: []string{"readonly"}, plan: (*conn).scan},
 		{name: "flushall", arity: -1, flags: []string{"write"}, plan: (*conn).flushall},
 		{name: "flushdb", arity: -1, flags: []string{"write"}, plan: (*conn).flushall},
+		{name: "cluster", arity: -2, flags: []string{"stale"}, plan: (*conn).clusterCmd},
+		{name: "readonly", arity: 1, flags: []string{"loading", "stale", "fast"}, plan: (*conn).readonlyCmd},
+		{name: "readwrite", arity: 1, flags: []string{"loading", "stale", "fast"}, plan: (*conn).readonlyCmd},
 		{name: "ns.cas", arity: 4, flags: []string{"write", "denyoom", "fast"}, first: 1, last: 1, step: 1, plan: (*conn).cas},
 	}
 	for _, name := range []string{"multi", "exec", "discard", "watch", "unwatch"} {

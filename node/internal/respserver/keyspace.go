@@ -141,7 +141,7 @@ func (c *conn) scan(o *op, args [][]byte) {
 	}
 	probes := c.s.probes()
 	p := cursor >> kv.ScanBits
-	for p < uint64(len(probes)) && probes[p] == nil {
+	for p < uint64(len(probes)) && (probes[p] == nil || !c.owns(int(p))) {
 		p, cursor = p+1, (p+1)<<kv.ScanBits
 	}
 	if p >= uint64(len(probes)) {

@@ -34,6 +34,8 @@ type fakeBackend struct {
 	calls  atomic.Int64
 	items  atomic.Int64
 	err    error // when set, every item fails with it
+	// slots places keys by Redis Cluster's slots, as cluster mode needs.
+	slots bool
 }
 
 func (f *fakeBackend) Dispatch(_ context.Context, items []*nsv1.Item, _ bool) []*nsv1.Result {
@@ -71,7 +73,12 @@ func (f *fakeBackend) DBSize() (int64, error) {
 
 func (f *fakeBackend) Partitions() int { return fakePartitions }
 
-func (f *fakeBackend) PartitionOf(key []byte) int { return ring.PartitionOf(key, fakePartitions) }
+func (f *fakeBackend) PartitionOf(key []byte) int {
+	if f.slots {
+		return ring.SlotPartition(ring.Slot(key), fakePartitions)
+	}
+	return ring.PartitionOf(key, fakePartitions)
+}
 
 // newFakeBackend returns a fake backend with empty stores.
 func newFakeBackend() *fakeBackend {
