@@ -1,6 +1,7 @@
 package ring
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 )
@@ -58,5 +59,36 @@ func TestSlotRanges(t *testing.T) {
 				t.Fatalf("ranges end at %d", next)
 			}
 		})
+	}
+}
+
+// TestTableKeyHash: a table with KeyHashSlots places keys by slot, one with
+// the default by xxhash; Validate refuses other values.
+func TestTableKeyHash(t *testing.T) {
+	members := []Member{{ID: "a"}, {ID: "b"}}
+	cfg := DefaultConfig()
+	xx, err := New(cfg, 1, members)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.KeyHash = KeyHashSlots
+	sl, err := New(cfg, 1, members)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"foo", "bar", "{user1000}.following"} {
+		if got, want := sl.PartitionOf([]byte(k)), SlotPartition(Slot([]byte(k)), cfg.Partitions); got != want {
+			t.Errorf("slots table: PartitionOf(%q) = %d, want %d", k, got, want)
+		}
+		if got, want := xx.PartitionOf([]byte(k)), PartitionOf([]byte(k), cfg.Partitions); got != want {
+			t.Errorf("xxhash table: PartitionOf(%q) = %d, want %d", k, got, want)
+		}
+	}
+	if sl.Hash() != xx.Hash() {
+		t.Error("the key hash changed the table hash (clients rebuild tables without it)")
+	}
+	cfg.KeyHash = 2
+	if err := cfg.Validate(); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("Validate key hash 2: %v", err)
 	}
 }
