@@ -503,3 +503,108 @@ func TestRESPKeyspaceSurvivesCrash(t *testing.T) {
 		t.Fatalf("DBSIZE after FLUSHALL = %d, %v", n, err)
 	}
 }
+
+// TestRESPClusterMode: three nodes with --resp-cluster and one backup;
+// go-redis's ClusterClient routes every key to its owner (CLUSTER SLOTS,
+// MOVED), through a graceful leave and a crash, and nothing acknowledged
+// is lost. A node without --resp-cluster is refused by the others.
+func TestRESPClusterMode(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Config{Nodes: 4, Modify: func(_ int, cfg *node.Config) {
+		cfg.Ring.Backups = 1
+		cfg.RESPCluster = true
+	}})
+	ctx := context.Background()
+	var addrs []string
+	for _, n := range c.Nodes {
+		addrs = append(addrs, n.RESPAddr())
+	}
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, DialTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		MaxRedirects: 8})
+	t.Cleanup(func() { cc.Close() })
+	slots, err := cc.ClusterSlots(ctx).Result()
+	if err != nil || len(slots) < 4 {
+		t.Fatalf("CLUSTER SLOTS = %v, %v", slots, err)
+	}
+	written := map[string]string{}
+	write := func(from, to int) {
+		t.Helper()
+		for i := from; i < to; i++ {
+			k, v := fmt.Sprint("ck", i), fmt.Sprint("v", i)
+			if err := cc.Set(ctx, k, v, 0).Err(); err != nil {
+				t.Fatalf("SET %s: %v", k, err)
+			}
+			written[k] = v
+		}
+		if err := cc.MSet(ctx, fmt.Sprint("{t", from, "}a"), "1", fmt.Sprint("{t", from, "}b"), "2").Err(); err != nil {
+			t.Fatalf("MSET with a hash tag: %v", err)
+		}
+		written[fmt.Sprint("{t", from, "}a")], written[fmt.Sprint("{t", from, "}b")] = "1", "2"
+	}
+	check := func(via string) {
+		t.Helper()
+		for k, v := range written {
+			var got string
+			var err error
+			for range 50 { // a client may need a few redirects while tables settle
+				if got, err = cc.Get(ctx, k).Result(); err == nil {
+					break
+				}
+				cc.ReloadState(ctx)
+				time.Sleep(20 * time.Millisecond)
+			}
+			if err != nil || got != v {
+				t.Fatalf("%s: GET %s = %q, %v; want %q", via, k, got, err, v)
+			}
+		}
+	}
+	write(0, 300)
+	check("4 nodes")
+	// MOVED from a node that does not own the key.
+	k := []byte("foo")
+	owner := c.Nodes[0].Table().Owner(c.Nodes[0].Table().PartitionOf(k)).ID
+	for i, n := range c.Nodes {
+		if n.ID() != owner {
+			_, err := redisClient(t, c, i, 2, "").Get(ctx, "foo").Result()
+			wantErr(t, err, "MOVED 12182 ")
+			break
+		}
+	}
+	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := c.Nodes[3].Shutdown(sctx); err != nil {
+		t.Fatal(err)
+	}
+	c.Nodes = c.Nodes[:3]
+	c.WaitAgreed(20 * time.Second)
+	cc.ReloadState(ctx)
+	check("after a graceful leave")
+	write(300, 400)
+	c.Nodes[2].Abort()
+	waitFor(t, 20*time.Second, "survivors agree on a 2-member table", func() bool {
+		a, b := c.Nodes[0].Table(), c.Nodes[1].Table()
+		return len(a.Members()) == 2 && a.Epoch() == b.Epoch() && a.Hash() == b.Hash()
+	})
+	cc.ReloadState(ctx)
+	check("after a crash")
+
+	// A node placing keys by xxhash is refused: not ready, and says why;
+	// the cluster's table does not take it.
+	cfg := clustertest.NodeConfig(t, 9)
+	cfg.JoinTimeout = 300 * time.Millisecond
+	cfg.Cluster.Join = []string{c.Nodes[0].GossipAddr()}
+	n, err := node.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Shutdown(context.Background()) })
+	if err := n.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the refusal names --resp-cluster", func() bool {
+		_, why := n.Ready()
+		return strings.Contains(why, "--resp-cluster")
+	})
+	if got := c.Nodes[0].Table(); len(got.Members()) != 2 {
+		t.Fatalf("the cluster's table took the refused node: %v", got.Members())
+	}
+}

@@ -145,8 +145,8 @@ func (c *conn) clusterCmd(o *op, args [][]byte) {
 	}
 	sub := strings.ToLower(string(args[1]))
 	t := &c.topo
-	if len(t.Owners) == 0 && sub != "keyslot" {
-		c.replyErr(o, "CLUSTERDOWN ns: no partition table yet")
+	if (len(t.Owners) == 0 || t.Self < 0 || t.Self >= len(t.Nodes)) && sub != "keyslot" {
+		c.replyErr(o, "CLUSTERDOWN ns: this node is not in a partition table")
 		return
 	}
 	w := &c.imm
