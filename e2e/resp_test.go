@@ -91,7 +91,12 @@ func TestRESP(t *testing.T) {
 		{[]string{"mget", "a", "nope"}, "42\n\n"},
 		{[]string{"expire", "a", "100"}, "1"},
 		{[]string{"ttl", "a"}, "100"},
-		{[]string{"getdel", "a"}, "ERR unknown command 'getdel', with args beginning with: 'a'"},
+		{[]string{"getdel", "a"}, "42"},
+		{[]string{"exists", "a"}, "0"},
+		{[]string{"append", "a", "xy"}, "2"},
+		{[]string{"append", "a", "z"}, "3"},
+		{[]string{"get", "a"}, "xyz"},
+		{[]string{"flushall"}, "ERR FLUSHALL is disabled on ns: it removes every key of the cluster; start nsnode with --resp-flushall to allow it"},
 	} {
 		if got := run("", tc.args...); got != strings.TrimSpace(tc.want) {
 			t.Errorf("redis-cli %v = %q, want %q", tc.args, got, tc.want)
@@ -107,5 +112,15 @@ func TestRESP(t *testing.T) {
 	}
 	if got := run("", "get", "pipe499"); got != "499" {
 		t.Fatalf("GET pipe499 after --pipe = %q", got)
+	}
+	// --scan: redis-cli pages SCAN with its cursor until 0, across the
+	// partitions of both nodes: pipe4, pipe40..49, pipe400..499.
+	keys := strings.Fields(run("", "--scan", "--pattern", "pipe4*"))
+	seen := map[string]bool{}
+	for _, k := range keys {
+		seen[k] = true
+	}
+	if len(keys) != 111 || len(seen) != 111 || !seen["pipe4"] || !seen["pipe499"] {
+		t.Fatalf("redis-cli --scan --pattern pipe4*: %d keys (%d distinct), want 111", len(keys), len(seen))
 	}
 }
