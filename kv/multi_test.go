@@ -151,3 +151,38 @@ func TestAppendGrowsInPlace(t *testing.T) {
 		t.Fatalf("append allocates %v times", allocs)
 	}
 }
+
+// BenchmarkScanPage: one scan page of a partition of 4096 keys (1M keys
+// over the default 271 partitions hold about 3700 each), per page size.
+func BenchmarkScanPage(b *testing.B) {
+	s := NewStore()
+	for i := range 4096 {
+		s.Apply(t0, &Request{Op: OpPut, Key: fmt.Appendf(nil, "key:%d", i), Value: []byte("v")})
+	}
+	for _, count := range []int64{10, 100, 1000} {
+		b.Run(fmt.Sprint("count=", count), func(b *testing.B) {
+			p, _ := (&Request{Op: OpScan, Delta: count}).AppendBinary(nil)
+			var out []byte
+			b.ReportAllocs()
+			for b.Loop() {
+				out, _ = s.HandleAppend(out[:0], t0, p)
+			}
+		})
+	}
+}
+
+// BenchmarkAppend: APPEND of 8 bytes to one key, which keeps room to grow.
+func BenchmarkAppend(b *testing.B) {
+	s := NewStore()
+	p, _ := (&Request{Op: OpAppend, Key: []byte("k"), Value: []byte("12345678")}).AppendBinary(nil)
+	var out []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		out, _ = s.HandleAppend(out[:0], t0, p)
+		if s.Bytes() > 64<<20 {
+			b.StopTimer()
+			s.Apply(t0, &Request{Op: OpDelete, Key: []byte("k")})
+			b.StartTimer()
+		}
+	}
+}
