@@ -125,52 +125,68 @@ const (
 	maxScanCount     = 1 << 16
 )
 
-// scanPos returns the scan position of a key.
-func scanPos(key []byte) uint64 { return hashKey(key) >> (64 - ScanBits) }
+// scanPos returns the scan position of a key. A variable so that a test can
+// make positions collide (TestScanTies).
+var scanPos = func(key []byte) uint64 { return hashKey(key) >> (64 - ScanBits) }
 
 // scan returns the keys (live at now) whose positions are the req.Delta
 // smallest at or after req.Cursor, and every other key at the largest of
 // those positions, so that no key is skipped. Counter is the position after
 // the largest returned, 0 when no key is left. It changes nothing; it costs
-// one pass over the partition, plus O(log Delta) per key.
+// one pass over the partition (one hash per key), plus O(log Delta) per key
+// kept.
 func (s *Store) scan(now int64, req *Request) (Response, error) {
 	count := int(min(req.Delta, maxScanCount))
 	if count <= 0 {
 		count = defaultScanCount
 	}
-	live := func(r []byte) bool { d := recDeadline(r); return d == 0 || now < d }
-	s.scanPos = s.scanPos[:0]
+	h := &s.scanPos // not a local: heap.Init(&local) would make it escape
+	*h = (*h)[:0]
+	ties := s.scanTies[:0] // keys left out at what was then the largest position
 	s.records(func(r []byte) bool {
-		if !live(r) {
+		if d := recDeadline(r); d != 0 && now >= d {
 			return true
 		}
-		p := scanPos(recKey(r))
+		k := recKey(r)
+		p := scanPos(k)
 		switch {
 		case p < req.Cursor:
-		case len(s.scanPos) < count:
-			s.scanPos = append(s.scanPos, p)
-			if len(s.scanPos) == count {
-				heap.Init(&s.scanPos)
+		case len(*h) < count:
+			*h = append(*h, scanEntry{p, k})
+			if len(*h) == count {
+				heap.Init(h)
 			}
-		case p < s.scanPos[0]:
-			s.scanPos[0] = p
-			heap.Fix(&s.scanPos, 0)
+		case p < (*h)[0].pos:
+			out := (*h)[0]
+			(*h)[0] = scanEntry{p, k}
+			heap.Fix(h, 0)
+			if out.pos == (*h)[0].pos {
+				ties = append(ties, out)
+			}
+		case p == (*h)[0].pos:
+			ties = append(ties, scanEntry{p, k})
 		}
 		return true
 	})
-	last, next := uint64(1<<ScanBits-1), uint64(0)
-	if len(s.scanPos) == count {
-		if last = s.scanPos[0]; last < 1<<ScanBits-1 {
+	var next uint64
+	s.scratch = s.scratch[:0]
+	for _, e := range *h {
+		s.scratch = appendBytes(s.scratch, e.key)
+	}
+	if len(*h) == count {
+		last := (*h)[0].pos
+		for _, e := range ties {
+			if e.pos == last {
+				s.scratch = appendBytes(s.scratch, e.key)
+			}
+		}
+		if last < 1<<ScanBits-1 {
 			next = last + 1
 		}
 	}
-	s.scratch = s.scratch[:0]
-	s.records(func(r []byte) bool {
-		if p := scanPos(recKey(r)); live(r) && p >= req.Cursor && p <= last {
-			s.scratch = appendBytes(s.scratch, recKey(r))
-		}
-		return true
-	})
+	clear(*h) // keys alias pages: do not keep them
+	clear(ties)
+	*h, s.scanTies = (*h)[:0], ties[:0]
 	return Response{Value: s.scratch, Counter: int64(next)}, nil
 }
 
@@ -188,17 +204,24 @@ func ScanKeys(value []byte, fn func(key []byte)) error {
 	return nil
 }
 
-// posHeap is a max-heap of scan positions (container/heap).
-type posHeap []uint64
+// scanEntry is a key of a scan page and its position; key aliases the
+// store's page during the scan.
+type scanEntry struct {
+	pos uint64
+	key []byte
+}
 
-func (h posHeap) Len() int           { return len(h) }
-func (h posHeap) Less(i, j int) bool { return h[i] > h[j] }
-func (h posHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+// scanHeap is a max-heap of scan entries by position (container/heap).
+type scanHeap []scanEntry
+
+func (h scanHeap) Len() int           { return len(h) }
+func (h scanHeap) Less(i, j int) bool { return h[i].pos > h[j].pos }
+func (h scanHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
 
 // Push and Pop are unused: the heap is filled by append and heap.Init and
 // then only its root replaced (heap.Fix), which allocates nothing.
-func (h *posHeap) Push(x any) { *h = append(*h, x.(uint64)) }
-func (h *posHeap) Pop() any {
+func (h *scanHeap) Push(x any) { *h = append(*h, x.(scanEntry)) }
+func (h *scanHeap) Pop() any {
 	old := *h
 	x := old[len(old)-1]
 	*h = old[:len(old)-1]

@@ -186,3 +186,44 @@ func BenchmarkAppend(b *testing.B) {
 		}
 	}
 }
+
+// TestScanTies: with positions made coarse (8 of them), many keys share
+// one; a scan with pages smaller than a position's keys still returns every
+// key exactly once, each page ending with all the keys of its last
+// position.
+func TestScanTies(t *testing.T) {
+	saved := scanPos
+	scanPos = func(k []byte) uint64 { return hashKey(k) >> 61 }
+	defer func() { scanPos = saved }()
+	s := NewStore()
+	const n = 300
+	for i := range n {
+		s.Apply(t0, &Request{Op: OpPut, Key: fmt.Appendf(nil, "k%d", i), Value: []byte("v")})
+	}
+	for _, count := range []int64{1, 3, 50} {
+		seen := map[string]int{}
+		cursor := uint64(0)
+		for pages := 0; ; pages++ {
+			if pages > 100 {
+				t.Fatalf("count %d: no end after 100 pages", count)
+			}
+			r, err := s.Apply(t0, &Request{Op: OpScan, Delta: count, Cursor: cursor})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ScanKeys(r.Value, func(k []byte) { seen[string(k)]++ })
+			if r.Counter == 0 {
+				break
+			}
+			cursor = uint64(r.Counter)
+		}
+		if len(seen) != n {
+			t.Fatalf("count %d: %d keys seen, want %d", count, len(seen), n)
+		}
+		for k, c := range seen {
+			if c != 1 {
+				t.Fatalf("count %d: %s seen %d times", count, k, c)
+			}
+		}
+	}
+}

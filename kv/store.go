@@ -69,8 +69,9 @@ type Store struct {
 	count    int      // keys held
 	heap     []uint32 // locs of the records with a deadline, by deadline
 
-	scratch []byte  // the value an append builds, a getdel's or scan's reply
-	scanPos posHeap // scan's smallest positions
+	scratch  []byte      // the value an append builds, a getdel's or scan's reply
+	scanPos  scanHeap    // scan's keys of smallest positions
+	scanTies []scanEntry // scan's keys left out at the largest position kept
 }
 
 // NewStore returns an empty Store with the default configuration.
