@@ -18,7 +18,8 @@ import (
 
 // clusterFake is one node of a fake cluster: the shared stores of a
 // fakeBackend placing keys by slots, this node's view of the owners, and a
-// check that it is only ever asked about partitions it owns.
+// check that it is only ever asked about partitions it owns (a test error,
+// or a panic without t).
 type clusterFake struct {
 	*fakeBackend
 	t    *testing.T
@@ -43,7 +44,11 @@ func (f *clusterFake) Dispatch(ctx context.Context, items []*nsv1.Item, fw bool)
 	for _, it := range items {
 		req, err := kv.DecodeRequest(it.GetPayload())
 		if p := f.PartitionOf(it.GetKey()); err == nil && req.Op != kv.OpFlush && f.topo.Owners[p] != f.topo.Self {
-			f.t.Errorf("node %d dispatched %v of partition %d, owned by node %d: cluster mode must answer MOVED", f.topo.Self, req.Op, p, f.topo.Owners[p])
+			msg := fmt.Sprintf("node %d dispatched %v of partition %d, owned by node %d: cluster mode must answer MOVED", f.topo.Self, req.Op, p, f.topo.Owners[p])
+			if f.t == nil { // FuzzCommands
+				panic(msg)
+			}
+			f.t.Error(msg)
 		}
 	}
 	return f.fakeBackend.Dispatch(ctx, items, fw)

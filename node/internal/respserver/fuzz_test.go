@@ -23,22 +23,38 @@ func FuzzCommands(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
-	fb := newFakeBackend()
+	// A standalone server, and one in cluster mode owning partitions 0-2
+	// of three nodes (its Dispatch is never asked about the others).
 	cfg := DefaultConfig()
-	cfg.Backend = fb
-	s, err := New(cfg)
+	cfg.Backend = newFakeBackend()
+	standalone, err := New(cfg)
 	if err != nil {
 		f.Fatal(err)
 	}
+	fb := newFakeBackend()
+	fb.slots = true
+	topo := Topology{Epoch: 3, Nodes: []ClusterNode{{"n1", "127.0.0.1:1"}, {"n2", "127.0.0.1:2"}, {"n3", "[::1]:3"}}, Owners: []int{0, 0, 0, 1, 1, 1, 2, 2}}
+	cfg.Backend, cfg.Cluster = &clusterFake{fakeBackend: fb, topo: topo}, true
+	clustered, err := New(cfg)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add([]byte("CLUSTER\x00SHARDS"))
+	f.Add([]byte("MSET\x00{a}x\x001\x00{a}y\x002"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		args := bytes.Split(in, []byte{0})
 		if len(args) > 32 || len(args[0]) == 0 {
 			return
 		}
+		s := standalone
+		if len(in)%2 == 1 {
+			s = clustered
+		}
 		a, b := net.Pipe()
 		defer a.Close()
 		defer b.Close()
 		c := s.newConn(a)
+		c.topo = topo
 		for i := 0; i < 2; i++ { // twice: state from the first (HELLO 3, a key) matters
 			c.args, c.ops, c.items = append(c.args[:0], args...), c.ops[:0], c.items[:0]
 			c.imm.Reset()
