@@ -51,7 +51,8 @@ type Config struct {
 	// RESP address, CLUSTER SLOTS and friends describe the table, and a key
 	// owned elsewhere is answered MOVED. Every node of a cluster must set
 	// it alike (members of the other key hash are refused), from the
-	// cluster's creation on. Not yet with DataDir. false: standalone RESP.
+	// cluster's creation on (DataDir records it and refuses the other).
+	// false: standalone RESP.
 	RESPCluster bool
 	// Zone is this node's failure zone; backups prefer other zones.
 	Zone string
@@ -182,9 +183,6 @@ func (c *Config) validate() error {
 	}
 	if c.RESPCluster && c.RESPAddr == "" {
 		return bad("--resp-cluster needs --resp-addr")
-	}
-	if c.RESPCluster && c.DataDir != "" {
-		return bad("--resp-cluster with --data-dir is not supported yet: the data directory does not record how keys are placed (docs/resp.md)")
 	}
 	if err := c.Ring.Validate(); err != nil {
 		return bad("%v", err)

@@ -184,6 +184,9 @@ func New(cfg Config) (_ *Node, err error) {
 	}
 
 	if cfg.DataDir != "" {
+		if err = n.checkKeyHash(); err != nil {
+			return nil, err
+		}
 		if err = n.openData(); err != nil {
 			return nil, err
 		}

@@ -608,3 +608,58 @@ func TestRESPClusterMode(t *testing.T) {
 		t.Fatalf("the cluster's table took the refused node: %v", got.Members())
 	}
 }
+
+// TestRESPClusterDataDir: a data directory records the key hash. A node
+// with --resp-cluster keeps its keys across a restart; the same directory
+// is refused to a node without it, and a directory of xxhash data to a
+// node with it.
+func TestRESPClusterDataDir(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	start := func(cluster bool, dir string) (*node.Node, error) {
+		cfg := clustertest.NodeConfig(t, 0)
+		cfg.DataDir, cfg.RESPCluster = dir, cluster
+		n, err := node.New(cfg)
+		if err != nil {
+			return nil, err
+		}
+		if err := n.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = n.Shutdown(ctx) })
+		waitFor(t, 10*time.Second, "ready", func() bool { ok, _ := n.Ready(); return ok })
+		return n, nil
+	}
+	n, err := start(true, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := redis.NewClient(&redis.Options{Addr: n.RESPAddr(), MaxRetries: -1})
+	if err := rc.Set(ctx, "foo", "bar", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	rc.Close()
+	if err := n.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := start(false, dir); !errors.Is(err, node.ErrInvalidConfig) || !strings.Contains(err.Error(), "key hash 1") {
+		t.Fatalf("a standalone node on a cluster-mode data dir: %v, want ErrInvalidConfig naming key hash 1", err)
+	}
+	n, err = start(true, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc = redis.NewClient(&redis.Options{Addr: n.RESPAddr(), MaxRetries: -1})
+	defer rc.Close()
+	if got, err := rc.Get(ctx, "foo").Result(); err != nil || got != "bar" {
+		t.Fatalf("GET foo after a restart = %q, %v", got, err)
+	}
+	// xxhash data from before the key hash file.
+	old := t.TempDir()
+	if err := os.WriteFile(filepath.Join(old, "node.json"), []byte("{}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := start(true, old); !errors.Is(err, node.ErrInvalidConfig) || !strings.Contains(err.Error(), "data written before") {
+		t.Fatalf("a cluster-mode node on an older xxhash data dir: %v, want a refusal", err)
+	}
+}

@@ -190,7 +190,6 @@ func TestChartRejects(t *testing.T) {
 		{"pinCPUs needs integer CPUs", "pinCPUs: true\nresources: {requests: {cpu: 1500m, memory: 1Gi}, limits: {cpu: 1500m, memory: 1Gi}}\n", "integer CPU"},
 		{"gossip key needs a secret", "gossipEncryption: {enabled: true}\n", "gossipEncryption.secretName"},
 		{"tls needs a secret", "tls: {enabled: true}\n", "tls.secretName"},
-		{"resp cluster with persistence", "respCluster: true\npersistence: {enabled: true}\n", "respCluster is not supported with persistence"},
 		{"unknown persistence value", "persistence: {enabled: true, storageClass: fast}\n", "additional properties"},
 		{"bad fsync mode", "persistence: {enabled: true, fsync: sometimes}\n", "fsync"},
 		{"bad volume size", "persistence: {enabled: true, size: 10GB}\n", "size"},

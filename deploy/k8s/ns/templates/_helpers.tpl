@@ -88,7 +88,4 @@ ns.validate fails the render on combinations the schema cannot express.
 {{- if and .Values.tls.enabled (not .Values.tls.secretName) }}
 {{- fail "tls.enabled needs tls.secretName" }}
 {{- end }}
-{{- if and .Values.respCluster .Values.persistence.enabled }}
-{{- fail "respCluster is not supported with persistence.enabled yet: the data directory does not record how keys are placed (docs/resp.md)" }}
-{{- end }}
 {{- end }}
