@@ -23,9 +23,10 @@ type keyHashState struct {
 }
 
 // checkKeyHash compares the data directory's key hash with this node's,
-// before anything of the directory is read. A directory without the file
-// holds data of releases before it, all xxhash, or nothing; the file is
-// then written.
+// before anything of the directory is read. Only the slot key hash is
+// written down: a directory without the file holds xxhash data (of this
+// release or an older one), or nothing. A node with the slot key hash
+// writes the file into a directory that holds nothing yet.
 func (n *Node) checkKeyHash() error {
 	dir, want := n.cfg.DataDir, n.cfg.Ring.KeyHash
 	path := filepath.Join(dir, keyHashFile)
@@ -47,12 +48,13 @@ func (n *Node) checkKeyHash() error {
 	case !errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("node: --data-dir: %w", err)
 	}
-	if want != ring.KeyHashXX {
-		_, serr := os.Stat(filepath.Join(dir, stateFile))
-		ws, _ := workerDirs(dir)
-		if serr == nil || len(ws) > 0 {
-			return refuse(ring.KeyHashXX, "data written before "+keyHashFile)
-		}
+	if want == ring.KeyHashXX {
+		return nil
+	}
+	_, serr := os.Stat(filepath.Join(dir, stateFile))
+	ws, _ := workerDirs(dir)
+	if serr == nil || len(ws) > 0 {
+		return refuse(ring.KeyHashXX, "data without "+keyHashFile)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("node: --data-dir: %w", err)

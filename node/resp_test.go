@@ -654,12 +654,12 @@ func TestRESPClusterDataDir(t *testing.T) {
 	if got, err := rc.Get(ctx, "foo").Result(); err != nil || got != "bar" {
 		t.Fatalf("GET foo after a restart = %q, %v", got, err)
 	}
-	// xxhash data from before the key hash file.
+	// xxhash data: no key hash file.
 	old := t.TempDir()
 	if err := os.WriteFile(filepath.Join(old, "node.json"), []byte("{}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := start(true, old); !errors.Is(err, node.ErrInvalidConfig) || !strings.Contains(err.Error(), "data written before") {
+	if _, err := start(true, old); !errors.Is(err, node.ErrInvalidConfig) || !strings.Contains(err.Error(), "data without keyhash.json") {
 		t.Fatalf("a cluster-mode node on an older xxhash data dir: %v, want a refusal", err)
 	}
 }
