@@ -15,8 +15,10 @@
 //
 // # The path of a call
 //
-//  1. Routing: partition = ring.PartitionOf(key) (the hash the nodes use),
-//     owner = the table's owner of that partition. The table lives behind an
+//  1. Routing: partition = the table's PartitionOf(key) (the key hash the
+//     nodes use, carried by the table: xxhash, or Redis Cluster slots in a
+//     cluster run with --resp-cluster), owner = the table's owner of that
+//     partition. The table lives behind an
 //     atomic pointer, so routing takes no lock.
 //  2. Batching: the call joins the owner's queue. One batcher goroutine per
 //     node takes the first queued call, waits for a free in-flight slot

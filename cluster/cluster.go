@@ -59,6 +59,9 @@ type Cluster struct {
 	// placement is placementOf(Config.Meta), read-only after New: members
 	// advertising another are refused (ErrIncompatible).
 	placement int
+	// keyHash is Config.Meta.KeyHash, read-only after New: members
+	// advertising another are refused (ErrIncompatible).
+	keyHash int
 	// refused is the last refusal of an incompatible member; refusedLog
 	// rate-limits the warnings about them.
 	refused    atomic.Pointer[error]
@@ -102,6 +105,7 @@ func New(cfg Config) (*Cluster, error) {
 		tr:            newTracker(cfg.NodeID, "", cfg.Meta, time.Now()),
 		updateTimeout: min(max(mc.GossipInterval, 10*time.Millisecond), time.Second),
 		placement:     placementOf(cfg.Meta),
+		keyHash:       cfg.Meta.KeyHash,
 		refusedLog:    ratelog.New(cfg.Logger, 10*time.Second),
 	}
 	if cfg.StartEpoch > 1 {
@@ -281,13 +285,17 @@ func (c *Cluster) HealthScore() int { return c.ml.GetHealthScore() }
 // SetMeta replaces the metadata this node advertises. The new metadata reaches
 // other nodes by gossip; the local view reflects it at once (after Start).
 //
-// Meta.Placement cannot change: members are admitted by it.
+// Meta.Placement and Meta.KeyHash cannot change: members are admitted by
+// them.
 func (c *Cluster) SetMeta(m Meta) error {
 	if err := m.Validate(); err != nil {
 		return err
 	}
 	if placementOf(m) != c.placement {
 		return fmt.Errorf("%w: placement %d, joined with %d: it cannot change", ErrBadMeta, placementOf(m), c.placement)
+	}
+	if m.KeyHash != c.keyHash {
+		return fmt.Errorf("%w: key hash %d, joined with %d: it cannot change", ErrBadMeta, m.KeyHash, c.keyHash)
 	}
 	if c.closed.Load() {
 		return ErrShutdown
@@ -676,11 +684,17 @@ func (d delegate) NotifyMerge(peers []*memberlist.Node) error {
 // Refused and logged (rate-limited), if member id with metadata m places
 // partitions differently from this node.
 func (c *Cluster) compatible(id string, m Meta) error {
-	if placementOf(m) == c.placement {
+	var err error
+	switch {
+	case placementOf(m) != c.placement:
+		err = fmt.Errorf("%w: %s places partitions with placement version %d, this node with %d: every node of a cluster must run the same --placement (docs/rebalancing.md)",
+			ErrIncompatible, id, placementOf(m), c.placement)
+	case m.KeyHash != c.keyHash:
+		err = fmt.Errorf("%w: %s places keys with key hash %d, this node with %d: every node of a cluster must run with --resp-cluster, or none (docs/resp.md)",
+			ErrIncompatible, id, m.KeyHash, c.keyHash)
+	default:
 		return nil
 	}
-	err := fmt.Errorf("%w: %s places partitions with placement version %d, this node with %d: every node of a cluster must run the same --placement (docs/rebalancing.md)",
-		ErrIncompatible, id, placementOf(m), c.placement)
 	c.refused.Store(&err)
 	c.refusedLog.Warn("cluster: member refused", "node", c.cfg.NodeID, "member", id, "err", err)
 	return err

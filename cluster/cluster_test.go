@@ -704,3 +704,37 @@ func TestPlacementRefused(t *testing.T) {
 		t.Fatalf("SetMeta changing the placement: %v, want ErrBadMeta", err)
 	}
 }
+
+// TestKeyHashRefused: a node placing keys by Redis Cluster slots and one
+// placing them by xxhash never share a view; two of the same key hash do,
+// and see each other's RESP address.
+func TestKeyHashRefused(t *testing.T) {
+	n := newTestNet(t)
+	cfgA := n.config("a")
+	cfgA.Meta.KeyHash, cfgA.Meta.RESPAddr = 1, "127.0.0.1:7379"
+	a := n.start(cfgA)
+	b := n.start(n.config("b"))
+	if _, err := b.Join(ctxT(t), []string{a.LocalAddr()}); !errors.Is(err, ErrIncompatible) {
+		t.Fatalf("join across key hashes: %v, want ErrIncompatible", err)
+	}
+	if err := b.Refused(); !errors.Is(err, ErrIncompatible) || !strings.Contains(err.Error(), "--resp-cluster") {
+		t.Fatalf("b.Refused() = %v", err)
+	}
+	cfgC := n.config("c")
+	cfgC.Meta.KeyHash, cfgC.Meta.RESPAddr = 1, "127.0.0.1:7380"
+	c := n.start(cfgC)
+	if _, err := c.Join(ctxT(t), []string{a.LocalAddr()}); err != nil {
+		t.Fatalf("join with the same key hash: %v", err)
+	}
+	waitFor(t, 5*time.Second, "a sees c's RESP address", func() (bool, string) {
+		for _, m := range a.View().Members {
+			if m.ID == "c" && m.Meta.RESPAddr == "127.0.0.1:7380" {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("a sees %+v", a.View().Members)
+	})
+	if err := a.SetMeta(Meta{RESPAddr: "127.0.0.1:1"}); !errors.Is(err, ErrBadMeta) {
+		t.Fatalf("SetMeta changing the key hash: %v, want ErrBadMeta", err)
+	}
+}

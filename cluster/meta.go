@@ -21,6 +21,8 @@ const (
 	MaxWorkers = 1 << 16
 	// MaxPlacement is the largest Meta.Placement.
 	MaxPlacement = 255
+	// MaxKeyHash is the largest Meta.KeyHash.
+	MaxKeyHash = 255
 	// metaVersion is the first byte of every encoding this package writes
 	// and the only one it reads.
 	metaVersion = 1
@@ -52,6 +54,15 @@ type Meta struct {
 	// 0 and 1 both mean version 1, the only one of nodes that predate the
 	// field, and are advertised alike (not at all): DecodeMeta reports 0.
 	Placement int
+	// KeyHash is how the node places keys in partitions
+	// (ring.Config.KeyHash), in 0..MaxKeyHash: 0 xxhash, 1 Redis Cluster
+	// slots. Like Placement, a node refuses members of another (ErrIncompatible).
+	KeyHash int
+	// RESPAddr is the host:port Redis Cluster clients reach the node's RESP
+	// server at (CLUSTER SLOTS, MOVED); "" for none. It travels, with
+	// KeyHash, in an extension of the encoding that nodes older than it
+	// refuse: set it only with a KeyHash they do not share anyway.
+	RESPAddr string
 }
 
 // placementOf returns the placement version m advertises: 1 for 0.
@@ -93,7 +104,11 @@ func DecodeMeta(b []byte) (Meta, error) {
 //	string  gRPC address   (varint length, then bytes)
 //	string  zone
 //	string  version
-//	varint  placement (2..MaxPlacement), only when above 1
+//	varint  placement (2..MaxPlacement), only when above 1 or when the
+//	        extension follows (then 1..MaxPlacement)
+//	extension, only when KeyHash or RESPAddr is not zero:
+//	varint  key hash (0..MaxKeyHash)
+//	string  RESP address
 //
 // The trailing placement keeps the encoding of placement version 1 what it
 // was before the field, so older nodes admit newer ones that place
@@ -120,12 +135,18 @@ func (w wireMeta) appendTo(b []byte) ([]byte, error) {
 	if w.Placement < 0 || w.Placement > MaxPlacement {
 		return nil, fmt.Errorf("%w: placement %d not in 0..%d", ErrBadMeta, w.Placement, MaxPlacement)
 	}
-	for _, f := range []struct{ name, v string }{{"grpc address", w.GRPCAddr}, {"zone", w.Zone}, {"version", w.Version}} {
+	if w.KeyHash < 0 || w.KeyHash > MaxKeyHash {
+		return nil, fmt.Errorf("%w: key hash %d not in 0..%d", ErrBadMeta, w.KeyHash, MaxKeyHash)
+	}
+	for _, f := range []struct{ name, v string }{{"grpc address", w.GRPCAddr}, {"zone", w.Zone}, {"version", w.Version}, {"resp address", w.RESPAddr}} {
 		if err := checkField(f.name, f.v); err != nil {
 			return nil, err
 		}
 	}
-	if err := checkGRPCAddr(w.GRPCAddr); err != nil {
+	if err := checkAddr("grpc address", w.GRPCAddr); err != nil {
+		return nil, err
+	}
+	if err := checkAddr("resp address", w.RESPAddr); err != nil {
 		return nil, err
 	}
 	start := len(b)
@@ -141,8 +162,14 @@ func (w wireMeta) appendTo(b []byte) ([]byte, error) {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
 	}
-	if w.Placement > 1 {
-		b = binary.AppendUvarint(b, uint64(w.Placement))
+	ext := w.KeyHash != 0 || w.RESPAddr != ""
+	if w.Placement > 1 || ext {
+		b = binary.AppendUvarint(b, uint64(placementOf(w.Meta)))
+	}
+	if ext {
+		b = binary.AppendUvarint(b, uint64(w.KeyHash))
+		b = binary.AppendUvarint(b, uint64(len(w.RESPAddr)))
+		b = append(b, w.RESPAddr...)
 	}
 	if n := len(b) - start; n > memberlist.MetaMaxSize {
 		return nil, fmt.Errorf("%w: %d bytes > %d", ErrMetaTooLarge, n, memberlist.MetaMaxSize)
@@ -176,8 +203,19 @@ func decodeWire(b []byte) (wireMeta, error) {
 	w.Version = d.string("version")
 	if d.err == nil && len(d.b) > 0 {
 		w.Placement = int(d.uvarint("placement", MaxPlacement))
-		if d.err == nil && w.Placement < 2 {
-			return wireMeta{}, fmt.Errorf("%w: placement %d written out (only versions above 1 are)", ErrBadMeta, w.Placement)
+		ext := d.err == nil && len(d.b) > 0
+		if ext {
+			w.KeyHash = int(d.uvarint("key hash", MaxKeyHash))
+			w.RESPAddr = d.string("resp address")
+			if d.err == nil && w.KeyHash == 0 && w.RESPAddr == "" {
+				return wireMeta{}, fmt.Errorf("%w: empty extension written out", ErrBadMeta)
+			}
+		}
+		if d.err == nil && (w.Placement < 1 || w.Placement < 2 && !ext) {
+			return wireMeta{}, fmt.Errorf("%w: placement %d written out (only versions above 1 are, or any with the extension)", ErrBadMeta, w.Placement)
+		}
+		if w.Placement == 1 {
+			w.Placement = 0 // 0 and 1 decode alike
 		}
 	}
 	if d.err != nil {
@@ -186,7 +224,10 @@ func decodeWire(b []byte) (wireMeta, error) {
 	if len(d.b) != 0 {
 		return wireMeta{}, fmt.Errorf("%w: %d trailing bytes", ErrBadMeta, len(d.b))
 	}
-	if err := checkGRPCAddr(w.GRPCAddr); err != nil {
+	if err := checkAddr("grpc address", w.GRPCAddr); err != nil {
+		return wireMeta{}, err
+	}
+	if err := checkAddr("resp address", w.RESPAddr); err != nil {
 		return wireMeta{}, err
 	}
 	return w, nil
@@ -297,21 +338,21 @@ func checkField(name, s string) error {
 	return nil
 }
 
-// checkGRPCAddr accepts "" or host:port with a non-empty host and a numeric
+// checkAddr accepts "" or host:port with a non-empty host and a numeric
 // port in 1..65535.
-func checkGRPCAddr(s string) error {
+func checkAddr(name, s string) error {
 	if s == "" {
 		return nil
 	}
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
-		return fmt.Errorf("%w: grpc address %q: %v", ErrBadMeta, s, err)
+		return fmt.Errorf("%w: %s %q: %v", ErrBadMeta, name, s, err)
 	}
 	if host == "" {
-		return fmt.Errorf("%w: grpc address %q has no host", ErrBadMeta, s)
+		return fmt.Errorf("%w: %s %q has no host", ErrBadMeta, name, s)
 	}
 	if _, err := parsePort(port); err != nil {
-		return fmt.Errorf("%w: grpc address %q: %v", ErrBadMeta, s, err)
+		return fmt.Errorf("%w: %s %q: %v", ErrBadMeta, name, s, err)
 	}
 	return nil
 }

@@ -103,6 +103,35 @@ func TestWireMetaPlacement(t *testing.T) {
 	}
 }
 
+// TestWireMetaExtension: the key hash and RESP address travel in an
+// extension after the placement, which is then written out even when 1.
+func TestWireMetaExtension(t *testing.T) {
+	v0 := validWire(t)
+	for _, tc := range []struct {
+		m    Meta
+		tail []byte
+	}{
+		{Meta{KeyHash: 1}, []byte{1, 1, 0}},
+		{Meta{Placement: 2, KeyHash: 1, RESPAddr: "h:1"}, []byte{2, 1, 3, 'h', ':', '1'}},
+		{Meta{RESPAddr: "h:1"}, []byte{1, 0, 3, 'h', ':', '1'}},
+	} {
+		w := wireMeta{Meta: Meta{GRPCAddr: "a:1", Zone: "z", Workers: 1, Version: "v"}, Epoch: 1, SetHash: 7}
+		w.Placement, w.KeyHash, w.RESPAddr = tc.m.Placement, tc.m.KeyHash, tc.m.RESPAddr
+		b, err := w.appendTo(nil)
+		if err != nil || !bytes.Equal(b, append(bytes.Clone(v0), tc.tail...)) {
+			t.Fatalf("%+v encodes as % x, %v", tc.m, b, err)
+		}
+		if m, err := DecodeMeta(b); err != nil || m != w.Meta {
+			t.Fatalf("DecodeMeta = %+v, %v; want %+v", m, err, w.Meta)
+		}
+	}
+	for _, m := range []Meta{{KeyHash: -1}, {KeyHash: MaxKeyHash + 1}, {RESPAddr: "nohost"}, {RESPAddr: ":1"}} {
+		if err := m.Validate(); !errors.Is(err, ErrBadMeta) {
+			t.Fatalf("Validate(%+v) = %v, want ErrBadMeta", m, err)
+		}
+	}
+}
+
 func validWire(t testing.TB) []byte {
 	b, err := wireMeta{Meta: Meta{GRPCAddr: "a:1", Zone: "z", Workers: 1, Version: "v"}, Epoch: 1, SetHash: 7}.appendTo(nil)
 	if err != nil {
@@ -140,6 +169,11 @@ func TestDecodeMetaRejects(t *testing.T) {
 		{"placement too big", append(bytes.Clone(good), 0x80, 0x02)},
 		{"non-minimal placement", append(bytes.Clone(good), 0x82, 0x00)},
 		{"byte after placement", append(bytes.Clone(good), 2, 0)},
+		{"empty extension", append(bytes.Clone(good), 2, 0, 0)},
+		{"placement 0 with extension", append(bytes.Clone(good), 0, 1, 0)},
+		{"key hash too big", append(bytes.Clone(good), 1, 0x80, 0x02, 0)},
+		{"bad resp addr", append(bytes.Clone(good), 1, 1, 1, 'x')},
+		{"byte after extension", append(bytes.Clone(good), 1, 1, 0, 0)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -21,6 +21,7 @@ const (
 	reqDelta        = 1 << 3
 	reqTTL          = 1 << 4
 	reqRequestID    = 1 << 5
+	reqCursor       = 1 << 6
 )
 
 // reqAllowed is, per Op, the set of fields that op uses.
@@ -30,6 +31,11 @@ var reqAllowed = [...]uint8{
 	OpDelete:         reqRequestID,
 	OpIncr:           reqDelta | reqRequestID,
 	OpCompareAndSwap: reqValue | reqExpected | reqExpectAbsent | reqTTL | reqRequestID,
+	OpAppend:         reqValue | reqDelta | reqRequestID,
+	OpGetDel:         reqRequestID,
+	OpMSetNX:         reqValue | reqRequestID,
+	OpScan:           reqDelta | reqCursor,
+	OpFlush:          reqRequestID,
 }
 
 // Response field flags (second byte of an encoded Response).
@@ -68,6 +74,9 @@ func (r *Request) flags() uint8 {
 	if r.RequestID != 0 {
 		f |= reqRequestID
 	}
+	if r.Cursor != 0 {
+		f |= reqCursor
+	}
 	return f & reqAllowed[r.Op]
 }
 
@@ -91,7 +100,7 @@ func (r *Request) AppendBinary(b []byte) ([]byte, error) {
 	if f&reqExpected != 0 {
 		n += uvarintLen(uint64(len(r.Expected))) + len(r.Expected)
 	}
-	n += 3 * binary.MaxVarintLen64
+	n += 4 * binary.MaxVarintLen64
 	b = slices.Grow(b, n)
 
 	b = append(b, codecVersion, byte(r.Op), f)
@@ -110,6 +119,9 @@ func (r *Request) AppendBinary(b []byte) ([]byte, error) {
 	}
 	if f&reqRequestID != 0 {
 		b = binary.AppendUvarint(b, r.RequestID)
+	}
+	if f&reqCursor != 0 {
+		b = binary.AppendUvarint(b, r.Cursor)
 	}
 	return b, nil
 }
@@ -153,6 +165,9 @@ func DecodeRequest(b []byte) (Request, error) {
 	}
 	if f&reqRequestID != 0 {
 		r.RequestID = d.nonZeroUvarint()
+	}
+	if f&reqCursor != 0 {
+		r.Cursor = d.nonZeroUvarint()
 	}
 	if err := d.finish(); err != nil {
 		return Request{}, err
@@ -333,10 +348,11 @@ func (d *decoder) finish() error {
 }
 
 // ReadOnly reports whether payload encodes a request that changes nothing
-// (a get). The node replicates only the other requests to backups. A payload
-// that is not a valid request counts as a write; applying it fails anyway.
+// (a get or a scan). The node replicates only the other requests to
+// backups. A payload that is not a valid request counts as a write; applying
+// it fails anyway.
 func ReadOnly(payload []byte) bool {
-	return len(payload) >= 2 && payload[0] == codecVersion && Op(payload[1]) == OpGet
+	return len(payload) >= 2 && payload[0] == codecVersion && (Op(payload[1]) == OpGet || Op(payload[1]) == OpScan)
 }
 
 // ReadOnly implements the node's read classifier; see the function ReadOnly.

@@ -12,7 +12,8 @@ import (
 
 func TestOpString(t *testing.T) {
 	for op, want := range map[Op]string{OpGet: "get", OpPut: "put", OpDelete: "delete", OpIncr: "incr",
-		OpCompareAndSwap: "cas", 0: "Op(0)", 200: "Op(200)"} {
+		OpCompareAndSwap: "cas", OpAppend: "append", OpGetDel: "getdel", OpMSetNX: "msetnx", OpScan: "scan", OpFlush: "flush",
+		0: "Op(0)", 200: "Op(200)"} {
 		if got := op.String(); got != want {
 			t.Errorf("Op(%d).String() = %q, want %q", uint8(op), got, want)
 		}
@@ -37,6 +38,12 @@ func TestRequestEncoding(t *testing.T) {
 		{"cas", cas("k", "a", "b", 0), []byte{1, 5, reqValue | reqExpected, 1, 'k', 1, 'b', 1, 'a'}},
 		{"cas absent drops expected", Request{Op: OpCompareAndSwap, Key: []byte("k"), Expected: []byte("a"), ExpectAbsent: true},
 			[]byte{1, 5, reqExpectAbsent, 1, 'k'}},
+		{"append", Request{Op: OpAppend, Key: []byte("k"), Value: []byte("v"), Delta: 3}, []byte{1, 6, reqValue | reqDelta, 1, 'k', 1, 'v', 6}},
+		{"getdel", Request{Op: OpGetDel, Key: []byte("k"), Value: []byte("v")}, []byte{1, 7, 0, 1, 'k'}},
+		{"msetnx", Request{Op: OpMSetNX, Key: []byte("a"), Value: AppendPair(nil, []byte("a"), []byte("1"))},
+			[]byte{1, 8, reqValue, 1, 'a', 4, 1, 'a', 1, '1'}},
+		{"scan", Request{Op: OpScan, Key: []byte("p"), Delta: 10, Cursor: 300, RequestID: 5}, []byte{1, 9, reqDelta | reqCursor, 1, 'p', 20, 0xac, 0x02}},
+		{"flush", Request{Op: OpFlush, Key: []byte("p"), TTL: 3}, []byte{1, 10, 0, 1, 'p'}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -59,7 +66,7 @@ func TestRequestEncoding(t *testing.T) {
 }
 
 func TestRequestEncodeErrors(t *testing.T) {
-	for _, r := range []Request{{Op: 0}, {Op: 6}, put("k", "v", -1), cas("k", "", "v", -1)} {
+	for _, r := range []Request{{Op: 0}, {Op: 11}, put("k", "v", -1), cas("k", "", "v", -1)} {
 		b, err := r.AppendBinary([]byte("x"))
 		want := ErrInvalidTTL
 		if !r.Op.Valid() {
@@ -89,14 +96,16 @@ func TestDecodeRequestRejects(t *testing.T) {
 		{"no key", []byte{1, 1, 0}, ErrTruncated},
 		{"version", []byte{2, 1, 0, 0}, ErrVersion},
 		{"op zero", []byte{1, 0, 0, 0}, ErrUnknownOp},
-		{"op six", []byte{1, 6, 0, 0}, ErrUnknownOp},
+		{"op eleven", []byte{1, 11, 0, 0}, ErrUnknownOp},
 		{"trailing", []byte{1, 1, 0, 0, 0}, ErrCorrupt},
 		{"key too long", []byte{1, 1, 0, 2, 'k'}, ErrTruncated},
 		{"key length non-minimal", []byte{1, 1, 0, 0x81, 0, 'k'}, ErrCorrupt},
 		{"key length overflow", []byte{1, 1, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1}, ErrCorrupt},
 		{"key length huge", []byte{1, 1, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, ErrTruncated},
 		{"flag unused by op", []byte{1, 1, reqValue, 0, 1, 'v'}, ErrCorrupt},
-		{"unknown flag", []byte{1, 5, 0x40, 0}, ErrCorrupt},
+		{"unknown flag", []byte{1, 5, 0x80, 0}, ErrCorrupt},
+		{"cursor on cas", []byte{1, 5, reqCursor, 0, 1}, ErrCorrupt},
+		{"zero cursor marked present", []byte{1, 9, reqCursor, 0, 0}, ErrCorrupt},
 		{"expected and absent", []byte{1, 5, reqExpected | reqExpectAbsent, 0, 1, 'a'}, ErrCorrupt},
 		{"empty value marked present", []byte{1, 2, reqValue, 0, 0}, ErrCorrupt},
 		{"zero delta marked present", []byte{1, 4, reqDelta, 0, 0}, ErrCorrupt},
@@ -172,6 +181,12 @@ func normalize(r Request) Request {
 		if !r.ExpectAbsent {
 			n.Expected = r.Expected
 		}
+	case OpAppend:
+		n.Value, n.Delta = r.Value, r.Delta
+	case OpMSetNX:
+		n.Value = r.Value
+	case OpScan:
+		n.Delta, n.Cursor, n.RequestID = r.Delta, r.Cursor, 0
 	}
 	return n
 }
@@ -179,7 +194,7 @@ func normalize(r Request) Request {
 func requestEqual(a, b Request) bool {
 	return a.Op == b.Op && bytes.Equal(a.Key, b.Key) && bytes.Equal(a.Value, b.Value) &&
 		bytes.Equal(a.Expected, b.Expected) && a.ExpectAbsent == b.ExpectAbsent && a.Delta == b.Delta &&
-		a.TTL == b.TTL && a.RequestID == b.RequestID
+		a.TTL == b.TTL && a.RequestID == b.RequestID && a.Cursor == b.Cursor
 }
 
 func genBytes() *rapid.Generator[[]byte] { return rapid.SliceOfN(rapid.Byte(), 0, 300) }
@@ -191,7 +206,7 @@ func genInt64() *rapid.Generator[int64] {
 func genRequest() *rapid.Generator[Request] {
 	return rapid.Custom(func(t *rapid.T) Request {
 		return Request{
-			Op:           Op(rapid.IntRange(1, 5).Draw(t, "op")),
+			Op:           Op(rapid.IntRange(1, 10).Draw(t, "op")),
 			Key:          genBytes().Draw(t, "key"),
 			Value:        genBytes().Draw(t, "value"),
 			Expected:     genBytes().Draw(t, "expected"),
@@ -199,6 +214,7 @@ func genRequest() *rapid.Generator[Request] {
 			Delta:        genInt64().Draw(t, "delta"),
 			TTL:          time.Duration(rapid.Int64Range(0, math.MaxInt64).Draw(t, "ttl")),
 			RequestID:    rapid.OneOf(rapid.Uint64(), rapid.Just[uint64](0)).Draw(t, "id"),
+			Cursor:       rapid.OneOf(rapid.Uint64(), rapid.Just[uint64](0)).Draw(t, "cursor"),
 		}
 	})
 }

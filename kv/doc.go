@@ -28,6 +28,31 @@
 //     expired. Response.Swapped says whether it wrote; Response.Found and
 //     Response.Value describe the key after the call (the new value when
 //     swapped, the current value otherwise).
+//   - Append appends Value to the key's value and returns the new length in
+//     Response.Counter. An absent key counts as empty and is created
+//     without expiry; an existing key keeps its TTL. A positive Delta bounds
+//     the result: longer is ErrValueTooLarge, and nothing changes. The
+//     record keeps room to grow, so a run of appends moves it rarely.
+//   - GetDel removes the key and returns the value it held; an absent key
+//     is ErrNotFound.
+//   - MSetNX writes several keys (Value holds the pairs, AppendPair) without
+//     expiry only if none of them is live: Swapped says it wrote all, Found
+//     that some key was present. All or nothing: a write that runs out of
+//     memory part way removes the keys it wrote (all were absent).
+//   - Scan lists a partition's live keys by scan position (the top ScanBits
+//     bits of the key's 64-bit hash): those with the Delta smallest
+//     positions at or after Cursor (Delta <= 0 means 10), plus any other key
+//     sharing the largest position, so none is skipped. Response.Value holds
+//     the keys (ScanKeys), Counter the cursor to go on from (0: no more).
+//     Positions do not depend on the store's layout, so a cursor stays
+//     valid across writes, snapshots and restores on any node: a scan that
+//     goes on to the end returns every key that was live for all of it
+//     exactly once, and keys written or removed meanwhile at most once. It
+//     changes nothing, and costs one pass over the partition per call.
+//   - Flush removes every key of the partition.
+//
+// MSetNX, Scan and Flush act on a partition, not a key: their Key only
+// routes the request (node/ picks the partition from it).
 //
 // RequestID is carried for idempotent retries; the Store does not act on it
 // yet.
@@ -59,11 +84,11 @@
 // zig-zag varints, durations uvarint nanoseconds, byte strings a uvarint
 // length then the bytes.
 //
-//	request:  version=1 | op | flags | key | [value] | [expected] | [delta] | [ttl] | [request id]
+//	request:  version=1 | op | flags | key | [value] | [expected] | [delta] | [ttl] | [request id] | [cursor]
 //	response: version=1 | flags | [value] | [counter] | [ttl]
 //
 // Request flags: 0x01 value, 0x02 expected, 0x04 expect absent (no bytes),
-// 0x08 delta, 0x10 ttl, 0x20 request id. Response flags: 0x01 found, 0x02
+// 0x08 delta, 0x10 ttl, 0x20 request id, 0x40 cursor. Response flags: 0x01 found, 0x02
 // swapped, 0x04 value, 0x08 counter, 0x10 ttl. A field is present, in the
 // order shown, exactly when its flag is set, and its flag is set exactly
 // when the field is non-zero and the op uses it, so each message has one
@@ -72,9 +97,14 @@
 // wrapping ErrCorrupt otherwise, never panic and never allocate; decoded byte
 // fields alias the input.
 //
-// Which op uses which request field: get, delete: request id; put: value,
-// ttl, request id; incr: delta, request id; cas: value, expected or expect
-// absent, ttl, request id.
+// Which op uses which request field: get, delete, getdel, flush: request
+// id; put: value, ttl, request id; incr: delta, request id; cas: value,
+// expected or expect absent, ttl, request id; append: value, delta, request
+// id; msetnx: value, request id; scan: delta, cursor. Ops 6 to 10 (append
+// to flush) are newer than the others: a node that does not know them
+// answers ErrUnknownOp, so a cluster must run releases that know them on
+// every member (backups and the write-ahead log apply the same payloads)
+// before clients send them.
 //
 // # Storage
 //

@@ -48,3 +48,7 @@ func corruptf(format string, args ...any) error {
 // (a node's --max-memory) does not have. The write changed nothing; nothing
 // stored is ever evicted to make room.
 var ErrMemoryFull = errors.New("kv: memory limit reached (--max-memory)")
+
+// ErrValueTooLarge is returned by an append whose result would be longer than
+// the request's limit (Request.Delta). The value is left unchanged.
+var ErrValueTooLarge = errors.New("kv: value would exceed its size limit")

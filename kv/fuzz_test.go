@@ -212,7 +212,7 @@ func runOps(t *testing.T, b []byte) {
 		m := &model{m: map[string]modelEntry{}}
 		now := t0
 		for ; len(b) >= 3; b = b[3:] {
-			op, key, arg := b[0]%7, []byte{'k', b[1] % 16}, int(b[2])
+			op, key, arg := b[0]%9, []byte{'k', b[1] % 16}, int(b[2])
 			var r Request
 			switch op {
 			case 0:
@@ -225,6 +225,10 @@ func runOps(t *testing.T, b []byte) {
 				r = Request{Op: OpCompareAndSwap, Key: key, ExpectAbsent: arg%2 == 0, Value: bytes.Repeat([]byte{'c'}, arg/2)}
 			case 4:
 				r = Request{Op: OpGet, Key: key}
+			case 7:
+				r = Request{Op: OpAppend, Key: key, Value: bytes.Repeat([]byte{'a'}, arg%40), Delta: int64(arg)}
+			case 8:
+				r = Request{Op: OpGetDel, Key: key}
 			case 5:
 				now = now.Add(time.Duration(arg % 4))
 				s.ExpireSome(now, arg%3)

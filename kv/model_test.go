@@ -87,8 +87,91 @@ func (m *model) apply(now int64, r Request) (Response, error) {
 			return Response{}, nil
 		}
 		return Response{Found: true, Value: e.value}, nil
+	case OpAppend:
+		v := append(bytes.Clone(e.value), r.Value...)
+		if r.Delta > 0 && int64(len(v)) > r.Delta {
+			return Response{}, ErrValueTooLarge
+		}
+		m.m[k] = modelEntry{v, e.deadline}
+		return Response{Counter: int64(len(v))}, nil
+	case OpGetDel:
+		if !ok {
+			return Response{}, ErrNotFound
+		}
+		delete(m.m, k)
+		return Response{Found: true, Value: e.value}, nil
+	case OpMSetNX:
+		var pairs [][2][]byte
+		for b := r.Value; len(b) > 0; {
+			pk, pv, rest, ok := nextPair(b)
+			if !ok {
+				return Response{}, ErrCorrupt
+			}
+			pairs, b = append(pairs, [2][]byte{pk, pv}), rest
+		}
+		if len(pairs) == 0 {
+			return Response{}, ErrCorrupt
+		}
+		for _, p := range pairs {
+			if _, ok := m.live(string(p[0]), now); ok {
+				return Response{Found: true}, nil
+			}
+		}
+		for _, p := range pairs {
+			m.m[string(p[0])] = modelEntry{bytes.Clone(p[1]), 0}
+		}
+		return Response{Found: true, Swapped: true}, nil
+	case OpScan:
+		count := int(r.Delta)
+		if count <= 0 {
+			count = defaultScanCount
+		}
+		var pos []uint64
+		for k := range m.m {
+			if _, ok := m.live(k, now); ok && scanPos([]byte(k)) >= r.Cursor {
+				pos = append(pos, scanPos([]byte(k)))
+			}
+		}
+		sort.Slice(pos, func(i, j int) bool { return pos[i] < pos[j] })
+		last, next := uint64(1<<ScanBits-1), int64(0)
+		if len(pos) >= count {
+			last = pos[count-1]
+			if last < 1<<ScanBits-1 {
+				next = int64(last + 1)
+			}
+		}
+		var keys []string
+		for k := range m.m {
+			if _, ok := m.live(k, now); ok && scanPos([]byte(k)) >= r.Cursor && scanPos([]byte(k)) <= last {
+				keys = append(keys, k)
+			}
+		}
+		return Response{Value: encodeKeys(keys), Counter: next}, nil
+	case OpFlush:
+		clear(m.m)
+		return Response{}, nil
 	}
 	return Response{}, ErrUnknownOp
+}
+
+// encodeKeys encodes keys, sorted, as a scan response's Value.
+func encodeKeys(keys []string) []byte {
+	sort.Strings(keys)
+	var b []byte
+	for _, k := range keys {
+		b = appendBytes(b, []byte(k))
+	}
+	return b
+}
+
+// sortScan sorts the keys of a scan response, whose order is the store's.
+func sortScan(r Response) Response {
+	var keys []string
+	if err := ScanKeys(r.Value, func(k []byte) { keys = append(keys, string(k)) }); err != nil {
+		panic(err)
+	}
+	r.Value = encodeKeys(keys)
+	return r
 }
 
 // liveContents renders the keys of s that are live at now, sorted.
@@ -144,8 +227,8 @@ func genModelRequest() *rapid.Generator[Request] {
 		bs := func(label string, from []string) []byte {
 			return []byte(rapid.SampledFrom(from).Draw(t, label))
 		}
-		return Request{
-			Op:           Op(rapid.IntRange(0, 6).Draw(t, "op")),
+		r := Request{
+			Op:           Op(rapid.IntRange(0, 11).Draw(t, "op")),
 			Key:          bs("key", modelKeys),
 			Value:        bs("value", modelValues),
 			Expected:     bs("expected", modelValues),
@@ -153,6 +236,19 @@ func genModelRequest() *rapid.Generator[Request] {
 			Delta:        rapid.SampledFrom(modelDeltas).Draw(t, "delta"),
 			TTL:          rapid.SampledFrom(modelTTLs).Draw(t, "ttl"),
 		}
+		switch r.Op {
+		case OpAppend:
+			r.Delta = rapid.SampledFrom([]int64{0, 1, 3, 8}).Draw(t, "max")
+		case OpMSetNX:
+			r.Value = nil
+			for range rapid.IntRange(1, 3).Draw(t, "pairs") {
+				r.Value = AppendPair(r.Value, bs("pair key", modelKeys), bs("pair value", modelValues))
+			}
+		case OpScan:
+			r.Delta = rapid.SampledFrom([]int64{0, 1, 2, 3}).Draw(t, "count")
+			r.Cursor = scanPos(bs("cursor key", modelKeys)) + rapid.Uint64Range(0, 1).Draw(t, "after")
+		}
+		return r
 	})
 }
 
@@ -179,6 +275,9 @@ func TestStoreMatchesModel(t *testing.T) {
 				r := genModelRequest().Draw(t, "req")
 				got, err := s.Apply(now, &r)
 				want, wantErr := m.apply(now.UnixNano(), r)
+				if r.Op == OpScan && err == nil {
+					got = sortScan(got)
+				}
 				if !errors.Is(err, wantErr) || (wantErr == nil && err != nil) {
 					t.Fatalf("%v %q: err %v, model %v", r.Op, r.Key, err, wantErr)
 				}
@@ -193,6 +292,9 @@ func TestStoreMatchesModel(t *testing.T) {
 					}
 					if err == nil {
 						dec, err := DecodeResponse(out)
+						if r.Op == OpScan && err == nil {
+							dec = sortScan(dec)
+						}
 						if err != nil || !responseEqual(dec, want) {
 							t.Fatalf("Handle %v %q: got %+v, %v; model %+v", r.Op, r.Key, dec, err, want)
 						}

@@ -3,13 +3,13 @@ package kv
 import "testing"
 
 func TestReadOnly(t *testing.T) {
-	for _, op := range []Op{OpGet, OpPut, OpDelete, OpIncr, OpCompareAndSwap} {
+	for _, op := range []Op{OpGet, OpPut, OpDelete, OpIncr, OpCompareAndSwap, OpAppend, OpGetDel, OpMSetNX, OpScan, OpFlush} {
 		req := Request{Op: op, Key: []byte("k"), Value: []byte("v"), Delta: 1}
 		b, err := req.AppendBinary(nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, want := ReadOnly(b), op == OpGet; got != want {
+		if got, want := ReadOnly(b), op == OpGet || op == OpScan; got != want {
 			t.Errorf("ReadOnly(%v) = %v, want %v", op, got, want)
 		}
 	}

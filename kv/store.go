@@ -69,7 +69,10 @@ type Store struct {
 	count    int      // keys held
 	heap     []uint32 // locs of the records with a deadline, by deadline
 
-	granted bool // a write in progress may exceed the Limit (HandleReplay)
+	granted  bool        // a write in progress may exceed the Limit (HandleReplay)
+	scratch  []byte      // the value an append builds, a getdel's or scan's reply
+	scanPos  scanHeap    // scan's keys of smallest positions
+	scanTies []scanEntry // scan's keys left out at the largest position kept
 }
 
 // NewStore returns an empty Store with the default configuration.
@@ -261,6 +264,18 @@ func (s *Store) apply(now int64, req *Request) (Response, error) {
 			return Response{}, err
 		}
 		return Response{Found: true, Swapped: true, Value: recValue(s.rec(loc))}, nil
+
+	case OpAppend:
+		return s.appendOp(now, req)
+	case OpGetDel:
+		return s.getDel(now, req)
+	case OpMSetNX:
+		return s.msetnx(now, req)
+	case OpScan:
+		return s.scan(now, req)
+	case OpFlush:
+		s.Reset()
+		return Response{}, nil
 	}
 	return Response{}, ErrUnknownOp
 }

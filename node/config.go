@@ -41,6 +41,19 @@ type Config struct {
 	// RESPIdleTimeout closes a RESP connection idle this long. 0 means never
 	// (Redis's "timeout 0").
 	RESPIdleTimeout time.Duration
+	// RESPFlushAll enables the RESP commands FLUSHALL and FLUSHDB, which
+	// remove every key of the cluster. false (the default) refuses them
+	// with an error.
+	RESPFlushAll bool
+	// RESPCluster serves RESP as a Redis Cluster (docs/resp.md, "Redis
+	// Cluster mode"): keys are placed by Redis Cluster's hash slots
+	// (Ring.KeyHash is set to ring.KeyHashSlots), the node advertises its
+	// RESP address, CLUSTER SLOTS and friends describe the table, and a key
+	// owned elsewhere is answered MOVED. Every node of a cluster must set
+	// it alike (members of the other key hash are refused), from the
+	// cluster's creation on (DataDir records it and refuses the other).
+	// false: standalone RESP.
+	RESPCluster bool
 	// Zone is this node's failure zone; backups prefer other zones.
 	Zone string
 	// Version is reported to peers and clients.
@@ -176,6 +189,9 @@ func (c *Config) validate() error {
 	if c.RESPIdleTimeout < 0 {
 		return bad("--resp-idle-timeout must not be negative")
 	}
+	if c.RESPCluster && c.RESPAddr == "" {
+		return bad("--resp-cluster needs --resp-addr")
+	}
 	if err := c.Ring.Validate(); err != nil {
 		return bad("%v", err)
 	}
@@ -256,4 +272,7 @@ func (c *Config) setDefaults() {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	c.Limits = c.Limits.WithDefaults()
+	if c.RESPCluster {
+		c.Ring.KeyHash = ring.KeyHashSlots
+	}
 }

@@ -32,6 +32,12 @@ type Node struct {
 	cfg Config
 	log *slog.Logger
 
+	// respAdvertise is the RESP address advertised to the cluster in
+	// cluster mode (Config.RESPCluster), "" otherwise.
+	respAdvertise string
+	// respTopo caches the RESP cluster topology of one table (resp.go).
+	respTopo atomic.Pointer[respTopology]
+
 	pool     *worker.Pool[shard, *envelope, struct{}]
 	members  *cluster.Cluster
 	server   *transport.Server
@@ -164,6 +170,9 @@ func New(cfg Config) (_ *Node, err error) {
 			return nil, fmt.Errorf("node: listen --http-addr %s: %w", cfg.HTTPAddr, err)
 		}
 	}
+	if err = n.bindRESP(); err != nil {
+		return nil, err
+	}
 
 	n.pool, err = worker.New[shard, *envelope, struct{}](cfg.Worker, &handler{n: n})
 	if err != nil {
@@ -179,6 +188,9 @@ func New(cfg Config) (_ *Node, err error) {
 	}
 
 	if cfg.DataDir != "" {
+		if err = n.checkKeyHash(); err != nil {
+			return nil, err
+		}
 		if err = n.openData(); err != nil {
 			return nil, err
 		}
@@ -205,7 +217,8 @@ func New(cfg Config) (_ *Node, err error) {
 	if placement == 0 {
 		placement = ring.DefaultPlacement
 	}
-	cc.Meta = cluster.Meta{GRPCAddr: n.advertise, Zone: cfg.Zone, Workers: n.pool.Size(), Version: cfg.Version, Placement: placement}
+	cc.Meta = cluster.Meta{GRPCAddr: n.advertise, Zone: cfg.Zone, Workers: n.pool.Size(), Version: cfg.Version, Placement: placement,
+		KeyHash: cfg.Ring.KeyHash, RESPAddr: n.respAdvertise}
 	cc.OnView = n.onView
 	cc.OnContact = n.lease.note
 	if n.sec, err = n.loadSecurity(&cc); err != nil {

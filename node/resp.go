@@ -8,11 +8,29 @@ import (
 
 	"github.com/nothingshared/ns/node/internal/respserver"
 	nsv1 "github.com/nothingshared/ns/proto/ns/v1"
+	"github.com/nothingshared/ns/ring"
 )
 
-// newRESP binds the Redis protocol listener (Config.RESPAddr) and builds
-// its server; nothing without an address. It runs after loadSecurity: RESP
-// uses the node's certificates and tokens.
+// bindRESP binds the Redis protocol listener (Config.RESPAddr), before the
+// gossip metadata is built: in cluster mode it advertises the address.
+func (n *Node) bindRESP() (err error) {
+	if n.cfg.RESPAddr == "" {
+		return nil
+	}
+	if n.respLis, err = net.Listen("tcp", n.cfg.RESPAddr); err != nil {
+		return fmt.Errorf("node: listen --resp-addr %s: %w", n.cfg.RESPAddr, err)
+	}
+	if n.cfg.RESPCluster {
+		host, _, _ := net.SplitHostPort(n.advertise)
+		if n.respAdvertise, err = advertiseAddr(host, n.respLis.Addr().String()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// newRESP builds the Redis protocol server; nothing without an address. It
+// runs after loadSecurity: RESP uses the node's certificates and tokens.
 func (n *Node) newRESP() (err error) {
 	if n.cfg.RESPAddr == "" {
 		return nil
@@ -26,14 +44,13 @@ func (n *Node) newRESP() (err error) {
 	}
 	rc.MaxConnections = n.cfg.RESPMaxConnections
 	rc.IdleTimeout = n.cfg.RESPIdleTimeout
+	rc.FlushAll = n.cfg.RESPFlushAll
+	rc.Cluster = n.cfg.RESPCluster
 	rc.RequestTimeout = n.cfg.RequestTimeout
 	rc.Version = n.cfg.Version
 	rc.Logger = n.log
 	if n.resp, err = respserver.New(rc); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidConfig, err)
-	}
-	if n.respLis, err = net.Listen("tcp", n.cfg.RESPAddr); err != nil {
-		return fmt.Errorf("node: listen --resp-addr %s: %w", n.cfg.RESPAddr, err)
 	}
 	return nil
 }
@@ -72,6 +89,46 @@ func (b *backend) DBSize() (int64, error) {
 	}
 	return total, nil
 }
+
+// Partitions is the cluster's partition count.
+func (b *backend) Partitions() int { return b.n().table.Load().Partitions() }
+
+// PartitionOf returns the partition Dispatch routes key to.
+func (b *backend) PartitionOf(key []byte) int { return b.n().table.Load().PartitionOf(key) }
+
+// respTopology is the RESP cluster topology of one table.
+type respTopology struct {
+	table *ring.Table
+	topo  respserver.Topology
+}
+
+var _ respserver.ClusterBackend = (*backend)(nil)
+
+// Topology returns the current table as Redis Cluster clients see it, with
+// each member's advertised RESP address; rebuilt once per table.
+func (b *backend) Topology() respserver.Topology {
+	n := b.n()
+	t := n.table.Load()
+	if c := n.respTopo.Load(); c != nil && c.table == t {
+		return c.topo
+	}
+	resp := map[string]string{n.cfg.NodeID: n.respAdvertise}
+	for _, m := range n.members.View().Members {
+		if m.ID != n.cfg.NodeID {
+			resp[m.ID] = m.Meta.RESPAddr
+		}
+	}
+	members := t.Members()
+	topo := respserver.Topology{Epoch: t.Epoch(), Self: t.MemberIndex(n.cfg.NodeID), Owners: t.Owners()}
+	for _, m := range members {
+		topo.Nodes = append(topo.Nodes, respserver.ClusterNode{ID: m.ID, Addr: resp[m.ID]})
+	}
+	n.respTopo.Store(&respTopology{table: t, topo: topo})
+	return topo
+}
+
+// LocalKeys counts the keys of the partitions this node owns.
+func (b *backend) LocalKeys() int64 { return int64(b.n().countKeys()) }
 
 // dbsizeTimeout bounds DBSIZE's questions to the other members.
 const dbsizeTimeout = 2 * time.Second

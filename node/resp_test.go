@@ -17,6 +17,7 @@ import (
 	"github.com/nothingshared/ns/internal/tlsutil"
 	"github.com/nothingshared/ns/internal/tlsutil/certtest"
 	"github.com/nothingshared/ns/node"
+	"github.com/nothingshared/ns/ring"
 )
 
 // redisClient returns a go-redis client of node i speaking RESP proto.
@@ -101,8 +102,25 @@ func TestRESPCommands(t *testing.T) {
 			if d := must[time.Duration](t)(rc.TTL(ctx, p+"a").Result()); d != -1 {
 				t.Fatalf("TTL after GETSET = %v, want -1 (no ttl)", d)
 			}
-			_, err = rc.GetDel(ctx, p+"a").Result()
-			wantErr(t, err, "unknown command 'getdel'")
+			if got := str(rc.GetDel(ctx, p+"a").Result()); got != "6" {
+				t.Fatalf("GETDEL = %q", got)
+			}
+			if _, err := rc.GetDel(ctx, p+"a").Result(); !errors.Is(err, redis.Nil) {
+				t.Fatalf("GETDEL of a deleted key: %v, want redis.Nil", err)
+			}
+			if n := i64(rc.Append(ctx, p+"ap", "ab").Result()); n != 2 {
+				t.Fatalf("APPEND to absent = %d", n)
+			}
+			if n := i64(rc.Append(ctx, p+"ap", "cd").Result()); n != 4 {
+				t.Fatalf("APPEND = %d", n)
+			}
+			if got := str(rc.Get(ctx, p+"ap").Result()); got != "abcd" {
+				t.Fatalf("GET after APPEND = %q", got)
+			}
+			_, err = rc.MSetNX(ctx, p+"m1", "x", p+"m2", "y").Result()
+			wantErr(t, err, "are in different partitions")
+			_, err = rc.FlushAll(ctx).Result()
+			wantErr(t, err, "--resp-flushall")
 			str(rc.MSet(ctx, p+"m1", "x", p+"m2", "y").Result())
 			vals := must[[]any](t)(rc.MGet(ctx, p+"m1", p+"none", p+"m2").Result())
 			if fmt.Sprint(vals) != "[x <nil> y]" {
@@ -382,5 +400,266 @@ func TestRESPTLS(t *testing.T) {
 	defer plain.Close()
 	if err := plain.Ping(ctx).Err(); err == nil {
 		t.Fatal("plaintext PING answered by a TLS node")
+	}
+}
+
+// samePartition returns n keys with prefix that share key0's partition.
+func samePartition(tb *ring.Table, key0 string, n int) []string {
+	keys := []string{key0}
+	for i := 0; len(keys) < n; i++ {
+		if k := fmt.Sprint(key0, "-", i); tb.PartitionOf([]byte(k)) == tb.PartitionOf([]byte(key0)) {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// scanAll pages SCAN through rc with go-redis's iterator and counts each
+// key seen.
+func scanAll(t *testing.T, rc *redis.Client, match string, count int64) map[string]int {
+	t.Helper()
+	seen := map[string]int{}
+	it := rc.Scan(context.Background(), 0, match, count).Iterator()
+	for it.Next(context.Background()) {
+		seen[it.Val()]++
+	}
+	if err := it.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return seen
+}
+
+// TestRESPKeyspaceSurvivesCrash: APPEND, GETDEL and MSETNX through go-redis
+// on three nodes with one backup are replicated like every write: after
+// one node crashes, nothing acknowledged is lost. SCAN pages over every
+// partition on every node and returns each key once, before and after;
+// FLUSHALL, enabled by its flag, empties the cluster.
+func TestRESPKeyspaceSurvivesCrash(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Config{Nodes: 3, Modify: func(_ int, cfg *node.Config) {
+		cfg.Ring.Backups = 1
+		cfg.RESPFlushAll = true
+	}})
+	ctx := context.Background()
+	rc := redisClient(t, c, 0, 3, "")
+	const n = 200
+	want := map[string]string{}
+	for i := range n {
+		k := fmt.Sprint("ap", i)
+		for _, part := range []string{"a", "b", "c"} {
+			if err := rc.Append(ctx, k, part).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want[k] = "abc"
+		if i%4 == 0 {
+			if got, err := rc.GetDel(ctx, k).Result(); err != nil || got != "abc" {
+				t.Fatalf("GETDEL %s = %q, %v", k, got, err)
+			}
+			delete(want, k)
+		}
+	}
+	for i := range 20 {
+		keys := samePartition(c.Nodes[0].Table(), fmt.Sprint("nx", i), 3)
+		if ok, err := rc.MSetNX(ctx, keys[0], "1", keys[1], "2", keys[2], "3").Result(); err != nil || !ok {
+			t.Fatalf("MSETNX %v = %v, %v", keys, ok, err)
+		}
+		if ok, err := rc.MSetNX(ctx, keys[0]+"-new", "x", keys[1], "y").Result(); err == nil && ok {
+			t.Fatalf("MSETNX over a present key wrote")
+		}
+		want[keys[0]], want[keys[1]], want[keys[2]] = "1", "2", "3"
+	}
+	check := func(rc *redis.Client, via string) {
+		t.Helper()
+		seen := scanAll(t, rc, "", 7)
+		if len(seen) != len(want) {
+			t.Fatalf("SCAN via %s saw %d keys, want %d", via, len(seen), len(want))
+		}
+		for k, v := range want {
+			if seen[k] != 1 {
+				t.Fatalf("SCAN via %s saw %s %d times", via, k, seen[k])
+			}
+			if got, err := rc.Get(ctx, k).Result(); err != nil || got != v {
+				t.Fatalf("GET %s via %s = %q, %v; want %q", k, via, got, err, v)
+			}
+		}
+		if m := scanAll(t, rc, "nx1?-*", 50); len(m) != 20 {
+			t.Fatalf("SCAN MATCH nx1?-* via %s: %d keys, want 20: %v", via, len(m), m)
+		}
+	}
+	check(redisClient(t, c, 1, 2, ""), "n2")
+	c.Nodes[2].Abort()
+	waitFor(t, 20*time.Second, "survivors agree on a 2-member table", func() bool {
+		a, b := c.Nodes[0].Table(), c.Nodes[1].Table()
+		return len(a.Members()) == 2 && a.Epoch() == b.Epoch() && a.Hash() == b.Hash()
+	})
+	check(rc, "n1 after n3 crashed")
+	if err := rc.FlushAll(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if m := scanAll(t, redisClient(t, c, 1, 2, ""), "", 100); len(m) != 0 {
+		t.Fatalf("after FLUSHALL SCAN saw %d keys", len(m))
+	}
+	if n, err := rc.DBSize(ctx).Result(); err != nil || n != 0 {
+		t.Fatalf("DBSIZE after FLUSHALL = %d, %v", n, err)
+	}
+}
+
+// TestRESPClusterMode: three nodes with --resp-cluster and one backup;
+// go-redis's ClusterClient routes every key to its owner (CLUSTER SLOTS,
+// MOVED), through a graceful leave and a crash, and nothing acknowledged
+// is lost. A node without --resp-cluster is refused by the others.
+func TestRESPClusterMode(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Config{Nodes: 4, Modify: func(_ int, cfg *node.Config) {
+		cfg.Ring.Backups = 1
+		cfg.RESPCluster = true
+	}})
+	ctx := context.Background()
+	var addrs []string
+	for _, n := range c.Nodes {
+		addrs = append(addrs, n.RESPAddr())
+	}
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, DialTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		MaxRedirects: 8})
+	t.Cleanup(func() { cc.Close() })
+	slots, err := cc.ClusterSlots(ctx).Result()
+	if err != nil || len(slots) < 4 {
+		t.Fatalf("CLUSTER SLOTS = %v, %v", slots, err)
+	}
+	written := map[string]string{}
+	write := func(from, to int) {
+		t.Helper()
+		for i := from; i < to; i++ {
+			k, v := fmt.Sprint("ck", i), fmt.Sprint("v", i)
+			if err := cc.Set(ctx, k, v, 0).Err(); err != nil {
+				t.Fatalf("SET %s: %v", k, err)
+			}
+			written[k] = v
+		}
+		if err := cc.MSet(ctx, fmt.Sprint("{t", from, "}a"), "1", fmt.Sprint("{t", from, "}b"), "2").Err(); err != nil {
+			t.Fatalf("MSET with a hash tag: %v", err)
+		}
+		written[fmt.Sprint("{t", from, "}a")], written[fmt.Sprint("{t", from, "}b")] = "1", "2"
+	}
+	check := func(via string) {
+		t.Helper()
+		for k, v := range written {
+			var got string
+			var err error
+			for range 50 { // a client may need a few redirects while tables settle
+				if got, err = cc.Get(ctx, k).Result(); err == nil {
+					break
+				}
+				cc.ReloadState(ctx)
+				time.Sleep(20 * time.Millisecond)
+			}
+			if err != nil || got != v {
+				t.Fatalf("%s: GET %s = %q, %v; want %q", via, k, got, err, v)
+			}
+		}
+	}
+	write(0, 300)
+	check("4 nodes")
+	// MOVED from a node that does not own the key.
+	k := []byte("foo")
+	owner := c.Nodes[0].Table().Owner(c.Nodes[0].Table().PartitionOf(k)).ID
+	for i, n := range c.Nodes {
+		if n.ID() != owner {
+			_, err := redisClient(t, c, i, 2, "").Get(ctx, "foo").Result()
+			wantErr(t, err, "MOVED 12182 ")
+			break
+		}
+	}
+	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := c.Nodes[3].Shutdown(sctx); err != nil {
+		t.Fatal(err)
+	}
+	c.Nodes = c.Nodes[:3]
+	c.WaitAgreed(20 * time.Second)
+	cc.ReloadState(ctx)
+	check("after a graceful leave")
+	write(300, 400)
+	c.Nodes[2].Abort()
+	waitFor(t, 20*time.Second, "survivors agree on a 2-member table", func() bool {
+		a, b := c.Nodes[0].Table(), c.Nodes[1].Table()
+		return len(a.Members()) == 2 && a.Epoch() == b.Epoch() && a.Hash() == b.Hash()
+	})
+	cc.ReloadState(ctx)
+	check("after a crash")
+
+	// A node placing keys by xxhash is refused: not ready, and says why;
+	// the cluster's table does not take it.
+	cfg := clustertest.NodeConfig(t, 9)
+	cfg.JoinTimeout = 300 * time.Millisecond
+	cfg.Cluster.Join = []string{c.Nodes[0].GossipAddr()}
+	n, err := node.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Shutdown(context.Background()) })
+	if err := n.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the refusal names --resp-cluster", func() bool {
+		_, why := n.Ready()
+		return strings.Contains(why, "--resp-cluster")
+	})
+	if got := c.Nodes[0].Table(); len(got.Members()) != 2 {
+		t.Fatalf("the cluster's table took the refused node: %v", got.Members())
+	}
+}
+
+// TestRESPClusterDataDir: a data directory records the key hash. A node
+// with --resp-cluster keeps its keys across a restart; the same directory
+// is refused to a node without it, and a directory of xxhash data to a
+// node with it.
+func TestRESPClusterDataDir(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	start := func(cluster bool, dir string) (*node.Node, error) {
+		cfg := clustertest.NodeConfig(t, 0)
+		cfg.DataDir, cfg.RESPCluster = dir, cluster
+		n, err := node.New(cfg)
+		if err != nil {
+			return nil, err
+		}
+		if err := n.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = n.Shutdown(ctx) })
+		waitFor(t, 10*time.Second, "ready", func() bool { ok, _ := n.Ready(); return ok })
+		return n, nil
+	}
+	n, err := start(true, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := redis.NewClient(&redis.Options{Addr: n.RESPAddr(), MaxRetries: -1})
+	if err := rc.Set(ctx, "foo", "bar", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	rc.Close()
+	if err := n.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := start(false, dir); !errors.Is(err, node.ErrInvalidConfig) || !strings.Contains(err.Error(), "key hash 1") {
+		t.Fatalf("a standalone node on a cluster-mode data dir: %v, want ErrInvalidConfig naming key hash 1", err)
+	}
+	n, err = start(true, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc = redis.NewClient(&redis.Options{Addr: n.RESPAddr(), MaxRetries: -1})
+	defer rc.Close()
+	if got, err := rc.Get(ctx, "foo").Result(); err != nil || got != "bar" {
+		t.Fatalf("GET foo after a restart = %q, %v", got, err)
+	}
+	// xxhash data: no key hash file.
+	old := t.TempDir()
+	if err := os.WriteFile(filepath.Join(old, "node.json"), []byte("{}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := start(true, old); !errors.Is(err, node.ErrInvalidConfig) || !strings.Contains(err.Error(), "data without keyhash.json") {
+		t.Fatalf("a cluster-mode node on an older xxhash data dir: %v, want a refusal", err)
 	}
 }

@@ -27,6 +27,14 @@ const (
 	// DefaultPlacement is the placement version of new clusters.
 	DefaultPlacement = PlacementV2
 
+	// KeyHashXX places a key by xxhash64(key) mod P (PartitionOf): the
+	// default, and the only key hash of the first releases.
+	KeyHashXX = 0
+	// KeyHashSlots places a key by Redis Cluster's hash slot: partition =
+	// Slot(key)*P/SlotCount (SlotPartition), so that Redis Cluster clients
+	// can route by slot (docs/resp.md, "Redis Cluster mode").
+	KeyHashSlots = 1
+
 	// MaxPartitions bounds Config.Partitions so that a configuration read
 	// from the wire cannot make a node allocate without limit.
 	MaxPartitions = 1 << 20
@@ -69,6 +77,12 @@ type Config struct {
 	// one (docs/rebalancing.md, "Placement versions"). Zero means
 	// DefaultPlacement.
 	Placement int
+
+	// KeyHash is how a key is placed in a partition: KeyHashXX (0, the
+	// default) or KeyHashSlots. It is chosen when a cluster is created and
+	// never changes: every node and client of a cluster must use the same
+	// one, or they look for keys in different partitions.
+	KeyHash int
 }
 
 // DefaultConfig returns the default configuration: 271 partitions, no
@@ -103,6 +117,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: load %v, want 0 (default) or in (1, %v]", ErrInvalidConfig, c.Load, MaxLoad)
 	case c.Placement != 0 && c.Placement != PlacementV1 && c.Placement != PlacementV2:
 		return fmt.Errorf("%w: placement version %d, want 0 (default), %d or %d", ErrInvalidConfig, c.Placement, PlacementV1, PlacementV2)
+	case c.KeyHash != KeyHashXX && c.KeyHash != KeyHashSlots:
+		return fmt.Errorf("%w: key hash %d, want %d (xxhash) or %d (Redis Cluster slots)", ErrInvalidConfig, c.KeyHash, KeyHashXX, KeyHashSlots)
 	}
 	return nil
 }

@@ -195,10 +195,10 @@ const hashTag = "ns.ring.v1"
 
 // computeHash hashes the partition count, the configured backup count, the
 // members (ID, Addr, Zone), the owners and the backups, in a length-prefixed
-// little-endian encoding. The epoch, VirtualNodes, Load and Placement are
-// left out: two tables with the same content have the same hash however they
-// were made. Clients rebuild tables from the wire (FromAssignment), which
-// carries neither; with the placement version in the hash, every client
+// little-endian encoding. The epoch, VirtualNodes, Load, Placement and
+// KeyHash are left out: two tables with the same content have the same hash
+// however they were made. Clients rebuild tables from the wire
+// (FromAssignment), which carries none of them; with the placement version in the hash, every client
 // would reject the tables of a cluster whose version it did not guess.
 func (t *Table) computeHash() uint64 {
 	buf := make([]byte, 0, 64+len(t.members)*48+len(t.owners)*8*(2+t.cfg.Backups))
@@ -225,8 +225,14 @@ func (t *Table) computeHash() uint64 {
 	return xxhash.Sum64(buf)
 }
 
-// PartitionOf returns the partition of key: PartitionOf(key, t.Partitions()).
-func (t *Table) PartitionOf(key []byte) int { return PartitionOf(key, t.cfg.Partitions) }
+// PartitionOf returns the partition of key: PartitionOf(key, t.Partitions()),
+// or with Config.KeyHash KeyHashSlots SlotPartition(Slot(key), t.Partitions()).
+func (t *Table) PartitionOf(key []byte) int {
+	if t.cfg.KeyHash == KeyHashSlots {
+		return SlotPartition(Slot(key), t.cfg.Partitions)
+	}
+	return PartitionOf(key, t.cfg.Partitions)
+}
 
 // Partitions returns the partition count P.
 func (t *Table) Partitions() int { return t.cfg.Partitions }

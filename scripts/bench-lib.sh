@@ -76,8 +76,9 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 resp_bench() {
 	local before after line tck
 	tck=$(getconf CLK_TCK)
-	before=$(cpu_ticks "$3")
-	line=$(redis-benchmark -h 127.0.0.1 -p "$2" -t "$5" -c "$CLIENTS" -n "$N" -d "$SIZE" -P "$4" -r "$KEYS" 2>/dev/null |
+	before=$(for p in $3; do cpu_ticks "$p"; done | awk '{s += $1} END {print s}')
+	# shellcheck disable=SC2086 # $6: extra flags (--cluster), maybe none
+	line=$(redis-benchmark ${6:-} -h 127.0.0.1 -p "$2" -t "$5" -c "$CLIENTS" -n "$N" -d "$SIZE" -P "$4" -r "$KEYS" 2>/dev/null |
 		tr '\r' '\n' | awk '
 			/Latency by percentile distribution/ {d = 1; next}
 			/Cumulative distribution/ {d = 0}
@@ -86,7 +87,7 @@ resp_bench() {
 			/latency summary/ {s = NR}
 			s && NR == s + 2 {p50 = $3; p99 = $5; mx = $6}
 			END {print rps, p50, p99, (p999 == "" ? mx : p999)}')
-	after=$(cpu_ticks "$3")
+	after=$(for p in $3; do cpu_ticks "$p"; done | awk '{s += $1} END {print s}')
 	set -- "$1" "$5" "$4" $line "$(awk -v t="$((after - before))" -v hz="$tck" -v n="$N" 'BEGIN {printf "%.2f", t / hz / n * 1e6}')"
 	# name test P ops p50 p99 cpu p99.9
 	echo "$1 $2 $3 $4 $5 $6 $8 $7"

@@ -3,6 +3,8 @@
 #   scripts/cluster.sh start   # gRPC 7700-7702, gossip 7946-7948, admin 7780-7782, Redis 7379-7381
 #   scripts/cluster.sh stop    # graceful: SIGTERM, then wait
 # State (pids, logs) lives in .cluster/. NODES=5 starts more nodes.
+# RESP_CLUSTER=1 starts them with --resp-cluster (Redis Cluster mode:
+# redis-cli -c, go-redis ClusterClient; docs/resp.md), for a new cluster only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=.cluster
@@ -30,6 +32,7 @@ start() {
 			--gossip-addr "127.0.0.1:$((7946 + i))" --http-addr "127.0.0.1:$((7780 + i))"
 			--resp-addr "127.0.0.1:$((7379 + i))")
 		[ "$i" -gt 0 ] && args+=(--join 127.0.0.1:7946)
+		[ "${RESP_CLUSTER:-0}" = 1 ] && args+=(--resp-cluster)
 		nohup "$bin" "${args[@]}" >"$dir/n$((i + 1)).log" 2>&1 &
 		echo $! >"$dir/n$((i + 1)).pid"
 	done
@@ -44,6 +47,7 @@ start() {
 		echo "  n$((i + 1)): grpc 127.0.0.1:$((7700 + i))  gossip 127.0.0.1:$((7946 + i))  admin http://127.0.0.1:$((7780 + i))/  redis 127.0.0.1:$((7379 + i))  log $dir/n$((i + 1)).log"
 	done
 	echo "try:  ./bin/nsctl --endpoints 127.0.0.1:7700,127.0.0.1:7701,127.0.0.1:7702 members"
+	[ "${RESP_CLUSTER:-0}" = 1 ] && echo "      redis-cli -c -p 7379 set foo bar   (Redis Cluster mode: follows MOVED)"
 	echo "stop: make cluster-stop"
 }
 

@@ -20,6 +20,7 @@ func TableToProto(t *ring.Table) *nsv1.Table {
 		Hash:        t.Hash(),
 		Partitions:  uint32(t.Partitions()),
 		BackupCount: uint32(t.BackupCount()),
+		KeyHash:     uint32(t.Config().KeyHash),
 		Members:     make([]*nsv1.TableMember, len(members)),
 		Owners:      make([]uint32, t.Partitions()),
 	}
@@ -52,6 +53,7 @@ func TableFromProto(pt *nsv1.Table) (*ring.Table, error) {
 	cfg := ring.DefaultConfig()
 	cfg.Partitions = int(pt.GetPartitions())
 	cfg.Backups = int(pt.GetBackupCount())
+	cfg.KeyHash = int(min(pt.GetKeyHash(), 1<<16)) // an unknown one fails cfg.Validate
 	members := make([]ring.Member, len(pt.GetMembers()))
 	for i, m := range pt.GetMembers() {
 		members[i] = ring.Member{ID: m.GetId(), Addr: m.GetGrpcAddr(), Zone: m.GetZone()}

@@ -173,6 +173,7 @@ var errorTable = []errorEntry{
 	{err: kv.ErrUnknownOp, code: codes.InvalidArgument, reason: "KV_UNKNOWN_OP"},
 	{err: kv.ErrCorrupt, code: codes.InvalidArgument, reason: "KV_CORRUPT"},
 	{err: kv.ErrMemoryFull, code: codes.ResourceExhausted, reason: "KV_MEMORY_FULL"},
+	{err: kv.ErrValueTooLarge, code: codes.InvalidArgument, reason: "KV_VALUE_TOO_LARGE"},
 	// ---- end of kv ----
 
 	// context, last: an error that wraps both a sentinel above and a context

@@ -140,6 +140,7 @@ func TestErrorKVSentinels(t *testing.T) {
 		{kv.ErrNotInteger, codes.FailedPrecondition},
 		{kv.ErrTruncated, codes.InvalidArgument}, // wraps kv.ErrCorrupt
 		{kv.ErrMemoryFull, codes.ResourceExhausted},
+		{kv.ErrValueTooLarge, codes.InvalidArgument},
 	} {
 		t.Run(tc.err.Error(), func(t *testing.T) {
 			if got := Code(tc.err); got != tc.code {

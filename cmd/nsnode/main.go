@@ -62,6 +62,8 @@ type flags struct {
 	respAddr                                          string
 	respMaxConns                                      int
 	respIdle                                          time.Duration
+	respFlushAll                                      bool
+	respCluster                                       bool
 	maxRecvMsg, maxInFlight, maxStreams, maxConns     int
 	dataDir, fsync                                    string
 	walSegment                                        int64
@@ -144,6 +146,8 @@ Exit codes: 0 ok, 1 runtime failure, 2 bad flags or configuration.`,
 	fl.StringVar(&f.respAddr, "resp-addr", "127.0.0.1:7379", "Redis protocol (RESP2/RESP3) listen address, for redis-cli and Redis clients (docs/resp.md); empty disables")
 	fl.IntVar(&f.respMaxConns, "resp-max-connections", 10000, "Redis protocol connections open at once; more get \"max number of clients reached\" (negative: no limit)")
 	fl.DurationVar(&f.respIdle, "resp-idle-timeout", 0, "close a Redis protocol connection idle this long (0: never)")
+	fl.BoolVar(&f.respCluster, "resp-cluster", false, "serve the Redis protocol as a Redis Cluster (CLUSTER SLOTS, MOVED): keys placed by Redis's hash slots; every node of a cluster alike, from its creation (docs/resp.md)")
+	fl.BoolVar(&f.respFlushAll, "resp-flushall", false, "allow the Redis protocol's FLUSHALL and FLUSHDB, which remove every key of the cluster")
 	fl.StringVar(&f.advertise, "advertise-addr", "", "host or IP that peers and clients use to reach this node (required when binding 0.0.0.0)")
 	fl.StringSliceVar(&f.join, "join", nil, "comma list of seeds to join: host:port or DNS names (every A record is tried)")
 	fl.StringVar(&f.zone, "zone", "", "failure zone of this node; backups prefer other zones")
@@ -244,6 +248,8 @@ func (f *flags) config() (node.Config, *slog.Logger, error) {
 	cfg.RESPAddr = f.respAddr
 	cfg.RESPMaxConnections = f.respMaxConns
 	cfg.RESPIdleTimeout = f.respIdle
+	cfg.RESPFlushAll = f.respFlushAll
+	cfg.RESPCluster = f.respCluster
 	cfg.AdvertiseAddr = f.advertise
 	cfg.Zone = f.zone
 	cfg.Version = buildinfo.Version

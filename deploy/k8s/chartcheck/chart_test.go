@@ -61,7 +61,7 @@ func TestChartRenders(t *testing.T) {
 			want: want{replicas: 3, join: true, pdb: true, serviceAccount: true, antiAffinity: "soft", spread: true,
 				serviceType: corev1.ServiceTypeClusterIP,
 				flags:       []string{"--partitions=271", "--backups=0", "--log-format=json", "--log-level=info", "--shutdown-timeout=45s"},
-				absent: append([]string{"--workers", "--pin-cpus", "--gossip-key-file", "--tls-ca", "--disable-pprof", "--zone", "--queue-size"},
+				absent: append([]string{"--workers", "--pin-cpus", "--gossip-key-file", "--tls-ca", "--disable-pprof", "--zone", "--queue-size", "--resp-cluster", "--resp-flushall"},
 					memOnly...)},
 		},
 		{
@@ -75,6 +75,7 @@ partitions: 1021
 backups: 2
 workers: 4
 pinCPUs: true
+respFlushAll: true
 queueSize: 4096
 zone: eu-west-1a
 log: {level: debug, format: text}
@@ -104,12 +105,20 @@ priorityClassName: high
 `,
 			want: want{replicas: 5, join: true, pdb: true, monitor: true, serviceAccount: true, antiAffinity: "hard", spread: true,
 				serviceType: corev1.ServiceTypeLoadBalancer, secretVolumes: []string{"ns-gossip", "ns-tls"},
-				flags: []string{"--partitions=1021", "--backups=2", "--workers=4", "--pin-cpus", "--queue-size=4096", "--zone=eu-west-1a",
+				flags: []string{"--partitions=1021", "--backups=2", "--workers=4", "--pin-cpus", "--resp-flushall", "--queue-size=4096", "--zone=eu-west-1a",
 					"--log-level=debug", "--log-format=text", "--shutdown-timeout=90s", "--disable-pprof",
 					"--gossip-key-file=/etc/ns/gossip/key", "--tls-ca=/etc/ns/tls/ca.crt", "--tls-cert=/etc/ns/tls/tls.crt",
 					"--tls-key=/etc/ns/tls/tls.key", "--max-value-bytes=4194304",
 					"--data-dir=/data", "--fsync=never", "--recovery-wait=5m"},
 				data: &dataWant{size: "200Gi", storageClass: ptr("local-nvme"), accessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOncePod}}},
+		},
+		{
+			name:   "redis cluster mode",
+			values: "respCluster: true\n",
+			want: want{replicas: 3, join: true, pdb: true, serviceAccount: true, antiAffinity: "soft", spread: true,
+				serviceType: corev1.ServiceTypeClusterIP,
+				flags:       []string{"--resp-cluster"},
+				absent:      append([]string{"--resp-flushall"}, memOnly...)},
 		},
 		{
 			name:   "persistence with its defaults",

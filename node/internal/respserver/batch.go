@@ -34,6 +34,8 @@ const (
 	kStrlen               // get: the value's length, 0 if absent
 	kGetRange             // get: the bytes [lo, hi] of the value, Redis's index rules
 	kRMW                  // read, then compare-and-swap, until swapped (step)
+	kAppend               // append: the new length
+	kScan                 // scan of one partition: the next cursor and the keys that match
 )
 
 // Flags of a kRMW op.
@@ -43,6 +45,7 @@ const (
 	fXX                   // write only if present
 	fExpire               // keep the value, set ttl (EXPIRE, PERSIST)
 	fPersist              // only if the key has a ttl; reply 1/0
+	fNone                 // kScan: TYPE other than string, no key matches
 )
 
 // op is one command of a batch.
@@ -61,7 +64,7 @@ type op struct {
 	old      []byte
 	absent   bool
 	ttl      time.Duration
-	// kGetRange: the indexes asked for.
+	// kGetRange: the indexes asked for. kScan: lo is the partition scanned.
 	lo, hi int64
 }
 
@@ -89,6 +92,7 @@ func (c *conn) plan(a, b int32) {
 		c.replyErr(o, "NOAUTH Authentication required.")
 	case cmd.arity > 0 && len(args) != cmd.arity || cmd.arity < 0 && len(args) < -cmd.arity:
 		c.errorf(o, "ERR wrong number of arguments for '%s' command", cmd.name)
+	case c.s.cfg.Cluster && cmd.first > 0 && !c.route(o, cmd, args):
 	default:
 		cmd.plan(c, o, args)
 	}
@@ -171,7 +175,7 @@ func (c *conn) add(items *[]*nsv1.Item, o *op, req *kv.Request) {
 	}
 	o.n++
 	// What AppendBinary asks slices.Grow for: fields, their lengths, varints.
-	n := len(req.Key) + len(req.Value) + len(req.Expected) + 3 + 6*binary.MaxVarintLen64
+	n := len(req.Key) + len(req.Value) + len(req.Expected) + 3 + 7*binary.MaxVarintLen64
 	payload, err := req.AppendBinary(c.alloc(n))
 	if err != nil {
 		panic("respserver: encoding a kv request: " + err.Error()) // ttls are checked before
@@ -416,8 +420,10 @@ func (c *conn) reply(o *op, res []*nsv1.Result) {
 		} else {
 			w.Int(0)
 		}
-	case kIncr:
+	case kIncr, kAppend:
 		w.Int(v.Counter)
+	case kScan:
+		c.scanReply(o, v)
 	case kStrlen:
 		w.Int(int64(len(v.Value)))
 	case kGetRange:
@@ -477,6 +483,8 @@ func errMessage(err error) string {
 	case errors.Is(err, kv.ErrMemoryFull):
 		// Redis's noeviction wording, then ns's message naming the limit.
 		return "OOM command not allowed when used memory > 'maxmemory' (ns: " + err.Error() + ")"
+	case errors.Is(err, kv.ErrValueTooLarge):
+		return "ERR string exceeds maximum allowed size (ns limit max-value-bytes; raise the node's --max-value-bytes): " + err.Error()
 	case errors.As(err, &le):
 		return fmt.Sprintf("ERR ns limit %s exceeded: got %d, max %d (send less, or raise the node's --%s)", le.Limit, le.Size, le.Max, le.Limit)
 	case errors.Is(err, transport.ErrKeyEmpty):

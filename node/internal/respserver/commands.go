@@ -63,6 +63,15 @@ func init() {
 		{name: "substr", arity: 4, flags: []string{"readonly"}, first: 1, last: 1, step: 1, plan: (*conn).getrange},
 		{name: "getex", arity: -2, flags: []string{"write", "fast"}, first: 1, last: 1, step: 1, plan: (*conn).getex},
 		{name: "time", arity: 1, flags: []string{"loading", "stale", "fast"}, plan: (*conn).timeCmd},
+		{name: "getdel", arity: 2, flags: []string{"write", "fast"}, first: 1, last: 1, step: 1, plan: (*conn).getdel},
+		{name: "append", arity: 3, flags: []string{"write", "denyoom", "fast"}, first: 1, last: 1, step: 1, plan: (*conn).appendCmd},
+		{name: "msetnx", arity: -3, flags: []string{"write", "denyoom"}, first: 1, last: -1, step: 2, plan: (*conn).msetnx},
+		{name: "scan", arity: -2, flags: []string{"readonly"}, plan: (*conn).scan},
+		{name: "flushall", arity: -1, flags: []string{"write"}, plan: (*conn).flushall},
+		{name: "flushdb", arity: -1, flags: []string{"write"}, plan: (*conn).flushall},
+		{name: "cluster", arity: -2, flags: []string{"stale"}, plan: (*conn).clusterCmd},
+		{name: "readonly", arity: 1, flags: []string{"loading", "stale", "fast"}, plan: (*conn).readonlyCmd},
+		{name: "readwrite", arity: 1, flags: []string{"loading", "stale", "fast"}, plan: (*conn).readonlyCmd},
 		{name: "ns.cas", arity: 4, flags: []string{"write", "denyoom", "fast"}, first: 1, last: 1, step: 1, plan: (*conn).cas},
 	}
 	for _, name := range []string{"multi", "exec", "discard", "watch", "unwatch"} {

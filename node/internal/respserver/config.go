@@ -24,6 +24,11 @@ type Backend interface {
 	// the node cannot count them (see docs/resp.md). It may ask other
 	// nodes.
 	DBSize() (int64, error)
+	// Partitions is the cluster's partition count, fixed for its life.
+	Partitions() int
+	// PartitionOf returns the partition of key, the one Dispatch routes it
+	// to. It must not change during the server's life.
+	PartitionOf(key []byte) int
 }
 
 // Config configures a Server.
@@ -54,6 +59,15 @@ type Config struct {
 	MaxCommandBytes int
 	// RequestTimeout bounds each batch's dispatch. 0 means 10s.
 	RequestTimeout time.Duration
+	// Cluster serves Redis Cluster mode (docs/resp.md): CLUSTER commands,
+	// MOVED for keys of partitions this node does not own (instead of
+	// forwarding them), CROSSSLOT for commands whose keys span slots.
+	// Backend must be a ClusterBackend placing keys by Redis's slots
+	// (partition = slot*P/16384); New checks. false: standalone.
+	Cluster bool
+	// FlushAll enables FLUSHALL and FLUSHDB, which remove every key of the
+	// cluster. false (the default) answers them with an error.
+	FlushAll bool
 	// Version is the ns version INFO reports.
 	Version string
 	// Logger receives rare events; nil discards them.
@@ -86,6 +100,11 @@ func DefaultConfig() Config {
 func (c *Config) validate() error {
 	if c.Backend == nil {
 		return fmt.Errorf("%w: Backend is required", ErrInvalidConfig)
+	}
+	if c.Cluster {
+		if err := checkClusterBackend(c.Backend); err != nil {
+			return err
+		}
 	}
 	if c.IdleTimeout < 0 || c.RequestTimeout < 0 || c.MaxCommandBytes < 0 {
 		return fmt.Errorf("%w: timeouts and sizes must not be negative", ErrInvalidConfig)

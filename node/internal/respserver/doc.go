@@ -14,5 +14,10 @@
 // dispatched together, one Dispatch per round for the whole batch (run,
 // step).
 //
-// Nothing here knows about partitions or nodes: Backend.Dispatch routes.
+// Backend.Dispatch routes; the server knows partitions only to address a
+// whole partition (SCAN, FLUSHALL: a probe key per partition) and to refuse
+// an MSETNX across partitions. In Redis Cluster mode (Config.Cluster,
+// cluster.go) it also knows the owners (ClusterBackend.Topology): it
+// answers MOVED for a key owned elsewhere instead of dispatching it, and
+// CROSSSLOT for keys of several slots.
 package respserver

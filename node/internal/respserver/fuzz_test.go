@@ -5,7 +5,6 @@ import (
 	"net"
 	"testing"
 
-	"github.com/nothingshared/ns/kv"
 	"github.com/nothingshared/ns/resp"
 )
 
@@ -20,25 +19,42 @@ func FuzzCommands(f *testing.F) {
 		"MSET\x00a\x001\x00b", "MGET\x00a\x00b", "HELLO\x003\x00AUTH\x00u\x00p\x00SETNAME\x00x",
 		"CLIENT\x00SETINFO\x00lib-ver\x001", "CONFIG\x00GET\x00*", "COMMAND\x00INFO\x00get\x00nope",
 		"INFO\x00keyspace", "GETEX\x00k\x00PERSIST", "GETEX\x00k\x00PXAT\x001", "GETRANGE\x00k\x00-9223372036854775808\x00-1", "TIME", "NS.CAS\x00k\x00v\x00w", "PEXPIREAT\x00k\x009223372036854775807",
+		"GETDEL\x00k", "APPEND\x00k\x00v", "MSETNX\x00a\x001\x00b\x002", "SCAN\x000\x00MATCH\x00k*\x00COUNT\x003", "FLUSHALL\x00ASYNC",
 	} {
 		f.Add([]byte(seed))
 	}
-	fb := &fakeBackend{store: kv.NewStore()}
+	// A standalone server, and one in cluster mode owning partitions 0-2
+	// of three nodes (its Dispatch is never asked about the others).
 	cfg := DefaultConfig()
-	cfg.Backend = fb
-	s, err := New(cfg)
+	cfg.Backend = newFakeBackend()
+	standalone, err := New(cfg)
 	if err != nil {
 		f.Fatal(err)
 	}
+	fb := newFakeBackend()
+	fb.slots = true
+	topo := Topology{Epoch: 3, Nodes: []ClusterNode{{"n1", "127.0.0.1:1"}, {"n2", "127.0.0.1:2"}, {"n3", "[::1]:3"}}, Owners: []int{0, 0, 0, 1, 1, 1, 2, 2}}
+	cfg.Backend, cfg.Cluster = &clusterFake{fakeBackend: fb, topo: topo}, true
+	clustered, err := New(cfg)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add([]byte("CLUSTER\x00SHARDS"))
+	f.Add([]byte("MSET\x00{a}x\x001\x00{a}y\x002"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		args := bytes.Split(in, []byte{0})
 		if len(args) > 32 || len(args[0]) == 0 {
 			return
 		}
+		s := standalone
+		if len(in)%2 == 1 {
+			s = clustered
+		}
 		a, b := net.Pipe()
 		defer a.Close()
 		defer b.Close()
 		c := s.newConn(a)
+		c.topo = topo
 		for i := 0; i < 2; i++ { // twice: state from the first (HELLO 3, a key) matters
 			c.args, c.ops, c.items = append(c.args[:0], args...), c.ops[:0], c.items[:0]
 			c.imm.Reset()

@@ -140,7 +140,7 @@ func (c *conn) hello(o *op, args [][]byte) {
 	w.BulkString("id")
 	w.Int(c.id)
 	w.BulkString("mode")
-	w.BulkString("standalone")
+	w.BulkString(c.s.mode())
 	w.BulkString("role")
 	w.BulkString("master")
 	w.BulkString("modules")
@@ -572,7 +572,7 @@ func (c *conn) cas(o *op, args [][]byte) {
 // ---- server ----
 
 func (c *conn) dbsize(o *op, _ [][]byte) {
-	n, err := c.s.cfg.Backend.DBSize()
+	n, err := c.s.dbsize()
 	if err != nil {
 		c.replyErr(o, "ERR "+err.Error())
 		return
@@ -609,7 +609,7 @@ func (c *conn) info(o *op, args [][]byte) {
 		"redis_version:"+RedisVersion,
 		"ns_version:"+s.cfg.Version,
 		"ns_node_id:"+s.cfg.Backend.NodeID(),
-		"redis_mode:standalone",
+		"redis_mode:"+s.mode(),
 		"os:"+runtime.GOOS,
 		"arch_bits:64",
 		"process_id:"+strconv.Itoa(os.Getpid()),
@@ -627,13 +627,30 @@ func (c *conn) info(o *op, args [][]byte) {
 		"ns_batches_dispatched:"+strconv.FormatUint(st.Batches, 10))
 	section("Replication", "role:master", "connected_slaves:0")
 	var ks []string
-	if n, err := s.cfg.Backend.DBSize(); err == nil && n > 0 {
+	if n, err := s.dbsize(); err == nil && n > 0 {
 		ks = append(ks, fmt.Sprintf("db0:keys=%d,expires=0,avg_ttl=0", n))
 	}
 	section("Keyspace", ks...)
+	section("Cluster", "cluster_enabled:"+map[bool]string{false: "0", true: "1"}[s.cfg.Cluster])
 	c.begin(o)
 	c.imm.BulkString(b.String())
 	c.end(o)
+}
+
+// mode is Redis's server mode: standalone or cluster.
+func (s *Server) mode() string {
+	if s.cfg.Cluster {
+		return "cluster"
+	}
+	return "standalone"
+}
+
+// dbsize is DBSIZE: the cluster's keys, or in cluster mode this node's.
+func (s *Server) dbsize() (int64, error) {
+	if s.cfg.Cluster {
+		return s.cfg.Backend.(ClusterBackend).LocalKeys(), nil
+	}
+	return s.cfg.Backend.DBSize()
 }
 
 func splitPort(addr string) (string, string, error) {
@@ -655,7 +672,7 @@ func (c *conn) configParams() map[string]string {
 		"timeout":            strconv.FormatInt(int64(c.s.cfg.IdleTimeout/time.Second), 10),
 		"proto-max-bulk-len": strconv.Itoa(c.s.lim.MaxBulkBytes),
 		"maxmemory":          "0",
-		"cluster-enabled":    "no",
+		"cluster-enabled":    map[bool]string{false: "no", true: "yes"}[c.s.cfg.Cluster],
 	}
 }
 

@@ -37,6 +37,9 @@ type Server struct {
 	commands atomic.Uint64
 	batches  atomic.Uint64
 	started  time.Time
+
+	probeOnce sync.Once
+	probeKeys [][]byte // a key of each partition (probes)
 }
 
 // Stats are a Server's counters.
@@ -188,6 +191,8 @@ type conn struct {
 	byteChunk []byte
 	// scratch for lower-casing command names
 	lower [32]byte
+	// topo is the partition table of the batch, in cluster mode.
+	topo Topology
 }
 
 func (s *Server) newConn(nc net.Conn) *conn {
@@ -256,6 +261,9 @@ func (c *conn) serve() {
 		c.items = c.items[:0]
 		c.imm.Reset()
 		c.deadline = time.Now().Add(s.cfg.RequestTimeout).UnixNano()
+		if s.cfg.Cluster {
+			c.topo = s.cfg.Backend.(ClusterBackend).Topology()
+		}
 		nitems := 0
 		var perr error
 		for len(c.ops) < maxDepth && nitems < maxDepth {

@@ -17,19 +17,25 @@ import (
 
 	"github.com/nothingshared/ns/kv"
 	nsv1 "github.com/nothingshared/ns/proto/ns/v1"
+	"github.com/nothingshared/ns/ring"
 	"github.com/nothingshared/ns/transport"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// fakeBackend applies kv items to one in-memory store and counts the
-// Dispatch calls.
+// fakePartitions is the fake backend's partition count.
+const fakePartitions = 8
+
+// fakeBackend applies kv items to in-memory stores, one per partition, and
+// counts the Dispatch calls.
 type fakeBackend struct {
-	mu    sync.Mutex // guards store
-	store *kv.Store
-	calls atomic.Int64
-	items atomic.Int64
-	err   error // when set, every item fails with it
+	mu     sync.Mutex // guards stores
+	stores [fakePartitions]*kv.Store
+	calls  atomic.Int64
+	items  atomic.Int64
+	err    error // when set, every item fails with it
+	// slots places keys by Redis Cluster's slots, as cluster mode needs.
+	slots bool
 }
 
 func (f *fakeBackend) Dispatch(_ context.Context, items []*nsv1.Item, _ bool) []*nsv1.Result {
@@ -43,7 +49,7 @@ func (f *fakeBackend) Dispatch(_ context.Context, items []*nsv1.Item, _ bool) []
 			out[i] = transport.ResultError(f.err)
 			continue
 		}
-		p, err := f.store.Handle(time.Now(), it.GetPayload())
+		p, err := f.stores[f.PartitionOf(it.GetKey())].Handle(time.Now(), it.GetPayload())
 		if err != nil {
 			out[i] = transport.ResultError(err)
 		} else {
@@ -58,13 +64,35 @@ func (f *fakeBackend) NodeID() string { return "fake" }
 func (f *fakeBackend) DBSize() (int64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return int64(f.store.Len()), nil
+	n := 0
+	for _, st := range f.stores {
+		n += st.Len()
+	}
+	return int64(n), nil
+}
+
+func (f *fakeBackend) Partitions() int { return fakePartitions }
+
+func (f *fakeBackend) PartitionOf(key []byte) int {
+	if f.slots {
+		return ring.SlotPartition(ring.Slot(key), fakePartitions)
+	}
+	return ring.PartitionOf(key, fakePartitions)
+}
+
+// newFakeBackend returns a fake backend with empty stores.
+func newFakeBackend() *fakeBackend {
+	f := &fakeBackend{}
+	for i := range f.stores {
+		f.stores[i] = kv.NewStore()
+	}
+	return f
 }
 
 // start serves a Server with a fake backend on a loopback port.
 func start(t testing.TB, modify func(*Config)) (*Server, *fakeBackend, string) {
 	t.Helper()
-	fb := &fakeBackend{store: kv.NewStore()}
+	fb := newFakeBackend()
 	cfg := DefaultConfig()
 	cfg.Backend = fb
 	if modify != nil {
@@ -165,7 +193,11 @@ func TestReplies(t *testing.T) {
 		{cmd("SETNX", "n", "x"), ":1\r\n"},
 		{cmd("GETSET", "n", "y"), "$1\r\nx\r\n"},
 		{cmd("GETSET", "fresh", "y"), "$-1\r\n"},
-		{cmd("GETDEL", "n"), "-ERR unknown command 'GETDEL', with args beginning with: 'n' \r\n"},
+		{cmd("GETDEL", "fresh"), "$1\r\ny\r\n"},
+		{cmd("GETDEL", "fresh"), "$-1\r\n"},
+		{cmd("APPEND", "ap", "Hello"), ":5\r\n"},
+		{cmd("APPEND", "ap", " World"), ":11\r\n"},
+		{cmd("GET", "ap"), "$11\r\nHello World\r\n"},
 		{cmd("SETEX", "e", "100", "v"), "+OK\r\n"},
 		{cmd("TTL", "e"), ":100\r\n"},
 		{cmd("SETEX", "e", "0", "v"), "-ERR invalid expire time in 'setex' command\r\n"},
@@ -219,7 +251,12 @@ func TestReplies(t *testing.T) {
 		{cmd("ns.cas", "a", "4", "5"), ":1\r\n"},
 		{cmd("GET", "a"), "$1\r\n5\r\n"},
 		{cmd("MULTI"), "-ERR MULTI is not supported by ns: keys live on different partitions with no transaction across them (use NS.CAS for a conditional write)\r\n"},
-		{cmd("FLUSHALL", "ASYNC"), "-ERR unknown command 'FLUSHALL', with args beginning with: 'ASYNC' \r\n"},
+		{cmd("FLUSHALL", "ASYNC"), "-ERR FLUSHALL is disabled on ns: it removes every key of the cluster; start nsnode with --resp-flushall to allow it\r\n"},
+		{cmd("FLUSHDB", "NOW"), "-ERR syntax error\r\n"},
+		{cmd("SCAN", "x"), "-ERR invalid cursor\r\n"},
+		{cmd("SCAN", "0", "COUNT", "0"), "-ERR syntax error\r\n"},
+		{cmd("SCAN", "0", "MATCH"), "-ERR syntax error\r\n"},
+		{cmd("SCAN", "0", "TYPE", "hash"), "*2\r\n$14\r\n17592186044416\r\n*0\r\n"},
 		{cmd("CLIENT", "SETNAME", "me"), "+OK\r\n"},
 		{cmd("CLIENT", "GETNAME"), "$2\r\nme\r\n"},
 		{cmd("CLIENT", "SETNAME", "a b"), "-ERR Client names cannot contain spaces, newlines or special characters.\r\n"},

@@ -418,7 +418,13 @@ type Table struct {
 	// Backups has one entry per partition (empty when the cluster has no backups).
 	Backups []*PartitionBackups `protobuf:"bytes,6,rep,name=backups,proto3" json:"backups,omitempty"`
 	// Backups is the configured backup count.
-	BackupCount   uint32 `protobuf:"varint,7,opt,name=backup_count,json=backupCount,proto3" json:"backup_count,omitempty"`
+	BackupCount uint32 `protobuf:"varint,7,opt,name=backup_count,json=backupCount,proto3" json:"backup_count,omitempty"`
+	// KeyHash is how a key is placed in a partition, fixed for a cluster's
+	// life: 0, xxhash64(key) mod partitions; 1, Redis Cluster's hash slot,
+	// CRC16(key or its {hash tag}) mod 16384, times partitions / 16384
+	// (nsnode --resp-cluster). A client that does not know the value must
+	// not route by the table.
+	KeyHash       uint32 `protobuf:"varint,8,opt,name=key_hash,json=keyHash,proto3" json:"key_hash,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -498,6 +504,13 @@ func (x *Table) GetBackups() []*PartitionBackups {
 func (x *Table) GetBackupCount() uint32 {
 	if x != nil {
 		return x.BackupCount
+	}
+	return 0
+}
+
+func (x *Table) GetKeyHash() uint32 {
+	if x != nil {
+		return x.KeyHash
 	}
 	return 0
 }
@@ -1745,7 +1758,7 @@ const file_ns_v1_cluster_proto_rawDesc = "" +
 	"\tgrpc_addr\x18\x02 \x01(\tR\bgrpcAddr\x12\x12\n" +
 	"\x04zone\x18\x03 \x01(\tR\x04zone\",\n" +
 	"\x10PartitionBackups\x12\x18\n" +
-	"\amembers\x18\x01 \x03(\rR\amembers\"\xed\x01\n" +
+	"\amembers\x18\x01 \x03(\rR\amembers\"\x88\x02\n" +
 	"\x05Table\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x12\n" +
 	"\x04hash\x18\x02 \x01(\x04R\x04hash\x12\x1e\n" +
@@ -1755,7 +1768,8 @@ const file_ns_v1_cluster_proto_rawDesc = "" +
 	"\amembers\x18\x04 \x03(\v2\x12.ns.v1.TableMemberR\amembers\x12\x16\n" +
 	"\x06owners\x18\x05 \x03(\rR\x06owners\x121\n" +
 	"\abackups\x18\x06 \x03(\v2\x17.ns.v1.PartitionBackupsR\abackups\x12!\n" +
-	"\fbackup_count\x18\a \x01(\rR\vbackupCount\"\x0e\n" +
+	"\fbackup_count\x18\a \x01(\rR\vbackupCount\x12\x19\n" +
+	"\bkey_hash\x18\b \x01(\rR\akeyHash\"\x0e\n" +
 	"\fTableRequest\"L\n" +
 	"\rTableResponse\x12\"\n" +
 	"\x05table\x18\x01 \x01(\v2\f.ns.v1.TableR\x05table\x12\x17\n" +
