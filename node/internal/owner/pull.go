@@ -203,6 +203,57 @@ func (pl *pull) step(ci int) bool {
 		}
 		return false
 	}
+	c, r := pl.ask(ci, c)
+	if r.Err != nil {
+		pl.errs = append(pl.errs, fmt.Errorf("%s: %w", c.ID, r.Err))
+		if pl.InTable(c.ID) || r.FromHolder {
+			pl.blocked = true // a live member we could not ask may hold the state
+		}
+		return false
+	}
+	if !r.Found {
+		return false
+	}
+	pl.covers = max(pl.covers, r.Covers)
+	if pl.Kind == ReplicaPull {
+		ok, err := pl.f.Install(c)
+		if ok {
+			pl.res.Outcome = Installed
+			return true
+		}
+		if err != nil {
+			pl.errs = append(pl.errs, err)
+			pl.blocked = true
+		}
+		return false
+	}
+	pl.keepNewest(c, r)
+	return false
+}
+
+// keepNewest keeps c's copy if it is the newest found so far (owner pulls),
+// releasing the other.
+func (pl *pull) keepNewest(c Member, r Reply) {
+	switch {
+	case !r.Valid:
+		pl.errs = append(pl.errs, fmt.Errorf("%s: %w", c.ID, ErrBadCopy))
+		pl.f.Release(c)
+		pl.blocked = true
+	case pl.best == nil || r.Version.Newer(pl.res.BestVer):
+		if pl.best != nil {
+			pl.f.Release(*pl.best)
+		}
+		pl.best = &c
+		pl.res.BestVer = r.Version
+	default:
+		pl.f.Release(c)
+	}
+}
+
+// ask fetches from candidate c (index ci), following what holders say
+// about copies they handed on: it returns whom it got the last answer from,
+// and that answer.
+func (pl *pull) ask(ci int, c Member) (Member, Reply) {
 	r := pl.f.Fetch(c, false)
 	pl.learn(r.History)
 	if holder, ok := pl.redirected[c.ID]; ok && r.Err == nil && !r.Found && r.Redirect.ID == "" {
@@ -239,45 +290,7 @@ func (pl *pull) step(ci int) bool {
 		pl.redirected[r.Redirect.ID] = c
 		pl.cands = append(pl.cands[:ci+1], append([]Member{r.Redirect}, pl.cands[ci+1:]...)...)
 	}
-	if r.Err != nil {
-		pl.errs = append(pl.errs, fmt.Errorf("%s: %w", c.ID, r.Err))
-		if pl.InTable(c.ID) || r.FromHolder {
-			pl.blocked = true // a live member we could not ask may hold the state
-		}
-		return false
-	}
-	if !r.Found {
-		return false
-	}
-	pl.covers = max(pl.covers, r.Covers)
-	if pl.Kind == ReplicaPull {
-		ok, err := pl.f.Install(c)
-		if ok {
-			pl.res.Outcome = Installed
-			return true
-		}
-		if err != nil {
-			pl.errs = append(pl.errs, err)
-			pl.blocked = true
-		}
-		return false
-	}
-	if !r.Valid {
-		pl.errs = append(pl.errs, fmt.Errorf("%s: %w", c.ID, ErrBadCopy))
-		pl.f.Release(c)
-		pl.blocked = true
-		return false
-	}
-	if pl.best == nil || r.Version.Newer(pl.res.BestVer) {
-		if pl.best != nil {
-			pl.f.Release(*pl.best)
-		}
-		pl.best = &c
-		pl.res.BestVer = r.Version
-	} else {
-		pl.f.Release(c)
-	}
-	return false
+	return c, r
 }
 
 func (pl *pull) retry(format string, args ...any) PullResult {
