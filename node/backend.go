@@ -29,7 +29,7 @@ func (b *backend) n() *Node { return (*Node)(b) }
 func (b *backend) NodeID() string { return b.cfg.NodeID }
 
 func (b *backend) Dispatch(ctx context.Context, items []*nsv1.Item, forwarded bool) []*nsv1.Result {
-	res := b.n().Dispatch(ctx, items, forwarded)
+	res := b.n().dispatch(ctx, items, forwarded)
 	b.n().countResults(res, forwarded)
 	return res
 }
@@ -37,7 +37,7 @@ func (b *backend) Dispatch(ctx context.Context, items []*nsv1.Item, forwarded bo
 func (b *backend) Table() *ring.Table { return b.table.Load() }
 
 func (b *backend) Replicate(ctx context.Context, req *nsv1.ReplicateRequest) []*nsv1.Result {
-	return b.n().Replicate(ctx, req)
+	return b.n().replicate(ctx, req)
 }
 
 func (b *backend) HotKeys(ctx context.Context, limit int) ([]*nsv1.HotKey, error) {
@@ -53,7 +53,9 @@ func (b *backend) HotKeys(ctx context.Context, limit int) ([]*nsv1.HotKey, error
 	return out, nil
 }
 
-func (b *backend) Handoff(stream nsv1.PeerService_HandoffServer) error { return b.n().Handoff(stream) }
+func (b *backend) Handoff(stream nsv1.PeerService_HandoffServer) error {
+	return b.n().serveHandoff(stream)
+}
 
 func (b *backend) WatchTable() (<-chan struct{}, func()) { return b.n().watch() }
 

@@ -378,14 +378,15 @@ func (n *Node) expired(it *nsv1.Item, now time.Time) error {
 	return nil
 }
 
-// Dispatch routes items to their owners: local items go to their workers in
+// dispatch is the node's one entry point for items, from gRPC (backend.go)
+// and RESP (resp.go) alike. It routes items to their owners: local items go to their workers in
 // one envelope per worker, the rest to their owners in one Forward per
 // peer. An item that answers moved (its partition moved while it was on its
 // way, or tables disagree for a moment) is routed again to the node it
 // names, with a short backoff, until the deadline, unless it was itself
 // forwarded: between two nodes an item makes at most one hop per route. It
 // returns when every item has a result.
-func (n *Node) Dispatch(ctx context.Context, items []*nsv1.Item, forwarded bool) []*nsv1.Result {
+func (n *Node) dispatch(ctx context.Context, items []*nsv1.Item, forwarded bool) []*nsv1.Result {
 	results := make([]*nsv1.Result, len(items))
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc

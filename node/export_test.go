@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/nothingshared/ns/node/internal/owner"
+	nsv1 "github.com/nothingshared/ns/proto/ns/v1"
 )
 
 // Test hooks for the scenario tests of issue 13 (resume_test.go).
@@ -80,4 +81,10 @@ func RepullForTest(n *Node, key []byte) bool {
 		}
 	}
 	return false
+}
+
+// DispatchForTest is the node's dispatch entry point, for node_test's
+// benchmarks.
+func (n *Node) DispatchForTest(ctx context.Context, items []*nsv1.Item, forwarded bool) []*nsv1.Result {
+	return n.dispatch(ctx, items, forwarded)
 }

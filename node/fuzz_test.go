@@ -115,7 +115,7 @@ func FuzzReplicate(f *testing.F) {
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
 		done := make(chan []*nsv1.Result, 1)
-		go func() { done <- n.Replicate(ctx, &req) }()
+		go func() { done <- n.replicate(ctx, &req) }()
 		select {
 		case res := <-done:
 			if len(res) != len(req.GetOps()) {

@@ -20,10 +20,10 @@ import (
 // handoffChunk is the size of one Handoff chunk.
 const handoffChunk = 256 << 10
 
-// Handoff is the holder's side of a pull: it snapshots (and in owner mode
+// serveHandoff is the holder's side of a pull: it snapshots (and in owner mode
 // fences) the partition on its worker, streams it in checksummed chunks,
 // and releases it when the puller acknowledges the install.
-func (n *Node) Handoff(stream nsv1.PeerService_HandoffServer) error {
+func (n *Node) serveHandoff(stream nsv1.PeerService_HandoffServer) error {
 	req, err := stream.Recv()
 	if err != nil {
 		return err

@@ -216,9 +216,9 @@ func (o replOp) ok() {
 	}
 }
 
-// Replicate is the backup side: it applies an owner's writes to the backup
+// replicate is the backup side: it applies an owner's writes to the backup
 // copies, on their workers, and answers one result per op.
-func (n *Node) Replicate(ctx context.Context, req *nsv1.ReplicateRequest) []*nsv1.Result {
+func (n *Node) replicate(ctx context.Context, req *nsv1.ReplicateRequest) []*nsv1.Result {
 	ops := req.GetOps()
 	results := make([]*nsv1.Result, len(ops))
 	W := n.pool.Size()
