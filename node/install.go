@@ -57,7 +57,7 @@ func (n *Node) install(k pullKey, epoch, gen uint64, data []byte) error {
 		}
 		h.releaseBuffered(rs, p)
 		if !rs.syncing {
-			n.replicaSources.Delete(p)
+			rs.source = ""
 		}
 	})
 	if xerr != nil {

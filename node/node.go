@@ -95,7 +95,6 @@ type Node struct {
 	pendingAcks    sync.Map // ackKey -> handoff stream awaiting the install ack
 	pendingCancels sync.Map // ackKey -> its context's cancel
 	fetching       sync.Map // int32 partition -> pulling from a holder right now
-	replicaSources sync.Map // int32 partition -> id of the owner replicating to a copy that waits for a snapshot
 
 	hist     tableHistory            // tables planned, for the pull rule
 	pullMu   sync.Mutex              // guards pulling and stopping

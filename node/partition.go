@@ -75,6 +75,9 @@ type replicaState struct {
 	// syncedAt: the newest table epoch (with quorum) under which this copy
 	// followed its owner in sync (owner.Reply.Covers).
 	syncedAt uint64
+	// source: the owner replicating to this copy while it waits for a
+	// snapshot (a gap, or no copy yet): the replica pull asks it first.
+	source string
 }
 
 // parkedOp is a replicated op waiting for its replica's snapshot.

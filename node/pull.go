@@ -133,8 +133,9 @@ func (n *Node) syncLoop(ctx context.Context) {
 	}
 }
 
-// stillNeeded reports whether pull k is still wanted under the current table.
-func (n *Node) stillNeeded(k pullKey, t *ring.Table) bool {
+// stillNeeded reports whether pull k is still wanted under the current table;
+// source is the owner replicating to the copy (waitState.source), if any.
+func (n *Node) stillNeeded(k pullKey, t *ring.Table, source string) bool {
 	self := t.MemberIndex(n.cfg.NodeID)
 	if self < 0 {
 		return false
@@ -142,7 +143,7 @@ func (n *Node) stillNeeded(k pullKey, t *ring.Table) bool {
 	if k.kind == pullOwner {
 		return t.OwnerIndex(int(k.p)) == self
 	}
-	if _, ok := n.replicaSources.Load(k.p); ok {
+	if source != "" {
 		return true // an owner is replicating to a copy that waits for a snapshot
 	}
 	return slices.Contains(t.BackupIndexes(int(k.p)), self)
@@ -157,6 +158,9 @@ type waitState struct {
 	// holders (owner kind): the members that held the partition in the
 	// tables seen while it was incoming.
 	holders []string
+	// source (replica kind): the owner replicating to a copy that waits
+	// for a snapshot, if any.
+	source string
 	// own (owner kind): this node's own newest copy, if hasOwn, and the
 	// epoch it covers (owner.PullPlan.OwnCovers).
 	own       owner.Version
@@ -173,6 +177,9 @@ func (n *Node) waiting(k pullKey) waitState {
 		if k.kind == pullReplica {
 			rs := s.replicas[k.p]
 			ws.wait = rs == nil || rs.syncing
+			if rs != nil {
+				ws.source = rs.source
+			}
 			return
 		}
 		ps, rs := s.parts[k.p], s.replicas[k.p]
@@ -202,11 +209,8 @@ func (n *Node) pullLoop(k pullKey, told *ring.Table) {
 			return
 		}
 		t := n.table.Load()
-		if !n.stillNeeded(k, t) {
-			return
-		}
 		ws := n.waiting(k)
-		if !ws.wait {
+		if !ws.wait || !n.stillNeeded(k, t, ws.source) {
 			return
 		}
 		done, err := n.pullOnce(k, told, t, ws)
@@ -257,7 +261,7 @@ func (n *Node) pullOnce(k pullKey, told, t *ring.Table, ws waitState) (bool, err
 		return false, res.Err
 	}
 	// No live node holds the partition.
-	st := owner.Start{StillOwner: n.stillNeeded(k, n.table.Load()), HoldsCopy: true}
+	st := owner.Start{StillOwner: n.stillNeeded(k, n.table.Load(), ""), HoldsCopy: true}
 	if st.StillOwner && len(res.DeadHolders) > 0 {
 		st.HoldsCopy = n.holdsCopy(k.p)
 	}
@@ -284,10 +288,8 @@ func (n *Node) pullPlan(k pullKey, told, t *ring.Table, ws waitState) owner.Pull
 	if k.kind == pullOwner {
 		cands = n.pullCandidates(p, told, t)
 	} else {
-		if v, ok := n.replicaSources.Load(k.p); ok {
-			if m, ok := t.Member(v.(string)); ok && m.ID != n.cfg.NodeID {
-				cands = append(cands, m)
-			}
+		if m, ok := t.Member(ws.source); ok && ws.source != "" && m.ID != n.cfg.NodeID {
+			cands = append(cands, m)
 		}
 		if o := t.Owner(p); o.ID != n.cfg.NodeID && (len(cands) == 0 || cands[0].ID != o.ID) {
 			cands = append(cands, o)

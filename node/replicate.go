@@ -297,7 +297,7 @@ func (h *handler) applyReplica(s *shard, env *envelope, j int) {
 		s.replicas[p] = rs
 	}
 	if rs.syncing || op.GetLsn() > rs.lsn+1 {
-		n.replicaSources.Store(p, env.from)
+		rs.source = env.from
 	}
 	if rs.syncing {
 		n.requestSync(p)
