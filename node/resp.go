@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"fmt"
-	"net"
 	"time"
 
 	"github.com/nothingshared/ns/node/internal/respserver"
@@ -32,7 +31,7 @@ func (n *Node) newRESP() (err error) {
 	if n.resp, err = respserver.New(rc); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidConfig, err)
 	}
-	if n.respLis, err = net.Listen("tcp", n.cfg.RESPAddr); err != nil {
+	if n.respLis, err = n.cfg.Listen("tcp", n.cfg.RESPAddr); err != nil {
 		return fmt.Errorf("node: listen --resp-addr %s: %w", n.cfg.RESPAddr, err)
 	}
 	return nil
