@@ -10,11 +10,11 @@ import (
 // Print writes reports as the tables of docs/scale.md.
 func Print(w io.Writer, reps []Report) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "N\tpartitions\tscale\tbootstrap\theap/node\tgoroutines/node\trest pkts/node/s\trest B/node/s\trest streams/node/s\trest CPU/node\tprocess CPU\t")
+	fmt.Fprintln(tw, "N\tpartitions\tscale\tbootstrap\tready\theap/node\tgoroutines/node\trest pkts/node/s\trest B/node/s\trest streams/node/s\trest CPU/node\tprocess CPU\t")
 	for _, r := range reps {
 		n := r.Config.Nodes
-		fmt.Fprintf(tw, "%d\t%d\tx%g\t%s\t%s\t%d\t%.1f\t%s\t%.3f\t%s\t%.2f cores\t\n", n, r.Config.Partitions, r.Config.Scale,
-			dur(r.Bootstrap), bytes(float64(r.HeapBytes)/float64(n)), r.Goroutines/n,
+		fmt.Fprintf(tw, "%d\t%d\tx%g\t%s\t%s\t%s\t%d\t%.1f\t%s\t%.3f\t%s\t%.2f cores\t\n", n, r.Config.Partitions, r.Config.Scale,
+			dur(r.Bootstrap), dur(r.Ready), bytes(float64(r.HeapBytes)/float64(n)), r.Goroutines/n,
 			r.Rest.Packets, bytes(r.Rest.Bytes()), r.Rest.Streams, millicores(r.Rest.CPUPerNode), r.Rest.ProcessCPU)
 	}
 	_ = tw.Flush()
@@ -39,6 +39,9 @@ func Print(w io.Writer, reps []Report) {
 	}
 	_ = tw.Flush()
 	for _, r := range reps {
+		if r.NotReady != "" {
+			fmt.Fprintf(w, "N=%d bootstrap: %s\n", r.Config.Nodes, r.NotReady)
+		}
 		for _, e := range r.Events {
 			if e.Err != "" && e.Agree != 0 {
 				fmt.Fprintf(w, "N=%d %s: %s\n", r.Config.Nodes, e.Name, e.Err)

@@ -19,7 +19,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -42,8 +44,14 @@ type Config struct {
 	Backups int
 	// Workers is the worker count per node; 0 means 1.
 	Workers int
+	// DisableQuorum sets node.Config.DisableQuorum: the serving lease never
+	// lapses (its keeper still pings).
+	DisableQuorum bool
 	// Scale multiplies memberlist's LAN intervals and timeouts; 0 means 1.
 	Scale float64
+	// Batch is how many nodes start at once during bootstrap, each batch
+	// once the previous agreed; 0 means 10.
+	Batch int
 	// Rest is how long traffic and CPU are measured with no event; 0 means
 	// 10s.
 	Rest time.Duration
@@ -51,6 +59,9 @@ type Config struct {
 	Timeout time.Duration
 	// Logger receives the nodes' logs; nil discards them.
 	Logger *slog.Logger
+	// HeapProfile, if set, is a file that receives a heap profile once
+	// the nodes agreed after bootstrap.
+	HeapProfile string
 	// Progress, if set, receives a line per step.
 	Progress io.Writer
 }
@@ -102,6 +113,8 @@ type Event struct {
 type Report struct {
 	Config     Config
 	Bootstrap  time.Duration // from the first Start until all Nodes agreed
+	Ready      time.Duration // from the first Start until all were also ready; 0 if never
+	NotReady   string        // why they were not
 	Rest       Traffic
 	Events     []Event
 	HeapBytes  uint64 // heap in use after bootstrap
@@ -125,6 +138,9 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 	if cfg.Scale == 0 {
 		cfg.Scale = 1
 	}
+	if cfg.Batch == 0 {
+		cfg.Batch = 10
+	}
 	if cfg.Rest == 0 {
 		cfg.Rest = 10 * time.Second
 	}
@@ -143,23 +159,36 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 
 	s.progress("starting %d nodes, %d partitions, %d backups, memberlist intervals x%g", cfg.Nodes, cfg.Partitions, cfg.Backups, cfg.Scale)
 	begin := time.Now()
-	for i := range cfg.Nodes {
-		if err := s.start(i); err != nil {
-			return rep, err
+	for i := 0; i < cfg.Nodes; i += cfg.Batch {
+		for j := i; j < min(i+cfg.Batch, cfg.Nodes); j++ {
+			if err := s.start(j); err != nil {
+				return rep, err
+			}
 		}
-	}
-	if _, err := s.waitAgreed(ctx, cfg.Nodes, begin, cfg.Timeout+time.Duration(cfg.Nodes)*50*time.Millisecond); err != nil {
-		return rep, fmt.Errorf("sim: bootstrap: %w", err)
+		if _, err := s.waitAgreed(ctx, len(s.nodes), time.Now(), cfg.Timeout); err != nil {
+			return rep, fmt.Errorf("sim: bootstrap at %d nodes: %w", len(s.nodes), err)
+		}
+		if len(s.nodes) < cfg.Nodes {
+			s.progress("bootstrap: %d nodes agree after %v", len(s.nodes), time.Since(begin).Round(time.Millisecond))
+		}
 	}
 	rep.Bootstrap = time.Since(begin)
 	s.progress("bootstrap: %d nodes agree after %v", cfg.Nodes, rep.Bootstrap.Round(time.Millisecond))
-	if _, err := s.waitReady(ctx, time.Now(), cfg.Timeout); err != nil {
-		return rep, fmt.Errorf("sim: bootstrap: %w", err)
+	if d, err := s.waitReady(ctx, begin, cfg.Timeout); err != nil {
+		rep.NotReady = err.Error()
+		s.progress("bootstrap: %v", err)
+	} else {
+		rep.Ready = d
 	}
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	rep.HeapBytes, rep.Goroutines = ms.HeapInuse, runtime.NumGoroutine()
+	if cfg.HeapProfile != "" {
+		if err := writeHeapProfile(cfg.HeapProfile); err != nil {
+			return rep, err
+		}
+	}
 
 	s.progress("at rest for %v", cfg.Rest)
 	m := s.meter()
@@ -231,6 +260,7 @@ func (s *sim) start(i int) error {
 	cfg.Ring.Partitions = s.cfg.Partitions
 	cfg.Ring.Backups = s.cfg.Backups
 	cfg.Logger = s.cfg.Logger
+	cfg.DisableQuorum = s.cfg.DisableQuorum
 	cfg.Cluster.Memberlist = memberlistConfig(s.cfg.Scale)
 	cfg.Cluster.JoinRetryInterval = time.Duration(float64(time.Second) * s.cfg.Scale)
 	cfg.Cluster.ReapTimeout = time.Hour
@@ -420,4 +450,16 @@ func processCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("sim: heap profile: %w", err)
+	}
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("sim: heap profile: %w", err)
+	}
+	return f.Close()
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -26,8 +27,25 @@ func main() {
 	scale := flag.Float64("scale", 1, "multiply memberlist's LAN intervals and timeouts by this")
 	rest := flag.Duration("rest", 10*time.Second, "how long to measure the cluster at rest")
 	timeout := flag.Duration("timeout", 2*time.Minute, "bound on each wait for agreement")
+	batch := flag.Int("batch", 10, "nodes started at once during bootstrap (each batch once the previous agreed)")
+	noQuorum := flag.Bool("disable-quorum", false, "set --disable-quorum on every node (the serving lease never lapses)")
 	verbose := flag.Bool("v", false, "print the nodes' warnings")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	memProfile := flag.String("memprofile", "", "write a heap profile at the end of the last run to this file")
 	flag.Parse()
+
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "nssim: %v\n", err)
+			os.Exit(1)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(os.Stderr, "nssim: %v\n", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -38,8 +56,8 @@ func main() {
 			fmt.Fprintf(os.Stderr, "nssim: -n: %v\n", err)
 			os.Exit(2)
 		}
-		cfg := sim.Config{Nodes: n, Partitions: *partitions, Backups: *backups, Workers: *workers,
-			Scale: *scale, Rest: *rest, Timeout: *timeout, Progress: os.Stderr}
+		cfg := sim.Config{HeapProfile: *memProfile, Nodes: n, Partitions: *partitions, Backups: *backups, Workers: *workers,
+			Scale: *scale, Batch: *batch, DisableQuorum: *noQuorum, Rest: *rest, Timeout: *timeout, Progress: os.Stderr}
 		if *verbose {
 			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 		}
