@@ -14,8 +14,8 @@ func Print(w io.Writer, reps []Report) {
 	for _, r := range reps {
 		n := r.Config.Nodes
 		fmt.Fprintf(tw, "%d\t%d\tx%g\t%s\t%s\t%s\t%d\t%.1f\t%s\t%.3f\t%s\t%.2f cores\t\n", n, r.Config.Partitions, r.Config.Scale,
-			dur(r.Bootstrap), dur(r.Ready), bytes(float64(r.HeapBytes)/float64(n)), r.Goroutines/n,
-			r.Rest.Packets, bytes(r.Rest.Bytes()), r.Rest.Streams, millicores(r.Rest.CPUPerNode), r.Rest.ProcessCPU)
+			dur(r.Bootstrap), dur(r.Ready), byteSize(float64(r.HeapBytes)/float64(n)), r.Goroutines/n,
+			r.Rest.Packets, byteSize(r.Rest.Bytes()), r.Rest.Streams, millicores(r.Rest.CPUPerNode), r.Rest.ProcessCPU)
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(w)
@@ -25,7 +25,7 @@ func Print(w io.Writer, reps []Report) {
 		for _, e := range r.Events {
 			if e.Agree == 0 {
 				fmt.Fprintf(tw, "%d\t%s\tFAILED: %s\t\t\t\t\t\t\t%.1f\t%s\t%s\t%.2f cores\t%.0f\t\n", r.Config.Nodes, e.Name, e.Err,
-					e.Traffic.Packets, bytes(e.Traffic.Bytes()), millicores(e.Traffic.CPUPerNode), e.Traffic.ProcessCPU, e.Traffic.DroppedPerSec)
+					e.Traffic.Packets, byteSize(e.Traffic.Bytes()), millicores(e.Traffic.CPUPerNode), e.Traffic.ProcessCPU, e.Traffic.DroppedPerSec)
 				continue
 			}
 			ratio := 0.0
@@ -34,7 +34,7 @@ func Print(w io.Writer, reps []Report) {
 			}
 			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%.1f\t%.2fx\t%d\t%.1f\t%s\t%s\t%.2f cores\t%.0f\t\n", r.Config.Nodes, e.Name,
 				dur(e.Agree), dur(time.Duration(float64(e.Agree)/r.Config.Scale)), dur(e.Ready), e.Moved, e.Ideal, ratio, e.Changed,
-				e.Traffic.Packets, bytes(e.Traffic.Bytes()), millicores(e.Traffic.CPUPerNode), e.Traffic.ProcessCPU, e.Traffic.DroppedPerSec)
+				e.Traffic.Packets, byteSize(e.Traffic.Bytes()), millicores(e.Traffic.CPUPerNode), e.Traffic.ProcessCPU, e.Traffic.DroppedPerSec)
 		}
 	}
 	_ = tw.Flush()
@@ -62,7 +62,7 @@ func dur(d time.Duration) string {
 
 func millicores(c float64) string { return fmt.Sprintf("%.1fm", c*1000) }
 
-func bytes(b float64) string {
+func byteSize(b float64) string {
 	switch {
 	case b >= 1<<20:
 		return fmt.Sprintf("%.1f MiB", b/(1<<20))

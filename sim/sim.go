@@ -22,6 +22,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"sync"
 	"syscall"
 	"time"
 
@@ -153,6 +154,10 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 	rep.Config, rep.Started = cfg, time.Now()
 	s := &sim{cfg: cfg, grpc: &bufnet.Network{}, gossip: &memnet.Network{}}
 	defer func() {
+		if err != nil {
+			s.progress("%v", err)
+		}
+		s.progress("stopping %d nodes", len(s.live()))
 		s.stopAll()
 		rep.Took = time.Since(rep.Started)
 	}()
@@ -297,12 +302,13 @@ func (s *sim) live() []*node.Node {
 	return out
 }
 
+// stopAll aborts every live node, all at once.
 func (s *sim) stopAll() {
-	for _, n := range s.nodes {
-		if !s.gone[n] {
-			n.Abort()
-		}
+	var wg sync.WaitGroup
+	for _, n := range s.live() {
+		wg.Go(n.Abort)
 	}
+	wg.Wait()
 }
 
 // waitAgreed polls until every live node has a table of want members with
