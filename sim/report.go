@@ -20,11 +20,11 @@ func Print(w io.Writer, reps []Report) {
 	_ = tw.Flush()
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "N\tevent\tagree\tagree/scale\tready\tmoved\tideal\tmoved/ideal\towner+backup changed\tpkts/node/s\tB/node/s\tCPU/node\tprocess CPU\tdropped/s\t")
+	fmt.Fprintln(tw, "N\tevent\tsame placement\tsame table\tsame table/scale\tready\tmoved\tideal\tmoved/ideal\towner+backup changed\tpkts/node/s\tB/node/s\tCPU/node\tprocess CPU\tdropped/s\t")
 	for _, r := range reps {
 		for _, e := range r.Events {
-			if e.Agree == 0 {
-				fmt.Fprintf(tw, "%d\t%s\tFAILED: %s\t\t\t\t\t\t\t%.1f\t%s\t%s\t%.2f cores\t%.0f\t\n", r.Config.Nodes, e.Name, e.Err,
+			if e.Placement == 0 {
+				fmt.Fprintf(tw, "%d\t%s\tFAILED: %s\t\t\t\t\t\t\t\t%.1f\t%s\t%s\t%.2f cores\t%.0f\t\n", r.Config.Nodes, e.Name, e.Err,
 					e.Traffic.Packets, byteSize(e.Traffic.Bytes()), millicores(e.Traffic.CPUPerNode), e.Traffic.ProcessCPU, e.Traffic.DroppedPerSec)
 				continue
 			}
@@ -32,8 +32,8 @@ func Print(w io.Writer, reps []Report) {
 			if e.Ideal > 0 {
 				ratio = float64(e.Moved) / e.Ideal
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%.1f\t%.2fx\t%d\t%.1f\t%s\t%s\t%.2f cores\t%.0f\t\n", r.Config.Nodes, e.Name,
-				dur(e.Agree), dur(time.Duration(float64(e.Agree)/r.Config.Scale)), dur(e.Ready), e.Moved, e.Ideal, ratio, e.Changed,
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%.1f\t%.2fx\t%d\t%.1f\t%s\t%s\t%.2f cores\t%.0f\t\n", r.Config.Nodes, e.Name,
+				dur(e.Placement), dur(e.Agree), dur(time.Duration(float64(e.Agree)/r.Config.Scale)), dur(e.Ready), e.Moved, e.Ideal, ratio, e.Changed,
 				e.Traffic.Packets, byteSize(e.Traffic.Bytes()), millicores(e.Traffic.CPUPerNode), e.Traffic.ProcessCPU, e.Traffic.DroppedPerSec)
 		}
 	}
@@ -43,8 +43,11 @@ func Print(w io.Writer, reps []Report) {
 			fmt.Fprintf(w, "N=%d bootstrap: %s\n", r.Config.Nodes, r.NotReady)
 		}
 		for _, e := range r.Events {
-			if e.Err != "" && e.Agree != 0 {
+			if e.Err != "" && e.Placement != 0 {
 				fmt.Fprintf(w, "N=%d %s: %s\n", r.Config.Nodes, e.Name, e.Err)
+			}
+			if e.NotReady != "" {
+				fmt.Fprintf(w, "N=%d %s: %s\n", r.Config.Nodes, e.Name, e.NotReady)
 			}
 		}
 	}

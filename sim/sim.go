@@ -45,6 +45,8 @@ type Config struct {
 	Backups int
 	// Workers is the worker count per node; 0 means 1.
 	Workers int
+	// NoCompression turns memberlist's compression off (LAN default: on).
+	NoCompression bool
 	// DisableQuorum sets node.Config.DisableQuorum: the serving lease never
 	// lapses (its keeper still pings).
 	DisableQuorum bool
@@ -68,8 +70,9 @@ type Config struct {
 }
 
 // PartitionsFor returns the partition count the simulation uses for n
-// members: the default 271 up to 64 members, then a power of two of at
-// least 16 per member (1024 at 64..., 4096 at 256..., 16384 at 1024).
+// members: the default 271 up to 64 members, then the smallest power of two
+// from 1024 to 16384 with at least 16 partitions per member (2048 at 100,
+// 16384 at 1000).
 func PartitionsFor(n int) int {
 	if n <= 64 {
 		return ring.DefaultPartitions
@@ -99,15 +102,17 @@ func (t Traffic) Bytes() float64 { return t.PacketBytes + t.StreamBytes }
 
 // Event is one membership change and what it cost.
 type Event struct {
-	Name    string        // join, leave or crash
-	Members int           // live members after it
-	Agree   time.Duration // until every live node had the same table (epoch and hash) of Members members; 0 if never
-	Ready   time.Duration // until every live node was also ready (no partition incoming); 0 if never
-	Moved   int           // partitions whose owner changed
-	Changed int           // partitions whose owner or backups changed
-	Ideal   float64       // partitions an ideal placement moves: P/(N+1) on a join, P/N on a leave or crash
-	Traffic Traffic       // over [event, Ready] (or the timeout)
-	Err     string        // why it did not converge
+	Name      string        // join, leave or crash
+	Members   int           // live members after it
+	Placement time.Duration // until every live node had a table of Members members with the same hash (placement)
+	Agree     time.Duration // until they also had the same epoch: the same table; 0 if never
+	Ready     time.Duration // until every live node was also ready (no partition incoming); 0 if never
+	Moved     int           // partitions whose owner changed
+	Changed   int           // partitions whose owner or backups changed
+	Ideal     float64       // partitions an ideal placement moves: P/(N+1) on a join, P/N on a leave or crash
+	Traffic   Traffic       // over [event, Ready] (or the timeout)
+	Err       string        // why it did not agree
+	NotReady  string        // why the nodes were not all ready after it
 }
 
 // Report is the outcome of Run.
@@ -170,7 +175,7 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 				return rep, err
 			}
 		}
-		if _, err := s.waitAgreed(ctx, len(s.nodes), time.Now(), cfg.Timeout); err != nil {
+		if _, err := s.waitAgreed(ctx, len(s.nodes), false, time.Now(), cfg.Timeout); err != nil {
 			return rep, fmt.Errorf("sim: bootstrap at %d nodes: %w", len(s.nodes), err)
 		}
 		if len(s.nodes) < cfg.Nodes {
@@ -267,6 +272,7 @@ func (s *sim) start(i int) error {
 	cfg.Logger = s.cfg.Logger
 	cfg.DisableQuorum = s.cfg.DisableQuorum
 	cfg.Cluster.Memberlist = memberlistConfig(s.cfg.Scale)
+	cfg.Cluster.Memberlist.EnableCompression = !s.cfg.NoCompression
 	cfg.Cluster.JoinRetryInterval = time.Duration(float64(time.Second) * s.cfg.Scale)
 	cfg.Cluster.ReapTimeout = time.Hour
 	clustertest.InMemory(&cfg, i, s.grpc, s.gossip)
@@ -312,13 +318,14 @@ func (s *sim) stopAll() {
 }
 
 // waitAgreed polls until every live node has a table of want members with
-// the same epoch and hash, and returns that table.
-func (s *sim) waitAgreed(ctx context.Context, want int, since time.Time, timeout time.Duration) (*ring.Table, error) {
+// the same hash (placement) and, if epoch, the same epoch, and returns that
+// table.
+func (s *sim) waitAgreed(ctx context.Context, want int, epoch bool, since time.Time, timeout time.Duration) (*ring.Table, error) {
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	why := ""
 	for {
-		t, w := agreed(s.live(), want)
+		t, w := agreed(s.live(), want, epoch)
 		if t != nil {
 			return t, nil
 		}
@@ -334,14 +341,14 @@ func (s *sim) waitAgreed(ctx context.Context, want int, since time.Time, timeout
 	}
 }
 
-func agreed(nodes []*node.Node, want int) (*ring.Table, string) {
+func agreed(nodes []*node.Node, want int, epoch bool) (*ring.Table, string) {
 	first := nodes[0].Table()
 	if len(first.Members()) != want {
 		return nil, fmt.Sprintf("%s has %d members, want %d", nodes[0].ID(), len(first.Members()), want)
 	}
 	for _, n := range nodes[1:] {
 		t := n.Table()
-		if t.Epoch() != first.Epoch() || t.Hash() != first.Hash() {
+		if (epoch && t.Epoch() != first.Epoch()) || t.Hash() != first.Hash() {
 			return nil, fmt.Sprintf("%s has epoch %d/%x, %s %d/%x", n.ID(), t.Epoch(), t.Hash(), nodes[0].ID(), first.Epoch(), first.Hash())
 		}
 	}
@@ -378,7 +385,7 @@ func (s *sim) waitReady(ctx context.Context, since time.Time, timeout time.Durat
 // members members and is ready.
 func (s *sim) event(ctx context.Context, name string, members int, do func() error) (ev Event) {
 	ev.Name, ev.Members = name, members
-	before, why := agreed(s.live(), len(s.live()))
+	before, why := agreed(s.live(), len(s.live()), false)
 	if before == nil {
 		ev.Err = "no agreement before the event: " + why
 		return ev
@@ -390,15 +397,20 @@ func (s *sim) event(ctx context.Context, name string, members int, do func() err
 		ev.Err = err.Error()
 		return ev
 	}
-	after, err := s.waitAgreed(ctx, members, begin, s.cfg.Timeout)
+	after, err := s.waitAgreed(ctx, members, false, begin, s.cfg.Timeout)
 	if err != nil {
 		ev.Err = err.Error()
 		ev.Traffic = m.read(len(s.live()))
 		return ev
 	}
-	ev.Agree = time.Since(begin)
-	if d, err := s.waitReady(ctx, begin, s.cfg.Timeout); err != nil {
+	ev.Placement = time.Since(begin)
+	if _, err := s.waitAgreed(ctx, members, true, begin, s.cfg.Timeout); err != nil {
 		ev.Err = err.Error()
+	} else {
+		ev.Agree = time.Since(begin)
+	}
+	if d, err := s.waitReady(ctx, begin, s.cfg.Timeout); err != nil {
+		ev.NotReady = err.Error()
 	} else {
 		ev.Ready = d
 	}
@@ -415,7 +427,7 @@ func (s *sim) event(ctx context.Context, name string, members int, do func() err
 	} else {
 		ev.Ideal = p / float64(members+1)
 	}
-	s.progress("%s: agreed in %v, ready in %v, %d partitions moved (ideal %.1f)", name, ev.Agree.Round(time.Millisecond), ev.Ready.Round(time.Millisecond), ev.Moved, ev.Ideal)
+	s.progress("%s: same placement in %v, same table in %v, ready in %v, %d partitions moved (ideal %.1f)", name, ev.Placement.Round(time.Millisecond), ev.Agree.Round(time.Millisecond), ev.Ready.Round(time.Millisecond), ev.Moved, ev.Ideal)
 	return ev
 }
 

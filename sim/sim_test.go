@@ -10,7 +10,7 @@ import (
 
 func TestPartitionsFor(t *testing.T) {
 	for _, tc := range []struct{ n, want int }{
-		{3, 271}, {64, 271}, {65, 1024}, {100, 2048}, {256, 4096}, {1000, 16384}, {5000, 16384},
+		{3, 271}, {64, 271}, {65, 2048}, {100, 2048}, {256, 4096}, {1000, 16384}, {5000, 16384},
 	} {
 		if got := PartitionsFor(tc.n); got != tc.want {
 			t.Errorf("PartitionsFor(%d) = %d, want %d", tc.n, got, tc.want)
@@ -40,8 +40,11 @@ func TestRun(t *testing.T) {
 	var names []string
 	for _, e := range rep.Events {
 		names = append(names, e.Name)
-		if e.Agree <= 0 || e.Err != "" {
-			t.Errorf("%s: agreed after %v, err %q", e.Name, e.Agree, e.Err)
+		if e.Placement <= 0 || e.Agree < e.Placement || e.Err != "" {
+			t.Errorf("%s: same placement after %v, same table after %v, err %q", e.Name, e.Placement, e.Agree, e.Err)
+		}
+		if e.NotReady != "" {
+			t.Logf("%s: %s", e.Name, e.NotReady)
 		}
 		if e.Moved <= 0 || float64(e.Moved) > 3*e.Ideal {
 			t.Errorf("%s: %d partitions moved, ideal %.1f", e.Name, e.Moved, e.Ideal)

@@ -28,6 +28,7 @@ func main() {
 	rest := flag.Duration("rest", 10*time.Second, "how long to measure the cluster at rest")
 	timeout := flag.Duration("timeout", 2*time.Minute, "bound on each wait for agreement")
 	batch := flag.Int("batch", 10, "nodes started at once during bootstrap (each batch once the previous agreed)")
+	noCompress := flag.Bool("no-compression", false, "turn memberlist's compression off (its LAN default is on)")
 	noQuorum := flag.Bool("disable-quorum", false, "set --disable-quorum on every node (the serving lease never lapses)")
 	verbose := flag.Bool("v", false, "print the nodes' warnings")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
@@ -57,7 +58,7 @@ func main() {
 			os.Exit(2)
 		}
 		cfg := sim.Config{HeapProfile: *memProfile, Nodes: n, Partitions: *partitions, Backups: *backups, Workers: *workers,
-			Scale: *scale, Batch: *batch, DisableQuorum: *noQuorum, Rest: *rest, Timeout: *timeout, Progress: os.Stderr}
+			Scale: *scale, Batch: *batch, NoCompression: *noCompress, DisableQuorum: *noQuorum, Rest: *rest, Timeout: *timeout, Progress: os.Stderr}
 		if *verbose {
 			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 		}
