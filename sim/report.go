@@ -24,7 +24,7 @@ func Print(w io.Writer, reps []Report) {
 	for _, r := range reps {
 		for _, e := range r.Events {
 			if e.Placement == 0 {
-				fmt.Fprintf(tw, "%d\t%s\tFAILED: %s\t\t\t\t\t\t\t\t%.1f\t%s\t%s\t%.2f cores\t%.0f\t\n", r.Config.Nodes, e.Name, e.Err,
+				fmt.Fprintf(tw, "%d\t%s\tFAILED (below)\t\t\t\t\t\t\t\t%.1f\t%s\t%s\t%.2f cores\t%.0f\t\n", r.Config.Nodes, e.Name,
 					e.Traffic.Packets, byteSize(e.Traffic.Bytes()), millicores(e.Traffic.CPUPerNode), e.Traffic.ProcessCPU, e.Traffic.DroppedPerSec)
 				continue
 			}
@@ -43,7 +43,7 @@ func Print(w io.Writer, reps []Report) {
 			fmt.Fprintf(w, "N=%d bootstrap: %s\n", r.Config.Nodes, r.NotReady)
 		}
 		for _, e := range r.Events {
-			if e.Err != "" && e.Placement != 0 {
+			if e.Err != "" {
 				fmt.Fprintf(w, "N=%d %s: %s\n", r.Config.Nodes, e.Name, e.Err)
 			}
 			if e.NotReady != "" {
