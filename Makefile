@@ -71,6 +71,7 @@ bench:
 ## their package: commit them with the fix.
 FUZZTIME ?= 30s
 .PHONY: fuzz
+RAPID_CHECKS ?= 1000000
 fuzz:
 	@for pkg in $$($(GO) list $(PKGS)); do \
 		for target in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
@@ -78,6 +79,8 @@ fuzz:
 			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 		done; \
 	done
+	@echo "fuzz: node/internal/owner property tests ($(RAPID_CHECKS) random histories)"
+	$(GO) test -count=1 -run '^TestProperty' -rapid.checks=$(RAPID_CHECKS) ./node/internal/owner/
 
 ## tools: pinned tools into ./bin (cached: a stamp per version).
 TOOLS := staticcheck buf protoc-gen-go protoc-gen-go-grpc grpc-health-probe grpcurl helm
@@ -254,6 +257,13 @@ bench-redis: bins
 .PHONY: bench-resp
 bench-resp: bins
 	scripts/bench-resp.sh
+
+## bench-cpu: server CPU per operation (utime+stime from /proc over each run
+## / ops), ops/s, p50/p99 of ns over RESP vs redis-server, SET and GET at
+## -P 1 and 16, medians of REPEATS=3 (figures in docs/benchmarks.md).
+.PHONY: bench-cpu
+bench-cpu: bins
+	scripts/bench-cpu.sh
 
 ## bench-durability: puts per --fsync mode next to redis-server AOF modes,
 ## and the recovery time of 1 GiB (figures in docs/durability.md).

@@ -16,7 +16,7 @@ import (
 
 	nsv1 "github.com/nothingshared/ns/proto/ns/v1"
 	"github.com/nothingshared/ns/ring"
-	"github.com/nothingshared/ns/transport"
+	"github.com/nothingshared/ns/wire"
 )
 
 // Client is a connection to an ns cluster. It routes each call straight to
@@ -255,9 +255,9 @@ func (c *Client) fetchTable(ctx context.Context, addr string) (*ring.Table, erro
 	}
 	resp, err := nsv1.NewClusterServiceClient(n.cc).Table(ctx, &nsv1.TableRequest{})
 	if err != nil {
-		return nil, transport.FromError(err)
+		return nil, wire.FromError(err)
 	}
-	return transport.TableFromProto(resp.GetTable())
+	return wire.TableFromProto(resp.GetTable())
 }
 
 // RefreshTable fetches the table from a node, trying the members of the

@@ -13,7 +13,7 @@ import (
 	"google.golang.org/grpc"
 
 	nsv1 "github.com/nothingshared/ns/proto/ns/v1"
-	"github.com/nothingshared/ns/transport"
+	"github.com/nothingshared/ns/wire"
 )
 
 // call is one item on its way to a node. The caller (exec) owns it until it
@@ -293,7 +293,7 @@ func (n *nodeConn) open() (*stream, error) {
 	s, err := nsv1.NewNodeServiceClient(n.cc).Stream(ctx)
 	if err != nil {
 		cancel()
-		return nil, transport.FromError(err)
+		return nil, wire.FromError(err)
 	}
 	st := &stream{
 		s:       s,
@@ -326,7 +326,7 @@ func (n *nodeConn) receive(st *stream) {
 					err = errors.New("stream closed by the node")
 				}
 				n.transportFailure(err)
-				err = n.unavailable(transport.FromError(err))
+				err = n.unavailable(wire.FromError(err))
 			}
 			for _, f := range pending {
 				n.failBatch(f.calls, err)

@@ -43,7 +43,7 @@
 //
 // Other errors are final: not found, invalid argument, a failed
 // precondition that is not "moved". Errors keep their meaning across the
-// wire (package transport maps them to gRPC codes and back): Get of an
+// wire (package wire maps them to gRPC codes and back): Get of an
 // absent key returns an error matching ErrNotFound, which is kv.ErrNotFound.
 //
 // A call honours its context's deadline, retries included; without one it

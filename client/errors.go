@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	"github.com/nothingshared/ns/kv"
-	"github.com/nothingshared/ns/transport"
+	"github.com/nothingshared/ns/wire"
 )
 
 // Errors of the client itself. Test them with errors.Is: returned errors wrap
@@ -39,31 +39,36 @@ var (
 	ErrOverflow = kv.ErrOverflow
 	// ErrInvalidTTL is returned for a negative time to live.
 	ErrInvalidTTL = kv.ErrInvalidTTL
+	// ErrMemoryFull is returned for a write the key's owner refused because
+	// it reached its --max-memory (RESOURCE_EXHAUSTED). It is not retried:
+	// nothing is evicted to make room, so only deletes or a higher limit
+	// help.
+	ErrMemoryFull = kv.ErrMemoryFull
 
 	// ErrUnavailable means a node could not be reached or could not serve,
 	// and retries did not help.
-	ErrUnavailable = transport.ErrUnavailable
+	ErrUnavailable = wire.ErrUnavailable
 	// ErrBackpressure means the owner's queue stayed full; retries did not
 	// help. Send less at once or later.
-	ErrBackpressure = transport.ErrBackpressure
+	ErrBackpressure = wire.ErrBackpressure
 	// ErrMoved is matched by a *MovedError: the table stayed stale through
 	// every retry.
-	ErrMoved = transport.ErrMoved
+	ErrMoved = wire.ErrMoved
 	// ErrLimitExceeded is matched by a *LimitError: a key, value or batch
 	// over the node's limits.
-	ErrLimitExceeded = transport.ErrLimitExceeded
+	ErrLimitExceeded = wire.ErrLimitExceeded
 	// ErrKeyEmpty means a call had an empty key.
-	ErrKeyEmpty = transport.ErrKeyEmpty
+	ErrKeyEmpty = wire.ErrKeyEmpty
 	// ErrUnknownService means the node runs no service by that name.
-	ErrUnknownService = transport.ErrUnknownService
+	ErrUnknownService = wire.ErrUnknownService
 )
 
-// MovedError is transport.MovedError: the partition's owner per the
+// MovedError is wire.MovedError: the partition's owner per the
 // answering node's table.
-type MovedError = transport.MovedError
+type MovedError = wire.MovedError
 
-// LimitError is transport.LimitError: which limit a call broke.
-type LimitError = transport.LimitError
+// LimitError is wire.LimitError: which limit a call broke.
+type LimitError = wire.LimitError
 
 // breakerOpenError is the type of ErrBreakerOpen; it matches ErrUnavailable,
 // so a caller that retries on unavailability retries on it too.
@@ -72,7 +77,7 @@ type breakerOpenError struct{}
 func (*breakerOpenError) Error() string { return "client: circuit breaker open" }
 
 // Is reports whether target is ErrUnavailable.
-func (*breakerOpenError) Is(target error) bool { return target == transport.ErrUnavailable }
+func (*breakerOpenError) Is(target error) bool { return target == wire.ErrUnavailable }
 
 // noEndpointError is what New returns when no endpoint answers: a message
 // for humans, ErrNoEndpoint and each endpoint's error for errors.Is/As.

@@ -5,11 +5,11 @@ import (
 	"time"
 
 	"github.com/nothingshared/ns/kv"
-	"github.com/nothingshared/ns/transport"
+	"github.com/nothingshared/ns/wire"
 )
 
 // KVService is the name of the built-in key-value service.
-const KVService = transport.KVServiceName
+const KVService = wire.KVServiceName
 
 // Get returns the value of key; an error matching ErrNotFound when the key
 // is absent or expired.

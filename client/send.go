@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nothingshared/ns/transport"
+	"github.com/nothingshared/ns/wire"
 )
 
 // Message is one message of a SendBatch.
@@ -225,7 +225,7 @@ func (c *Client) judge(cl *call) verdict {
 	cl.inFlight = false
 	err := cl.err
 	if err == nil {
-		if err = transport.ErrorFromResult(cl.res); err == nil {
+		if err = wire.ErrorFromResult(cl.res); err == nil {
 			cl.reply, cl.final = cl.res.GetPayload(), nil
 			return settled
 		}
@@ -237,12 +237,12 @@ func (c *Client) judge(cl *call) verdict {
 	switch {
 	case errors.Is(err, ErrClosed), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return settled
-	case errors.Is(err, transport.ErrMoved), errors.Is(err, transport.ErrTooManyHops):
+	case errors.Is(err, wire.ErrMoved), errors.Is(err, wire.ErrTooManyHops):
 		return retryMove
-	case errors.Is(err, transport.ErrUnavailable), errors.Is(err, transport.ErrLeaving):
+	case errors.Is(err, wire.ErrUnavailable), errors.Is(err, wire.ErrLeaving):
 		cl.avoid = cl.node
 		return retryElse
-	case errors.Is(err, transport.ErrBackpressure):
+	case errors.Is(err, wire.ErrBackpressure):
 		return retryWait
 	}
 	return settled

@@ -9,7 +9,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/nothingshared/ns/internal/tlsutil"
-	"github.com/nothingshared/ns/transport"
+	"github.com/nothingshared/ns/wire"
 )
 
 // Security holds the credentials a Client presents to nodes started with
@@ -53,7 +53,7 @@ func (s Security) DialOptions() ([]grpc.DialOption, error) {
 		opts = append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	}
 	if s.Token != "" {
-		opts = append(opts, grpc.WithPerRPCCredentials(transport.TokenCredentials(s.Token)))
+		opts = append(opts, grpc.WithPerRPCCredentials(wire.TokenCredentials(s.Token)))
 	}
 	return opts, nil
 }

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	nsv1 "github.com/nothingshared/ns/proto/ns/v1"
-	"github.com/nothingshared/ns/transport"
+	"github.com/nothingshared/ns/wire"
 )
 
 // Watch reconnect delays.
@@ -91,7 +91,7 @@ func (c *Client) watchOnce(addr string) (got bool, err error) {
 	}
 	s, err := nsv1.NewClusterServiceClient(n.cc).WatchTable(c.ctx, &nsv1.WatchTableRequest{KnownEpoch: c.epoch()})
 	if err != nil {
-		return false, transport.FromError(err)
+		return false, wire.FromError(err)
 	}
 	for {
 		resp, err := s.Recv()
@@ -99,10 +99,10 @@ func (c *Client) watchOnce(addr string) (got bool, err error) {
 			if errors.Is(err, io.EOF) {
 				err = errors.New("stream closed by the node")
 			}
-			return got, transport.FromError(err)
+			return got, wire.FromError(err)
 		}
 		got = true
-		t, err := transport.TableFromProto(resp.GetTable())
+		t, err := wire.TableFromProto(resp.GetTable())
 		if err != nil {
 			c.log.Warn("client: bad table from watch", "node", addr, "err", err)
 			continue

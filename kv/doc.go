@@ -96,7 +96,9 @@
 // A Store created with Config.Limit charges its pages, index and heap to
 // that Limit, which stores may share. A write that would need memory past
 // the limit fails with ErrMemoryFull and changes nothing; nothing stored is
-// evicted. Bytes reports what the store holds.
+// evicted. Bytes reports what the store holds. HandleReplay, Restore and
+// compaction are never refused: copies that replay what an owner accepted
+// must not diverge from it.
 //
 // # Snapshots
 //

@@ -17,8 +17,8 @@ import "sync/atomic"
 //
 // Only a partition's owner may refuse a write: the copies that replay it
 // (backups, a log replayed at restart) must apply whatever the owner
-// accepted, or they diverge. A node wiring a Limit therefore gives its
-// backup and replay stores no Limit, or one they may exceed.
+// accepted, or they diverge. They call Store.HandleReplay, which is charged
+// to the Limit but never refused; the owner calls Handle or Apply.
 //
 // A Limit is safe for concurrent use; stores touch it only when they take or
 // free a page (at most every few KiB of writes), never per operation.

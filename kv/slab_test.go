@@ -349,3 +349,53 @@ func TestLimitDroppedStore(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestHandleReplayPastLimit: at the limit, Handle refuses a new key while
+// HandleReplay of the same request applies it and charges the Limit past its
+// maximum (a backup or a replayed log must not diverge from its owner);
+// Handle still refuses a write that needs new memory afterwards.
+func TestHandleReplayPastLimit(t *testing.T) {
+	lim := NewLimit(16 << 10)
+	s, _ := New(Config{Limit: lim})
+	v := bytes.Repeat([]byte{'v'}, 100)
+	put := func(i int) []byte {
+		p, err := (&Request{Op: OpPut, Key: []byte("key-" + strconv.Itoa(i)), Value: v}).AppendBinary(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	i := 0
+	for ; ; i++ {
+		if _, err := s.Handle(t0, put(i)); err != nil {
+			if !errors.Is(err, ErrMemoryFull) {
+				t.Fatalf("put %d: %v", i, err)
+			}
+			break
+		}
+		if i > 1000 {
+			t.Fatal("the limit never refused a write")
+		}
+	}
+	if lim.Used() > lim.Max() {
+		t.Fatalf("owner writes took %d of %d", lim.Used(), lim.Max())
+	}
+	for j := i; j < i+200; j++ {
+		if _, err := s.HandleReplay(t0, put(j)); err != nil {
+			t.Fatalf("replay of put %d past the limit: %v", j, err)
+		}
+	}
+	if lim.Used() <= lim.Max() || int64(s.Bytes()) != lim.Used() {
+		t.Fatalf("replayed writes: limit used %d of %d, store holds %d", lim.Used(), lim.Max(), s.Bytes())
+	}
+	if s.Len() != i+200 {
+		t.Fatalf("%d keys, want %d", s.Len(), i+200)
+	}
+	// (A value big enough for a page of its own: it cannot fit in what is
+	// left of the active page.)
+	big, _ := (&Request{Op: OpPut, Key: []byte("big"), Value: make([]byte, defaultMaxPage)}).AppendBinary(nil)
+	if _, err := s.Handle(t0, big); !errors.Is(err, ErrMemoryFull) {
+		t.Fatalf("owner write after replays: %v, want ErrMemoryFull", err)
+	}
+	checkInvariants(t, s)
+}

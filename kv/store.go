@@ -68,6 +68,8 @@ type Store struct {
 	migrated int      // slots of old from mstart on already moved
 	count    int      // keys held
 	heap     []uint32 // locs of the records with a deadline, by deadline
+
+	granted bool // a write in progress may exceed the Limit (HandleReplay)
 }
 
 // NewStore returns an empty Store with the default configuration.
@@ -161,6 +163,17 @@ func (s *Store) HandleAppend(dst []byte, now time.Time, payload []byte) ([]byte,
 	// resp.Value aliases the stored value; it is encoded before anything
 	// can change it.
 	return resp.AppendBinary(dst)
+}
+
+// HandleReplay is Handle for a copy that replays writes an owner already
+// accepted (a backup, a log replayed at restart): a write is always granted
+// the memory it needs, even past the Limit, as Restore is, so the copy never
+// diverges from its owner for lack of memory. Only an owner's Handle refuses
+// writes with ErrMemoryFull. Its other errors are Handle's.
+func (s *Store) HandleReplay(now time.Time, payload []byte) ([]byte, error) {
+	s.granted = true
+	defer func() { s.granted = false }()
+	return s.Handle(now, payload)
 }
 
 // apply runs req at now (unix nanoseconds). The returned Value aliases the
@@ -315,13 +328,13 @@ func (s *Store) store(h uint64, slot int, loc uint32, found bool, key, value []b
 			return loc, nil
 		}
 	} else if s.needGrow() {
-		if err := s.grow(false); err != nil {
+		if err := s.grow(s.granted); err != nil {
 			return 0, err
 		}
 		slot, _, _ = s.lookup(h, key)
 	}
 	size := recSize(len(key), vcap)
-	nloc, err := s.alloc(size, false)
+	nloc, err := s.alloc(size, s.granted)
 	if err != nil {
 		return 0, err
 	}

@@ -5,16 +5,24 @@ import (
 	"sort"
 	"time"
 
+	"github.com/nothingshared/ns/node/internal/owner"
+
 	"github.com/nothingshared/ns/cluster"
 	nsv1 "github.com/nothingshared/ns/proto/ns/v1"
 	"github.com/nothingshared/ns/ring"
 	"github.com/nothingshared/ns/transport"
 )
 
-// backend is the node as the gRPC services see it.
+// backend is the node as the gRPC services see it: the data path
+// (transport.Dispatcher), the cluster service (transport.Cluster) and the
+// peer service (transport.Peer).
 type backend Node
 
-var _ transport.Backend = (*backend)(nil)
+var (
+	_ transport.Dispatcher = (*backend)(nil)
+	_ transport.Cluster    = (*backend)(nil)
+	_ transport.Peer       = (*backend)(nil)
+)
 
 func (b *backend) n() *Node { return (*Node)(b) }
 
@@ -142,7 +150,7 @@ func (n *Node) countKeys() uint64 {
 		var c uint64
 		if err := n.exec(ctx, w, func(s *shard) {
 			for _, ps := range s.parts {
-				if ps.status != psOwned {
+				if ps.status != owner.Owned {
 					continue
 				}
 				for _, p := range ps.svcs {

@@ -57,6 +57,14 @@ type Config struct {
 	Worker worker.Config
 	// Limits bound every request.
 	Limits transport.Limits
+	// MaxMemory bounds, in bytes, what the node's KV stores hold for data:
+	// the partitions it owns and its backup copies (kv.Store.Bytes: pages,
+	// indexes, expiry heaps; not the request-id dedup tables). Once it is
+	// reached, a client's write that needs more memory is refused with
+	// kv.ErrMemoryFull (RESOURCE_EXHAUSTED, -OOM over RESP); nothing is
+	// evicted, and backups, handoffs and log replay are never refused
+	// (memory.go). 0, the default, means no limit; negative is invalid.
+	MaxMemory int64
 	// Security configures TLS, token authentication and the gossip key
 	// file (security.go). The zero value is plaintext and open.
 	Security SecurityConfig
@@ -201,6 +209,9 @@ func (c *Config) validate() error {
 			return bad("--max-key-bytes plus --max-value-bytes (%d) exceed what a write-ahead log record holds with --data-dir (%d)",
 				lim.MaxKeyBytes+lim.MaxValueBytes, wal.MaxPayload-walRecordOverhead)
 		}
+	}
+	if c.MaxMemory < 0 {
+		return bad("--max-memory must not be negative (0 means no limit)")
 	}
 	if c.RecoveryWait < 0 {
 		return bad("--recovery-wait must not be negative")

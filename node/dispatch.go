@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nothingshared/ns/node/internal/owner"
+
 	"google.golang.org/grpc/codes"
 
 	nsv1 "github.com/nothingshared/ns/proto/ns/v1"
@@ -156,50 +158,38 @@ func (h *handler) process(s *shard, env *envelope, j int, now time.Time, t *ring
 	}
 	ps := s.parts[p]
 	self := t.MemberIndex(n.cfg.NodeID)
-	owner := t.OwnerIndex(int(p)) == self && self >= 0
-	if ps != nil && ps.status == psFenced && !owner {
+	it := owner.Item{Ours: t.OwnerIndex(int(p)) == self && self >= 0}
+	var gen uint64
+	if ps != nil {
+		it.Status, it.HasData, it.Dormant = ps.status, ps.svcs != nil, ps.dormant
+		if ps.status == owner.Owned {
+			gen, it.Lease = n.lease.check(now)
+			it.Verified = ps.gen == gen
+		}
+	}
+	switch owner.Serve(it) {
+	case owner.MovedFenced:
 		*res = transport.ResultError(&transport.MovedError{Epoch: ps.fence, Partition: int(p), OwnerID: ps.movedTo.id, OwnerAddr: ps.movedTo.addr})
 		return
-	}
-	if !owner {
+	case owner.Moved:
 		*res = transport.ResultError(movedError(t, int(p)))
 		return
-	}
-	if ps != nil && ps.status == psFenced {
-		// The table names this node the owner of a partition it handed
-		// away (to a puller whose table was, briefly, different): pull it
-		// back. The item waits for it.
-		nps := &partState{status: psIncoming, epoch: t.Epoch(), since: now}
-		if ps.svcs != nil {
-			nps.fallback = ps // not released yet: it competes with what the pull finds
+	case owner.Lapsed:
+		*res = transport.ResultError(n.lease.errLapsed(now))
+		return
+	case owner.PullBack, owner.Verify:
+		nps := &partState{status: owner.Incoming, epoch: t.Epoch(), since: now}
+		if ps.svcs != nil || ps.status == owner.Owned {
+			nps.fallback = ps
 		}
 		ps = nps
 		s.parts[p] = ps
 		n.requestPull(p)
-	}
-	if ps == nil {
-		// Owned by the table but not planned yet (the plan for this table is
-		// on its way through the priority lane): wait for it.
-		ps = &partState{status: psIncoming, epoch: t.Epoch(), since: now}
+	case owner.AwaitPlan:
+		ps = &partState{status: owner.Incoming, epoch: t.Epoch(), since: now}
 		s.parts[p] = ps
 	}
-	if ps.status == psOwned {
-		// Served only under the serving lease, and only if verified since
-		// it last lapsed (lease.go); a dormant copy (recovered, or owned
-		// while another table gave the partition away) is never served
-		// before a pull verified it.
-		gen, ok := n.lease.check(now)
-		if !ok {
-			*res = transport.ResultError(n.lease.errLapsed(now))
-			return
-		}
-		if ps.dormant || ps.gen != gen {
-			ps = &partState{status: psIncoming, epoch: t.Epoch(), since: now, fallback: ps}
-			s.parts[p] = ps
-			n.requestPull(p)
-		}
-	}
-	if ps.status == psIncoming {
+	if ps.status == owner.Incoming {
 		env.call.add(1)
 		ps.parked = append(ps.parked, parkedItem{env: env, j: j})
 		return
@@ -252,7 +242,7 @@ func (h *handler) apply(s *shard, ps *partState, env *envelope, j int, now time.
 			return
 		}
 	}
-	out, err := h.safeHandle(st, s.worker, p, it, now)
+	out, err := h.handleOwner(st, s.worker, p, it, now) // the owner: may refuse for memory (memory.go)
 	if err != nil {
 		*res = transport.ResultError(err)
 	} else {

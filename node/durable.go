@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nothingshared/ns/node/internal/owner"
+
 	"google.golang.org/protobuf/proto"
 
 	"github.com/nothingshared/ns/cluster"
@@ -86,180 +88,6 @@ func walError(err error) error {
 	return fmt.Errorf("%w: this node's write-ahead log failed (%v); it acknowledges no write until the log recovers (see /readyz)", transport.ErrUnavailable, err)
 }
 
-// openData opens the data directory: it checks the state file belongs to
-// this node, recovers every worker's log (also those of a previous run with
-// more workers) and decides which copy of each partition the node keeps. It
-// runs in New, before anything is served.
-func (n *Node) openData() (err error) {
-	cfg := n.cfg
-	d := &durable{
-		dir: cfg.DataDir, mode: cfg.Fsync, segBytes: cfg.WALSegmentBytes,
-		recovered: map[int32]*replicaState{}, logs: map[int]*wal.Log{},
-		stats: make([]atomic.Pointer[wal.Stats], n.pool.Size()),
-	}
-	if err := os.MkdirAll(d.dir, 0o755); err != nil {
-		return fmt.Errorf("node: --data-dir: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			for _, l := range d.logs {
-				_ = l.Close()
-			}
-		}
-	}()
-	b, err := os.ReadFile(filepath.Join(d.dir, stateFile))
-	switch {
-	case err == nil:
-		if err := json.Unmarshal(b, &d.prev); err != nil {
-			return fmt.Errorf("node: --data-dir %s: %s is unreadable (%v); restore it or start from an empty directory", d.dir, stateFile, err)
-		}
-		if d.prev.NodeID != cfg.NodeID {
-			return fmt.Errorf("%w: --data-dir %s holds the data of node %q, not %q: give each node its own directory", ErrInvalidConfig, d.dir, d.prev.NodeID, cfg.NodeID)
-		}
-	case errors.Is(err, os.ErrNotExist):
-	default:
-		return fmt.Errorf("node: --data-dir: %w", err)
-	}
-
-	start := time.Now()
-	dirs, err := workerDirs(d.dir)
-	if err != nil {
-		return err
-	}
-	W := n.pool.Size()
-	type copyAt struct {
-		log int
-		rs  *replicaState
-	}
-	found := map[int32][]copyAt{}
-	var total wal.RecoveryInfo // summed over the logs, for the log line
-	h := &handler{n: n}
-	for _, w := range dirs {
-		l, err := d.openLog(w)
-		if err != nil {
-			return err
-		}
-		d.logs[w] = l
-		parts := map[int32]*replicaState{}
-		info, err := l.Recover(func(p uint32, data []byte, epoch, lsn uint64) error {
-			if int(p) >= cfg.Ring.Partitions {
-				return fmt.Errorf("partition %d out of range (--partitions %d)", p, cfg.Ring.Partitions)
-			}
-			dp, err := n.decodePartition(int(p), data)
-			if err != nil {
-				return fmt.Errorf("partition %d: %w", p, err)
-			}
-			parts[int32(p)] = &replicaState{epoch: epoch, lsn: lsn, svcs: dp.svcs, dedup: dp.dedup}
-			return nil
-		}, func(r wal.Record) error {
-			if int(r.Partition) >= cfg.Ring.Partitions {
-				return fmt.Errorf("record of partition %d out of range (--partitions %d)", r.Partition, cfg.Ring.Partitions)
-			}
-			var op nsv1.ReplicaOp
-			if err := proto.Unmarshal(r.Payload, &op); err != nil {
-				return fmt.Errorf("record of partition %d at lsn %d: %w", r.Partition, r.LSN, err)
-			}
-			p := int32(r.Partition)
-			rs := parts[p]
-			if rs == nil {
-				rs = &replicaState{svcs: make([]Partition, len(n.svcList))}
-				parts[p] = rs
-			}
-			h.applyReplicaOp(rs, &op, p)
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("node: recover %s: %w (the log is damaged before its tail: restore the directory from a copy, or remove it to start this node empty)", l.Dir(), err)
-		}
-		if info.TruncatedBytes > 0 {
-			n.log.Warn("write-ahead log ended in a torn or corrupt record; cut it off (it was never acknowledged)",
-				"dir", l.Dir(), "segment", info.TruncatedSegment, "offset", info.TruncatedAt, "bytes", info.TruncatedBytes)
-		}
-		total.Snapshots += info.Snapshots
-		total.Segments += info.Segments
-		total.Bytes += info.Bytes
-		total.Replayed += info.Replayed
-		for p, rs := range parts {
-			found[p] = append(found[p], copyAt{w, rs})
-		}
-	}
-	// Every worker gets a log, also new ones.
-	for w := 0; w < W; w++ {
-		if d.logs[w] != nil {
-			continue
-		}
-		l, err := d.openLog(w)
-		if err != nil {
-			return err
-		}
-		if _, err := l.Recover(nil, nil); err != nil {
-			return fmt.Errorf("node: recover %s: %w", l.Dir(), err)
-		}
-		d.logs[w] = l
-	}
-	// One copy per partition, in the log of its worker now: a partition in
-	// another worker's log (the worker count changed) moves, and a second
-	// copy (a crash while it moved) loses to the newer one.
-	for p, copies := range found {
-		best := copies[0]
-		for _, c := range copies[1:] {
-			if c.rs.epoch > best.rs.epoch || c.rs.epoch == best.rs.epoch && c.rs.lsn > best.rs.lsn {
-				best = c
-			}
-		}
-		home := int(p) % W
-		if best.log != home {
-			if err := n.snapshotTo(d.logs[home], p, best.rs.epoch, best.rs.lsn, best.rs.svcs, &best.rs.dedup); err != nil {
-				return fmt.Errorf("node: move partition %d to worker %d's log: %w", p, home, err)
-			}
-		}
-		for _, c := range copies {
-			if c.log != home {
-				if err := d.logs[c.log].Drop(uint32(p), c.rs.epoch); err != nil {
-					return fmt.Errorf("node: drop partition %d from %s: %w", p, d.logs[c.log].Dir(), err)
-				}
-			}
-		}
-		d.recovered[p] = best.rs
-	}
-	// Logs of workers this run does not have are empty now.
-	for w, l := range d.logs {
-		if w < W {
-			continue
-		}
-		dir := l.Dir()
-		_ = l.Close()
-		delete(d.logs, w)
-		if err := os.RemoveAll(dir); err != nil {
-			return fmt.Errorf("node: remove %s (its partitions moved to the other workers' logs): %w", dir, err)
-		}
-	}
-	d.took = time.Since(start)
-	d.saved = d.prev
-	if len(d.prev.Members) > 1 {
-		d.missing = map[string]bool{}
-		for _, id := range d.prev.Members {
-			if id != cfg.NodeID {
-				d.missing[id] = true
-			}
-		}
-		d.recovering.Store(true)
-		d.recoverUntil = time.Now().Add(cfg.RecoveryWait)
-	}
-	n.dur = d
-	var maxEpoch uint64
-	for _, rs := range d.recovered {
-		maxEpoch = max(maxEpoch, rs.epoch)
-	}
-	if e := max(maxEpoch, d.prev.Epoch); e > 0 {
-		n.startEpoch = e + 1 // above every epoch the directory holds
-	}
-	n.log.Info("data directory recovered", "dir", d.dir, "fsync", d.mode.String(), "partitions", len(d.recovered),
-		"segments", total.Segments, "bytes", total.Bytes, "replayed", total.Replayed, "snapshots", total.Snapshots,
-		"epoch", n.startEpoch, "previous_members", d.prev.Members, "took", d.took)
-	return nil
-}
-
 func (d *durable) openLog(w int) (*wal.Log, error) {
 	l, err := wal.Open(wal.Config{Dir: filepath.Join(d.dir, "w"+strconv.Itoa(w)), Mode: d.mode, SegmentBytes: d.segBytes})
 	if err != nil {
@@ -304,7 +132,7 @@ func (n *Node) installRecovered(s *shard) {
 		if int(p)%n.pool.Size() != s.worker {
 			continue
 		}
-		s.parts[p] = &partState{status: psOwned, dormant: true, epoch: rs.epoch, lsn: rs.lsn,
+		s.parts[p] = &partState{status: owner.Owned, dormant: true, epoch: rs.epoch, lsn: rs.lsn,
 			svcs: fillSvcs(rs.svcs, len(n.svcList)), dedup: rs.dedup, since: now}
 	}
 	s.lastSnap = now
@@ -415,7 +243,7 @@ func (n *Node) walTick(s *shard, now time.Time) {
 		s.lastSnap = now
 		for _, p := range s.log.Pinned() {
 			ps := s.parts[int32(p)]
-			if ps != nil && ps.status == psIncoming {
+			if ps != nil && ps.status == owner.Incoming {
 				continue // its copy here may be the fallback of the pull under way
 			}
 			if ps == nil || ps.svcs == nil {
@@ -452,7 +280,7 @@ func (n *Node) reopenLog(s *shard) {
 	}
 	if err == nil {
 		for p, ps := range s.parts {
-			if ps.svcs == nil || ps.status == psIncoming {
+			if ps.svcs == nil || ps.status == owner.Incoming {
 				continue
 			}
 			if err = n.snapshotTo(l, p, ps.epoch, ps.lsn, ps.svcs, &ps.dedup); err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/nothingshared/ns/node/internal/owner"
 )
 
 // Test hooks for the scenario tests of issue 13 (resume_test.go).
@@ -71,7 +73,7 @@ func RepullForTest(n *Node, key []byte) bool {
 		again := false
 		_ = n.pool.Exec(context.Background(), w, func(s *shard) {
 			ps := s.parts[p]
-			again = ps != before && ps != nil && ps.status == psOwned
+			again = ps != before && ps != nil && ps.status == owner.Owned
 		})
 		if again {
 			return true

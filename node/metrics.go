@@ -503,6 +503,9 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range allDescs {
 		ch <- d
 	}
+	for _, d := range memDescs {
+		ch <- d
+	}
 	if (*Node)(c).dur != nil {
 		for _, d := range walDescs {
 			ch <- d
@@ -534,6 +537,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 
 	gauge(descInfo, 1, n.cfg.NodeID, n.cfg.Version)
+	n.collectMemory(ch)
 	if n.resp != nil {
 		st := n.resp.Stats()
 		gauge(descRESPConns, float64(st.Connections))

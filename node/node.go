@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net"
 	"net/http"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -19,6 +17,7 @@ import (
 	"github.com/nothingshared/ns/cluster"
 	"github.com/nothingshared/ns/internal/ratelog"
 	"github.com/nothingshared/ns/internal/tracing"
+	"github.com/nothingshared/ns/kv"
 	"github.com/nothingshared/ns/node/internal/respserver"
 	"github.com/nothingshared/ns/ring"
 	"github.com/nothingshared/ns/transport"
@@ -85,7 +84,6 @@ type Node struct {
 	planGap    bool
 
 	repl           *replicators
-	logRepl        *slog.Logger
 	syncCh         chan int32  // backup copies to (re)synchronise
 	pullCh         chan int32  // owned partitions found without state
 	repullCh       chan repull // owned partitions found stale
@@ -95,12 +93,16 @@ type Node struct {
 	fetching       sync.Map // int32 partition -> pulling from a holder right now
 	replicaSources sync.Map // int32 partition -> id of the owner replicating to a copy that waits for a snapshot
 
+	hist     tableHistory            // tables planned, for the pull rule
 	pullMu   sync.Mutex              // guards pulling and stopping
 	pulling  map[pullKey]*ring.Table // running pulls; non-nil: look again with this previous table
 	stopping bool
 	pullWG   sync.WaitGroup
 
 	runCtx context.Context // cancelled by Shutdown
+
+	mem        *kv.Limit     // --max-memory, shared by every KV store (memory.go)
+	memRefused atomic.Uint64 // client writes refused for lack of memory
 
 	observer *observer        // metrics, hot keys (metrics.go)
 	tracing  *tracing.Tracing // OpenTelemetry, off unless Config.OTLPEndpoint
@@ -121,9 +123,12 @@ func New(cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	cfg.setDefaults()
+	mem := kv.NewLimit(cfg.MaxMemory)
+	cfg.Services = withMemoryLimit(cfg.Services, mem)
 	n := &Node{
 		cfg:      cfg,
 		log:      cfg.Logger.With("node", cfg.NodeID),
+		mem:      mem,
 		services: map[string]int{},
 		svcList:  cfg.Services,
 		watchers: map[chan struct{}]struct{}{},
@@ -140,7 +145,6 @@ func New(cfg Config) (_ *Node, err error) {
 	}
 	n.handoffSem = make(chan struct{}, cfg.HandoffConcurrency)
 	n.quorum.Store(true)
-	n.logRepl = n.log
 	n.repl = newReplicators(n)
 	for i, s := range cfg.Services {
 		n.services[s.Name()] = i
@@ -231,10 +235,12 @@ func New(cfg Config) (_ *Node, err error) {
 	}
 	n.peers = newPeers(peerOpts)
 	n.server, err = transport.NewServer(transport.ServerConfig{
-		Backend: (*backend)(n),
-		Limits:  cfg.Limits,
-		Logger:  n.log,
-		Options: append(append(append(n.grpcServerOptions(), n.tracing.ServerOptions()...), n.sec.serverOptions()...), cfg.GRPCOptions...),
+		Dispatcher: (*backend)(n),
+		Cluster:    (*backend)(n),
+		Peer:       (*backend)(n),
+		Limits:     cfg.Limits,
+		Logger:     n.log,
+		Options:    append(append(append(n.grpcServerOptions(), n.tracing.ServerOptions()...), n.sec.serverOptions()...), cfg.GRPCOptions...),
 	})
 	if err != nil {
 		_ = n.members.Shutdown()
@@ -424,194 +430,6 @@ func (n *Node) Ready() (bool, string) {
 	return true, "ok: epoch " + strconv.FormatUint(t.Epoch(), 10) + stale
 }
 
-// tableFailure records a view that could not become a partition table.
-type tableFailure struct {
-	epoch   uint64 // the view's epoch
-	members int    // members in the view
-	err     error  // from ring.New
-}
-
-// String says which view has no table and why, for Ready and the status page.
-func (f *tableFailure) String() string {
-	return fmt.Sprintf("membership epoch %d (%d members) has no partition table, the previous one is kept: %v", f.epoch, f.members, f.err)
-}
-
-// onView is the cluster's callback; it must not block: it hands the view to
-// viewLoop, replacing any view not yet taken.
-func (n *Node) onView(v cluster.View) {
-	for {
-		select {
-		case n.viewCh <- v:
-			return
-		default:
-		}
-		select {
-		case <-n.viewCh:
-		default:
-		}
-	}
-}
-
-func (n *Node) viewLoop(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case v := <-n.viewCh:
-			n.applyView(v)
-		case <-n.replanCh:
-			n.replan()
-		}
-	}
-}
-
-// applyView builds the table for a view, publishes it, and rebalances the
-// partitions that moved.
-func (n *Node) applyView(v cluster.View) {
-	if !n.formed.Load() {
-		// A view of this node alone, before it ever saw its cluster, says
-		// nothing about who holds what: wait for a real one, or for the
-		// join timeout (then this node starts a new cluster).
-		alone := len(v.Members) <= 1
-		if alone && len(n.cfg.Cluster.Join) > 0 && time.Since(n.started) < n.cfg.JoinTimeout {
-			n.retryViewAfter(n.cfg.JoinTimeout - time.Since(n.started))
-			return
-		}
-		if err := n.members.Refused(); alone && len(n.cfg.Cluster.Join) > 0 && err != nil {
-			// The seeds answered but place partitions differently: a
-			// cluster of this node alone would own every partition next
-			// to theirs. Wait (not ready, Ready says why) for an operator.
-			n.log.Error("refused by the cluster's members; not starting a cluster alone", "err", err)
-			n.retryViewAfter(n.cfg.JoinTimeout)
-			return
-		}
-		if alone && len(n.cfg.Cluster.Join) > 0 {
-			n.log.Warn("no seed answered within the join timeout; starting a new cluster", "seeds", n.cfg.Cluster.Join, "timeout", n.cfg.JoinTimeout)
-		}
-		n.formed.Store(true)
-	}
-	n.updateQuorum(v)
-	members := make([]ring.Member, 0, len(v.Members))
-	for _, m := range v.Members {
-		members = append(members, ring.Member{ID: m.ID, Addr: m.Meta.GRPCAddr, Zone: m.Meta.Zone})
-	}
-	old := n.table.Load()
-	t, err := ring.New(n.cfg.Ring, v.Epoch, members)
-	if err != nil {
-		// Every node sees the same members and fails alike (more members
-		// than partitions, say): all keep their last table, which still
-		// agrees. Ready and the metrics say why until a view builds.
-		n.tableErr.Store(&tableFailure{epoch: v.Epoch, members: len(members), err: err})
-		n.obs().tableFailures.Add(1)
-		n.log.Error("cannot build partition table; keeping the previous one", "epoch", v.Epoch, "members", len(members), "kept_epoch", old.Epoch(), "err", err)
-		return
-	}
-	n.tableErr.Store(nil)
-	if old != nil && old.Epoch() == t.Epoch() && old.Hash() == t.Hash() {
-		return
-	}
-	quorum := n.quorum.Load()
-	n.noteMinority(t, !quorum) // before any pull can see t
-	n.table.Store(t)
-	moves := ring.Diff(old, t)
-	n.log.Info("partition table changed", "epoch", t.Epoch(), "hash", fmt.Sprintf("%016x", t.Hash()),
-		"members", len(members), "moved", len(moves), "owned", len(t.Owned(n.cfg.NodeID)))
-	// The minority side of a network partition numbers tables of its own,
-	// which the majority never sees: the epochs of the two sides are
-	// unrelated, and one number may name different tables. The minority
-	// acknowledges no write; it still plans its tables (it serves reads from
-	// what it holds), but no copy it owns takes the epoch of such a table,
-	// so none outranks the majority's copies when the sides meet again; and
-	// the first table planned with quorum again verifies every partition
-	// this node owns (plan).
-	gap := n.planGap
-	n.planGap = !quorum
-	if !quorum && !gap {
-		n.log.Warn("minority side: partitions taken over or kept keep the epochs of their data until quorum returns", "epoch", t.Epoch())
-	}
-	n.rebalance(old, t, quorum, gap)
-	n.notifyWatchers()
-}
-
-// requestReplan asks viewLoop to verify, under the current table, every
-// owned partition not verified since the lease last lapsed. It never blocks.
-func (n *Node) requestReplan() {
-	select {
-	case n.replanCh <- struct{}{}:
-	default:
-	}
-}
-
-// replan verifies, under the current table, every owned partition this node
-// has not verified since its serving lease last lapsed (lease.go).
-func (n *Node) replan() {
-	t := n.table.Load()
-	if t.Epoch() == 0 {
-		return
-	}
-	n.rebalanceWith(t, t, planOpts{quorum: n.quorum.Load(), verifyOnly: true})
-}
-
-// noteMinority records whether table t was built on the minority side, and
-// forgets minority tables too old for any pull to still use. Tables, not
-// epoch numbers: the majority may number another table with the same epoch.
-func (n *Node) noteMinority(t *ring.Table, minority bool) {
-	n.minorityMu.Lock()
-	defer n.minorityMu.Unlock()
-	if minority {
-		n.minority[t] = true
-		return
-	}
-	for old := range n.minority {
-		if old.Epoch()+64 < t.Epoch() {
-			delete(n.minority, old)
-		}
-	}
-}
-
-// ownershipEpoch is the epoch a partition taken over under table t is owned
-// at: t's, unless t was built on the minority side; then 0, and the copy
-// keeps the epoch of its data (the minority's epochs must never outrank the
-// majority's; see applyView).
-func (n *Node) ownershipEpoch(t *ring.Table) uint64 {
-	n.minorityMu.Lock()
-	defer n.minorityMu.Unlock()
-	if n.minority[t] {
-		return 0
-	}
-	return t.Epoch()
-}
-
-// updateQuorum tracks the last agreed member set and whether this node sees
-// at least half of it. Members that left gracefully leave the set; members
-// that failed stay in it, so the side of a network partition with fewer than
-// half of them stops acknowledging writes.
-func (n *Node) updateQuorum(v cluster.View) {
-	n.quorumMu.Lock()
-	defer n.quorumMu.Unlock()
-	for _, m := range v.Members {
-		n.agreed[m.ID] = true
-	}
-	for _, m := range n.members.Members() {
-		if m.State == cluster.StateLeft && n.agreed[m.ID] {
-			delete(n.agreed, m.ID)
-			n.lease.forget(m.ID)
-		}
-	}
-	ok := n.cfg.DisableQuorum || 2*len(v.Members) >= len(n.agreed)
-	if n.dur != nil {
-		n.noteMembers(v.Members, v.Epoch)
-		n.saveState(v.Epoch, slices.Collect(maps.Keys(n.agreed)))
-	}
-	if n.quorum.Swap(ok) != ok {
-		if ok {
-			n.log.Info("quorum regained: acknowledging writes again", "live", len(v.Members), "agreed", len(n.agreed))
-		} else {
-			n.log.Warn("minority side: fewer than half of the agreed members are live; refusing writes", "live", len(v.Members), "agreed", len(n.agreed))
-		}
-	}
-}
-
 func (n *Node) expiryLoop(ctx context.Context) {
 	tick := time.NewTicker(n.cfg.ExpiryInterval)
 	defer tick.Stop()
@@ -650,153 +468,4 @@ func (n *Node) watch() (<-chan struct{}, func()) {
 		delete(n.watchers, ch)
 		n.watchMu.Unlock()
 	}
-}
-
-// Leave starts a graceful shutdown in the background; Done is closed when
-// it has finished.
-func (n *Node) Leave() {
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*n.cfg.LeaveTimeout+10*time.Second)
-		defer cancel()
-		_ = n.Shutdown(ctx)
-	}()
-}
-
-// Shutdown leaves the cluster gracefully: it stops reporting ready, tells
-// the cluster it leaves, lets running calls finish (until ctx ends), drains
-// the workers of everything they accepted, and releases every socket. It
-// may be called more than once; later calls wait and return the first
-// result.
-func (n *Node) Shutdown(ctx context.Context) error {
-	n.shutdownOnce.Do(func() {
-		n.shutdownErr = n.shutdown(ctx)
-		close(n.done)
-	})
-	<-n.done
-	return n.shutdownErr
-}
-
-func (n *Node) shutdown(ctx context.Context) error {
-	n.leaving.Store(true)
-	n.log.Info("leaving the cluster")
-	var errs []error
-	n.server.SetServing(false)
-	atLeave := n.table.Load()
-	if err := n.members.Leave(n.cfg.LeaveTimeout); err != nil {
-		errs = append(errs, err)
-	}
-	if len(atLeave.Members()) > 1 && n.started != (time.Time{}) {
-		n.waitHandedOff(ctx, atLeave)
-	}
-	n.pullMu.Lock()
-	n.stopping = true
-	n.pullMu.Unlock()
-	n.repl.close()
-	// Everything is handed off: end the clients' streams so they move on,
-	// let running calls finish (briefly), then close.
-	if n.resp != nil {
-		_ = n.resp.Close()
-	}
-	gctx, gcancel := context.WithTimeout(ctx, 2*time.Second)
-	n.server.GracefulStop(gctx)
-	gcancel()
-	if n.httpSrv != nil {
-		hctx, cancel := context.WithTimeout(ctx, time.Second)
-		_ = n.httpSrv.Shutdown(hctx)
-		cancel()
-	}
-	if n.cancel != nil {
-		n.cancel()
-	}
-	n.pullWG.Wait()
-	n.closeListeners()
-	if err := n.pool.Close(); err != nil && !errors.Is(err, worker.ErrNotRunning) {
-		errs = append(errs, err)
-	}
-	n.closeLogs()
-	if err := n.members.Shutdown(); err != nil {
-		errs = append(errs, err)
-	}
-	n.peers.close()
-	n.wg.Wait()
-	tctx, tcancel := context.WithTimeout(context.Background(), 2*time.Second)
-	_ = n.tracing.Shutdown(tctx)
-	tcancel()
-	n.log.Info("node stopped")
-	return errors.Join(errs...)
-}
-
-// waitHandedOff waits until every partition this node owned has been pulled
-// by its new owner (or ctx ends), serving and forwarding meanwhile.
-func (n *Node) waitHandedOff(ctx context.Context, t *ring.Table) {
-	start := time.Now()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		left := n.ownedCount(t)
-		if left == 0 {
-			n.log.Info("every partition handed off", "took", time.Since(start))
-			break
-		}
-		select {
-		case <-ctx.Done():
-			n.log.Warn("shutdown deadline passed before every partition was handed off", "left", left)
-			return
-		case <-tick.C:
-		}
-	}
-	// Let replication of the last writes finish.
-	for n.repl.pending() > 0 && ctx.Err() == nil {
-		<-tick.C
-	}
-}
-
-// retryViewAfter re-applies the latest view after d (once), so a node whose
-// seeds never answer still forms its own cluster at the join timeout.
-func (n *Node) retryViewAfter(d time.Duration) {
-	if !n.retryArmed.CompareAndSwap(false, true) {
-		return
-	}
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		select {
-		case <-time.After(d):
-			n.retryArmed.Store(false)
-			n.onView(n.members.View())
-		case <-n.runCtx.Done():
-		}
-	}()
-}
-
-// Abort stops the node at once, as a crash would: no leave, no handoff, no
-// draining. Peers detect the failure. It is for tests and fatal errors;
-// Shutdown is the normal way out. Done is closed when it returns.
-func (n *Node) Abort() {
-	n.shutdownOnce.Do(func() {
-		n.leaving.Store(true)
-		_ = n.members.Shutdown()
-		n.server.Stop()
-		if n.resp != nil {
-			_ = n.resp.Close()
-		}
-		if n.httpSrv != nil {
-			_ = n.httpSrv.Close()
-		}
-		if n.cancel != nil {
-			n.cancel()
-		}
-		n.pullMu.Lock()
-		n.stopping = true
-		n.pullMu.Unlock()
-		n.pool.Stop()
-		n.closeLogs()
-		n.repl.close()
-		n.pullWG.Wait()
-		n.closeListeners()
-		n.peers.close()
-		n.wg.Wait()
-		close(n.done)
-	})
-	<-n.done
 }

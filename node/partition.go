@@ -10,35 +10,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nothingshared/ns/node/internal/owner"
+
 	nsv1 "github.com/nothingshared/ns/proto/ns/v1"
 	"github.com/nothingshared/ns/transport"
 )
-
-// pstatus is the state of a partition this node owns or is about to own.
-type pstatus uint8
-
-const (
-	// psIncoming: this node owns the partition in its table but has no state
-	// yet; a pull is under way. Items wait (parked) until the install.
-	psIncoming pstatus = iota
-	// psOwned: serving.
-	psOwned
-	// psFenced: the state was handed to a new owner (movedTo) at epoch; this
-	// node acknowledges nothing for the partition any more.
-	psFenced
-)
-
-func (s pstatus) String() string {
-	switch s {
-	case psIncoming:
-		return "incoming"
-	case psOwned:
-		return "owned"
-	case psFenced:
-		return "fenced"
-	}
-	return "unknown"
-}
 
 // parkedItem is an item waiting in its worker for its partition's state.
 type parkedItem struct {
@@ -49,7 +25,7 @@ type parkedItem struct {
 // partState is one partition as its owning worker sees it. Only that worker
 // touches it.
 type partState struct {
-	status  pstatus
+	status  owner.Status
 	epoch   uint64 // ownership epoch of the data: the epoch its owner wrote it at
 	fence   uint64 // fenced: the epoch it was handed over at
 	lsn     uint64 // sequence number of the last applied write
@@ -75,6 +51,13 @@ type partState struct {
 	// fromReplica: fallback is this node's backup copy (taken over whole
 	// when installed).
 	fromReplica bool
+	// holders: incoming, the members that owned or backed the partition up
+	// in the tables this node saw while it was incoming (owner.AddHolders).
+	holders []string
+	// servedAt: the newest table epoch (with quorum) under which this copy
+	// was owned and served: it holds every write acknowledged up to that
+	// table (owner.Reply.Covers).
+	servedAt uint64
 }
 
 type moved struct{ id, addr string }
@@ -89,6 +72,9 @@ type replicaState struct {
 	syncing  bool // waiting for a snapshot; ops wait in buffered
 	buffered []parkedOp
 	orphan   time.Time // set when the table no longer names this node a backup
+	// syncedAt: the newest table epoch (with quorum) under which this copy
+	// followed its owner in sync (owner.Reply.Covers).
+	syncedAt uint64
 }
 
 // parkedOp is a replicated op waiting for its replica's snapshot.
@@ -294,7 +280,7 @@ const orphanTTL = time.Minute
 func (s *shard) tick(n *Node, now time.Time) {
 	n.walTick(s, now)
 	for _, ps := range s.parts {
-		if ps.status == psOwned {
+		if ps.status == owner.Owned {
 			for _, p := range ps.svcs {
 				if e, ok := p.(Expirer); ok {
 					e.ExpireSome(now, 64)

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nothingshared/ns/node/internal/owner"
+
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -166,7 +168,7 @@ func (r *replicator) send(addr string, batch []replOp) {
 		err = fmt.Errorf("backup answered %d results for %d ops", len(resp.GetResults()), len(batch))
 	}
 	if err != nil {
-		n.logRepl.Warn("replication to backup failed; writes not acknowledged", "backup", r.id, "addr", addr, "ops", len(batch), "err", err)
+		n.log.Warn("replication to backup failed; writes not acknowledged", "backup", r.id, "addr", addr, "ops", len(batch), "err", err)
 		e := fmt.Errorf("%w: write applied on the owner but not on backup %s (%v): outcome unknown, retry with the same request id", transport.ErrUnavailable, r.id, status.Convert(err).Message())
 		for _, o := range batch {
 			o.fail(e)
@@ -270,26 +272,21 @@ func (h *handler) applyReplica(s *shard, env *envelope, j int) {
 	op := env.ops[j]
 	p := env.parts[j]
 	res := &env.results[env.pos[j]]
-	if ps := s.parts[p]; ps != nil && ps.status != psFenced {
+	if ps := s.parts[p]; ps != nil {
 		cur := n.table.Load()
-		// This node's owned copy is stale when the table names the sender
-		// the owner and the sender's ownership is at least as new (equal
-		// epochs happen while gossip converges on one epoch number). An
-		// older sender is a paused or cut-off old owner: refuse it.
-		staleCopy := ps.status == psOwned && cur.Owner(int(p)).ID == env.from && op.GetEpoch() >= ps.epoch
-		if ps.epoch >= op.GetEpoch() && !staleCopy {
+		switch owner.OnReplicated(ps.status, ps.epoch, cur.Owner(int(p)).ID == env.from, op.GetEpoch()) {
+		case owner.RefuseOwnerHere:
 			*res = transport.ResultError(fmt.Errorf("%w: node %s owns partition %d at epoch %d; refusing a write from epoch %d", transport.ErrNotOwner, n.cfg.NodeID, p, ps.epoch, op.GetEpoch()))
 			return
-		}
-		if ps.status == psOwned {
+		case owner.FenceOwned:
 			// An owner at a newer epoch writes to this node as its backup:
 			// this node's owned copy is stale. Never serve it again.
-			ps.status = psFenced
+			ps.status = owner.Fenced
 			ps.svcs = nil
 			ps.dedup = dedup{}
 			ps.movedTo = moved{id: env.from}
 			n.unlog(s, p, ps.epoch)
-			if m, ok := n.table.Load().Member(env.from); ok {
+			if m, ok := cur.Member(env.from); ok {
 				ps.movedTo.addr = m.Addr
 			}
 		}
@@ -305,7 +302,7 @@ func (h *handler) applyReplica(s *shard, env *envelope, j int) {
 	if rs.syncing {
 		n.requestSync(p)
 	}
-	if op.GetEpoch() < max(rs.epoch, rs.fence) {
+	if owner.RefuseReplicated(rs.epoch, rs.fence, op.GetEpoch()) {
 		*res = transport.ResultError(fmt.Errorf("%w: partition %d is fenced at epoch %d; refusing a write from epoch %d", transport.ErrNotOwner, p, max(rs.epoch, rs.fence), op.GetEpoch()))
 		return
 	}
@@ -364,7 +361,7 @@ func (h *handler) releaseBuffered(rs *replicaState, p int32) {
 		op := b.env.ops[b.j]
 		res := &b.env.results[b.env.pos[b.j]]
 		switch {
-		case op.GetEpoch() < max(rs.epoch, rs.fence):
+		case owner.RefuseReplicated(rs.epoch, rs.fence, op.GetEpoch()):
 			*res = transport.ResultError(fmt.Errorf("%w: partition %d is fenced at epoch %d", transport.ErrNotOwner, p, max(rs.epoch, rs.fence)))
 		case op.GetLsn() > rs.lsn+1:
 			// Still a gap: wait for another snapshot.

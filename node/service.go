@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/nothingshared/ns/kv"
-	"github.com/nothingshared/ns/transport"
 )
 
 // Service is a keyed service a node hosts: a factory of per-partition state.
@@ -66,9 +65,8 @@ func (f ServiceFunc) Name() string { return f.ServiceName }
 func (f ServiceFunc) NewPartition(p int) Partition { return f.New(p) }
 
 // KVService returns the built-in key-value/counter service ("kv").
-func KVService() Service {
-	return ServiceFunc{ServiceName: transport.KVServiceName, New: func(int) Partition { return kv.NewStore() }}
-}
+// A node gives it the node's memory budget (Config.MaxMemory; memory.go).
+func KVService() Service { return kvService{} }
 
 var (
 	_ Service            = ServiceFunc{}

@@ -40,3 +40,54 @@ bench_cleanup() {
 	[ -n "$redis_pid" ] && kill -TERM "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null || true
 	rm -rf "$work"
 }
+
+# start_resp_servers: start redis-server on $REDIS_PORT and a one-node
+# $NSNODE (gRPC $base, gossip +1, admin HTTP +2, RESP $NS_RESP_PORT, extra
+# flags in $NS_FLAGS), logs in $work; set $redis_pid and $ns_pid (the
+# server processes themselves) and wait until both accept writes.
+start_resp_servers() {
+	redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
+		--logfile "$work/redis.log" &
+	redis_pid=$!
+	# shellcheck disable=SC2086 # NS_FLAGS is a list of flags
+	"$NSNODE" --node-id bench --grpc-addr "127.0.0.1:$base" --gossip-addr "127.0.0.1:$((base + 1))" \
+		--http-addr "127.0.0.1:$((base + 2))" --resp-addr "127.0.0.1:$NS_RESP_PORT" --log-level warn ${NS_FLAGS:-} >"$work/nsnode.log" 2>&1 &
+	ns_pid=$!
+	local port ok
+	for port in "$REDIS_PORT" "$NS_RESP_PORT"; do
+		ok=""
+		# ns answers PING before its one-node cluster has formed: wait for a write.
+		for _ in $(seq 1 100); do
+			[ "$(redis-cli -h 127.0.0.1 -p "$port" set bench:ready 1 2>/dev/null)" = OK ] && { ok=1; break; }
+			sleep 0.1
+		done
+		[ -n "$ok" ] || { echo "not ready: port $port" >&2; cat "$work"/*.log >&2; exit 1; }
+	done
+}
+
+# cpu_ticks PID: utime+stime of the process in clock ticks (/proc/PID/stat).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# resp_bench NAME PORT PID P TEST: one redis-benchmark run ($CLIENTS
+# clients, $N ops, $SIZE-byte values, $KEYS keys, pipeline P) and the
+# server's CPU over it; prints "name test P ops/s p50_ms p99_ms
+# cpu_us_per_op p99.9_ms" (p99.9: the first line of redis-benchmark's
+# percentile distribution at 99.9% or more; its max when there is none).
+resp_bench() {
+	local before after line tck
+	tck=$(getconf CLK_TCK)
+	before=$(cpu_ticks "$3")
+	line=$(redis-benchmark -h 127.0.0.1 -p "$2" -t "$5" -c "$CLIENTS" -n "$N" -d "$SIZE" -P "$4" -r "$KEYS" 2>/dev/null |
+		tr '\r' '\n' | awk '
+			/Latency by percentile distribution/ {d = 1; next}
+			/Cumulative distribution/ {d = 0}
+			d && p999 == "" && $1 + 0 >= 99.9 {p999 = $3}
+			/throughput summary/ {rps = $3}
+			/latency summary/ {s = NR}
+			s && NR == s + 2 {p50 = $3; p99 = $5; mx = $6}
+			END {print rps, p50, p99, (p999 == "" ? mx : p999)}')
+	after=$(cpu_ticks "$3")
+	set -- "$1" "$5" "$4" $line "$(awk -v t="$((after - before))" -v hz="$tck" -v n="$N" 'BEGIN {printf "%.2f", t / hz / n * 1e6}')"
+	# name test P ops p50 p99 cpu p99.9
+	echo "$1 $2 $3 $4 $5 $6 $8 $7"
+}

@@ -38,47 +38,14 @@ work=$(mktemp -d)
 redis_pid="" ns_pid=""
 trap bench_cleanup EXIT
 
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
-	--logfile "$work/redis.log" &
-redis_pid=$!
-"$NSNODE" --node-id bench --grpc-addr "127.0.0.1:$base" --gossip-addr "127.0.0.1:$((base + 1))" \
-	--http-addr "127.0.0.1:$((base + 2))" --resp-addr "127.0.0.1:$NS_RESP_PORT" --log-level warn >"$work/nsnode.log" 2>&1 &
-ns_pid=$!
-
-ready() { # ready PORT: PONG within 10s
-	for _ in $(seq 1 100); do
-		[ "$(redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null)" = PONG ] && return 0
-		sleep 0.1
-	done
-	echo "not ready: port $1" >&2; cat "$work"/*.log >&2; exit 1
-}
-ready "$REDIS_PORT"
-ready "$NS_RESP_PORT"
-# ns answers PING before its one-node cluster has formed; wait for a write.
-for _ in $(seq 1 100); do
-	[ "$(redis-cli -h 127.0.0.1 -p "$NS_RESP_PORT" set bench:ready 1 2>/dev/null)" = OK ] && break
-	sleep 0.1
-done
-
-tck=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-
-# run NAME PORT PID P TEST: a line "name test P ops/s p50_ms p99_ms cpu_us_per_op".
-run() {
-	local before after line
-	before=$(cpu_ticks "$3")
-	line=$(redis-benchmark -h 127.0.0.1 -p "$2" -t "$5" -c "$CLIENTS" -n "$N" -d "$SIZE" -P "$4" -r "$KEYS" --csv |
-		tr -d '"' | awk -F, 'NR>1 && $2+0>0 {print $2, $5, $7; exit}')
-	after=$(cpu_ticks "$3")
-	echo "$1 $5 $4 $line $(awk -v t="$((after - before))" -v hz="$tck" -v n="$N" 'BEGIN {printf "%.2f", t / hz / n * 1e6}')"
-}
+start_resp_servers
 
 echo "# $(date -u +%FT%TZ) $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); $(redis-server --version | cut -d' ' -f1-3); N=$N clients=$CLIENTS value=${SIZE}B keys=$KEYS" >&2
 for P in $PIPELINES; do
 	for t in ${TESTS//,/ }; do
 		echo "pipeline $P, $t..." >&2
-		run redis "$REDIS_PORT" "$redis_pid" "$P" "$t" >>"$work/results"
-		run ns "$NS_RESP_PORT" "$ns_pid" "$P" "$t" >>"$work/results"
+		resp_bench redis "$REDIS_PORT" "$redis_pid" "$P" "$t" >>"$work/results"
+		resp_bench ns "$NS_RESP_PORT" "$ns_pid" "$P" "$t" >>"$work/results"
 	done
 done
 
@@ -88,6 +55,6 @@ for P in $PIPELINES; do
 		r=$(awk -v t="$t" -v p="$P" '$1=="redis" && $2==t && $3==p' "$work/results")
 		n=$(awk -v t="$t" -v p="$P" '$1=="ns" && $2==t && $3==p' "$work/results")
 		echo "$r $n" | awk '{printf "%-5s %3s | %11.0f %7.3f %7.3f %7.2f | %11.0f %7.3f %7.3f %7.2f | %7.2fx %7.2fx\n",
-			$2, $3, $4, $5, $6, $7, $11, $12, $13, $14, $11/$4, ($7 > 0 ? $14/$7 : 0)}'
+			$2, $3, $4, $5, $6, $7, $12, $13, $14, $15, $12/$4, ($7 > 0 ? $15/$7 : 0)}'
 	done
 done

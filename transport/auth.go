@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/nothingshared/ns/internal/tlsutil"
+	"github.com/nothingshared/ns/wire"
 )
 
 // PeerServicePrefix starts the full method name of every PeerService RPC.
@@ -139,7 +140,7 @@ func verifiedCert(ctx context.Context) *x509.Certificate {
 // bearer returns the token of the call's "authorization: Bearer" header.
 func bearer(ctx context.Context) (string, bool) {
 	md, _ := metadata.FromIncomingContext(ctx)
-	for _, v := range md.Get("authorization") {
+	for _, v := range md.Get(wire.AuthorizationHeader) {
 		if len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
 			return strings.TrimSpace(v[7:]), true
 		}
@@ -276,20 +277,11 @@ func (f *TokenFile) Token() string { return f.current().first }
 // Credentials returns per-call credentials that present the file's first
 // token, following the file as it changes.
 func (f *TokenFile) Credentials() credentials.PerRPCCredentials {
-	return tokenCreds{tok: f.Token}
+	return wire.TokenSourceCredentials(f.Token)
 }
 
-// TokenCredentials returns per-call credentials presenting token as
-// "authorization: Bearer <token>". They are sent over plaintext
-// connections too: without TLS anyone on the path can read the token.
+// TokenCredentials is wire.TokenCredentials: per-call credentials presenting
+// token as "authorization: Bearer <token>", over plaintext connections too.
 func TokenCredentials(token string) credentials.PerRPCCredentials {
-	return tokenCreds{tok: func() string { return token }}
+	return wire.TokenCredentials(token)
 }
-
-type tokenCreds struct{ tok func() string }
-
-func (c tokenCreds) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	return map[string]string{"authorization": "Bearer " + c.tok()}, nil
-}
-
-func (tokenCreds) RequireTransportSecurity() bool { return false }

@@ -77,8 +77,15 @@ func (b *stubBackend) Handoff(nsv1.PeerService_HandoffServer) error { return nil
 // serve starts a Server on loopback and returns its address.
 func serve(t *testing.T, cfg ServerConfig) string {
 	t.Helper()
-	if cfg.Backend == nil {
-		cfg.Backend = &stubBackend{}
+	stub := &stubBackend{}
+	if cfg.Dispatcher == nil {
+		cfg.Dispatcher = stub
+	}
+	if cfg.Cluster == nil {
+		cfg.Cluster = stub
+	}
+	if cfg.Peer == nil {
+		cfg.Peer = stub
 	}
 	s, err := NewServer(cfg)
 	if err != nil {
@@ -421,7 +428,7 @@ func TestLimitsAtTheEdge(t *testing.T) {
 
 	t.Run("max-concurrent-streams", func(t *testing.T) {
 		b := &stubBackend{gate: make(chan struct{})}
-		addr := serve(t, ServerConfig{Backend: b, Limits: Limits{MaxConcurrentStreams: 3}})
+		addr := serve(t, ServerConfig{Dispatcher: b, Limits: Limits{MaxConcurrentStreams: 3}})
 		conn := dial(t, addr, plain)
 		var wg sync.WaitGroup
 		for i := 0; i < 8; i++ {
@@ -445,7 +452,7 @@ func TestLimitsAtTheEdge(t *testing.T) {
 
 	t.Run("max-stream-in-flight", func(t *testing.T) {
 		b := &stubBackend{gate: make(chan struct{})}
-		addr := serve(t, ServerConfig{Backend: b, Limits: Limits{MaxStreamInFlight: 2}})
+		addr := serve(t, ServerConfig{Dispatcher: b, Limits: Limits{MaxStreamInFlight: 2}})
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		st, err := nsv1.NewNodeServiceClient(dial(t, addr, plain)).Stream(ctx)

@@ -20,16 +20,32 @@ import (
 	"github.com/nothingshared/ns/ring"
 )
 
-// Backend is what a node offers the gRPC services: routing, its table, its
-// members and stats. Implementations must be safe for concurrent use.
-type Backend interface {
-	// NodeID is the node's id.
-	NodeID() string
+// Dispatcher is the data path: it serves NodeService (Send, Stream),
+// KVService and PeerService.Forward, which the server turns into items after
+// checking them against the limits. Implementations must be safe for
+// concurrent use; Dispatch may block until ctx ends.
+type Dispatcher interface {
 	// Dispatch delivers items (already checked against the limits) and
 	// returns one result per item, in order, once every item has one.
 	// Forwarded items come from a peer and must not be forwarded again.
 	Dispatch(ctx context.Context, items []*nsv1.Item, forwarded bool) []*nsv1.Result
-	// Table returns the current partition table.
+}
+
+// DispatchFunc adapts a function to Dispatcher.
+type DispatchFunc func(ctx context.Context, items []*nsv1.Item, forwarded bool) []*nsv1.Result
+
+// Dispatch calls f.
+func (f DispatchFunc) Dispatch(ctx context.Context, items []*nsv1.Item, forwarded bool) []*nsv1.Result {
+	return f(ctx, items, forwarded)
+}
+
+// Cluster is the node as ClusterService shows it: its id, its partition
+// table, its members and statistics, and a graceful leave. Implementations
+// must be safe for concurrent use; only HotKeys may block (until ctx ends).
+type Cluster interface {
+	// NodeID is the node's id.
+	NodeID() string
+	// Table returns the current partition table, nil before the first.
 	Table() *ring.Table
 	// WatchTable returns a channel that receives a value after each table
 	// change, and a function that releases it.
@@ -42,16 +58,28 @@ type Backend interface {
 	Leave() error
 	// HotKeys returns the node's busiest keys, at most limit.
 	HotKeys(ctx context.Context, limit int) ([]*nsv1.HotKey, error)
+}
+
+// Peer is the node as the other nodes' PeerService calls see it, besides
+// Forward (which is the data path, see Dispatcher): replication to backups
+// and partition handoff. Implementations must be safe for concurrent use.
+type Peer interface {
 	// Replicate applies an owner's writes on this backup; one result per op.
 	Replicate(ctx context.Context, req *nsv1.ReplicateRequest) []*nsv1.Result
-	// Handoff serves a peer pulling a partition's state.
+	// Handoff serves a peer pulling a partition's state, until the stream
+	// ends.
 	Handoff(stream nsv1.PeerService_HandoffServer) error
 }
 
 // ServerConfig configures a Server.
 type ServerConfig struct {
-	// Backend serves the calls. Required.
-	Backend Backend
+	// Dispatcher serves the data path: NodeService, KVService and
+	// PeerService.Forward. Required.
+	Dispatcher Dispatcher
+	// Cluster serves ClusterService. Required.
+	Cluster Cluster
+	// Peer serves PeerService.Replicate and PeerService.Handoff. Required.
+	Peer Peer
 	// Limits bound every request; zero fields take their defaults.
 	Limits Limits
 	// Logger receives rare events; nil discards them.
@@ -60,14 +88,29 @@ type ServerConfig struct {
 	Options []grpc.ServerOption
 }
 
+// validate reports a missing required field.
+func (cfg *ServerConfig) validate() error {
+	switch {
+	case cfg.Dispatcher == nil:
+		return errors.New("transport: ServerConfig.Dispatcher is required")
+	case cfg.Cluster == nil:
+		return errors.New("transport: ServerConfig.Cluster is required")
+	case cfg.Peer == nil:
+		return errors.New("transport: ServerConfig.Peer is required")
+	}
+	return nil
+}
+
 // Server is the gRPC server of one node: NodeService, KVService,
 // ClusterService, PeerService, grpc.health.v1 and server reflection.
 type Server struct {
-	grpc    *grpc.Server
-	health  *health.Server
-	backend Backend
-	limits  Limits
-	log     *slog.Logger
+	grpc     *grpc.Server
+	health   *health.Server
+	dispatch Dispatcher
+	cluster  Cluster
+	peer     Peer
+	limits   Limits
+	log      *slog.Logger
 
 	draining  chan struct{} // closed by Drain
 	drainOnce sync.Once
@@ -79,8 +122,8 @@ const HealthService = "ns.v1.NodeService"
 
 // NewServer builds a Server; it serves nothing until Serve.
 func NewServer(cfg ServerConfig) (*Server, error) {
-	if cfg.Backend == nil {
-		return nil, errors.New("transport: ServerConfig.Backend is required")
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	lim := cfg.Limits.WithDefaults()
 	if err := lim.Validate(); err != nil {
@@ -99,7 +142,9 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	s := &Server{
 		grpc:     grpc.NewServer(opts...),
 		health:   health.NewServer(),
-		backend:  cfg.Backend,
+		dispatch: cfg.Dispatcher,
+		cluster:  cfg.Cluster,
+		peer:     cfg.Peer,
 		limits:   lim,
 		log:      log,
 		draining: make(chan struct{}),
@@ -201,7 +246,7 @@ func (s *Server) process(ctx context.Context, items []*nsv1.Item, forwarded bool
 		}
 	}
 	if errs == nil {
-		return s.backend.Dispatch(ctx, items, forwarded)
+		return s.dispatch.Dispatch(ctx, items, forwarded)
 	}
 	res := make([]*nsv1.Result, len(items))
 	good := make([]*nsv1.Item, 0, len(items))
@@ -215,7 +260,7 @@ func (s *Server) process(ctx context.Context, items []*nsv1.Item, forwarded bool
 		pos = append(pos, i)
 	}
 	if len(good) > 0 {
-		for j, r := range s.backend.Dispatch(ctx, good, forwarded) {
+		for j, r := range s.dispatch.Dispatch(ctx, good, forwarded) {
 			res[pos[j]] = r
 		}
 	}
@@ -311,11 +356,11 @@ func (p *peerService) Replicate(ctx context.Context, req *nsv1.ReplicateRequest)
 	if len(req.GetOps()) > maxReplicateOps {
 		return nil, ToStatus(&LimitError{Limit: "replicate-ops", Size: len(req.GetOps()), Max: maxReplicateOps}).Err()
 	}
-	return &nsv1.ReplicateResponse{Results: p.s.backend.Replicate(ctx, req)}, nil
+	return &nsv1.ReplicateResponse{Results: p.s.peer.Replicate(ctx, req)}, nil
 }
 
 func (p *peerService) Handoff(stream nsv1.PeerService_HandoffServer) error {
-	return p.s.backend.Handoff(stream)
+	return p.s.peer.Handoff(stream)
 }
 
 // maxReplicateOps bounds the ops of one Replicate call (a node sends at
@@ -328,24 +373,24 @@ type clusterService struct {
 }
 
 func (c *clusterService) Members(context.Context, *nsv1.MembersRequest) (*nsv1.MembersResponse, error) {
-	return &nsv1.MembersResponse{Members: c.s.backend.Members(), NodeId: c.s.backend.NodeID()}, nil
+	return &nsv1.MembersResponse{Members: c.s.cluster.Members(), NodeId: c.s.cluster.NodeID()}, nil
 }
 
 func (c *clusterService) Table(context.Context, *nsv1.TableRequest) (*nsv1.TableResponse, error) {
-	t := c.s.backend.Table()
+	t := c.s.cluster.Table()
 	if t == nil {
 		return nil, status.Error(codes.Unavailable, "ns: node has no partition table yet")
 	}
-	return &nsv1.TableResponse{Table: TableToProto(t), NodeId: c.s.backend.NodeID()}, nil
+	return &nsv1.TableResponse{Table: TableToProto(t), NodeId: c.s.cluster.NodeID()}, nil
 }
 
 func (c *clusterService) WatchTable(req *nsv1.WatchTableRequest, stream nsv1.ClusterService_WatchTableServer) error {
-	ch, cancel := c.s.backend.WatchTable()
+	ch, cancel := c.s.cluster.WatchTable()
 	defer cancel()
 	sent := req.GetKnownEpoch()
 	var sentHash uint64
 	for {
-		if t := c.s.backend.Table(); t != nil && (t.Epoch() != sent || t.Hash() != sentHash) {
+		if t := c.s.cluster.Table(); t != nil && (t.Epoch() != sent || t.Hash() != sentHash) {
 			if err := stream.Send(&nsv1.WatchTableResponse{Table: TableToProto(t)}); err != nil {
 				return err
 			}
@@ -362,26 +407,23 @@ func (c *clusterService) WatchTable(req *nsv1.WatchTableRequest, stream nsv1.Clu
 }
 
 func (c *clusterService) Stats(context.Context, *nsv1.StatsRequest) (*nsv1.StatsResponse, error) {
-	return c.s.backend.Stats(), nil
+	return c.s.cluster.Stats(), nil
 }
 
 func (c *clusterService) HotKeys(ctx context.Context, req *nsv1.HotKeysRequest) (*nsv1.HotKeysResponse, error) {
-	ks, err := c.s.backend.HotKeys(ctx, int(req.GetLimit()))
+	ks, err := c.s.cluster.HotKeys(ctx, int(req.GetLimit()))
 	if err != nil {
 		return nil, ToStatus(err).Err()
 	}
-	return &nsv1.HotKeysResponse{NodeId: c.s.backend.NodeID(), Keys: ks}, nil
+	return &nsv1.HotKeysResponse{NodeId: c.s.cluster.NodeID(), Keys: ks}, nil
 }
 
 func (c *clusterService) Leave(context.Context, *nsv1.LeaveRequest) (*nsv1.LeaveResponse, error) {
-	if err := c.s.backend.Leave(); err != nil {
+	if err := c.s.cluster.Leave(); err != nil {
 		return nil, ToStatus(err).Err()
 	}
 	return &nsv1.LeaveResponse{}, nil
 }
-
-// KVServiceName is the name the built-in key-value service registers under.
-const KVServiceName = "kv"
 
 type kvService struct {
 	nsv1.UnimplementedKVServiceServer

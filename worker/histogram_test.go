@@ -1,30 +1,47 @@
 package worker
 
 import (
+	"sync"
 	"testing"
 	"time"
-
-	"pgregory.net/rapid"
 )
 
-func TestBucketBounds(t *testing.T) {
-	rapid.Check(t, func(rt *rapid.T) {
-		v := rapid.Uint64().Draw(rt, "v")
-		b := bucketOf(v)
-		if b < 0 || b >= numBuckets {
-			rt.Fatalf("bucketOf(%d) = %d out of range", v, b)
-		}
-		up := bucketUpper(b)
-		if v > up {
-			rt.Fatalf("v %d above bucket %d upper %d", v, b, up)
-		}
-		if b > 0 && v <= bucketUpper(b-1) {
-			rt.Fatalf("v %d belongs below bucket %d", v, b)
-		}
-		if v >= subCount && float64(up-v) > float64(v)/subCount {
-			rt.Fatalf("bucket %d too wide for %d: upper %d", b, v, up)
-		}
-	})
+// TestHistogramPrecision: the latency histogram keeps its 12.5%
+// precision (the layout's own tests are in internal/hist).
+func TestHistogramPrecision(t *testing.T) {
+	if latencyLayout.Precision() != 0.125 || latencyLayout.Buckets() != latencyBuckets {
+		t.Fatalf("latency layout: precision %v, %d buckets; want 0.125, %d",
+			latencyLayout.Precision(), latencyLayout.Buckets(), latencyBuckets)
+	}
+}
+
+// TestHistogramRecordAllocs: once its buckets exist, recording never
+// allocates.
+func TestHistogramRecordAllocs(t *testing.T) {
+	var h Histogram
+	h.Record(time.Microsecond)
+	if n := testing.AllocsPerRun(1000, func() { h.RecordN(time.Millisecond, 64) }); n != 0 {
+		t.Fatalf("RecordN: %v allocs", n)
+	}
+}
+
+// TestHistogramConcurrentFirstRecord: racing first records share one set of
+// buckets and lose nothing.
+func TestHistogramConcurrentFirstRecord(t *testing.T) {
+	var h Histogram
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Go(func() {
+			for j := 0; j < 100; j++ {
+				h.Record(time.Duration(i*100+j) * time.Microsecond)
+				_ = h.Snapshot()
+			}
+		})
+	}
+	wg.Wait()
+	if s := h.Snapshot(); s.Count != 800 {
+		t.Fatalf("count %d, want 800", s.Count)
+	}
 }
 
 func TestHistogramQuantiles(t *testing.T) {

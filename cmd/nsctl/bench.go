@@ -257,7 +257,7 @@ type benchWorker struct {
 
 func (w *benchWorker) hist0(op benchOp) *histogram {
 	if w.hist[op] == nil {
-		w.hist[op] = new(histogram)
+		w.hist[op] = newHistogram()
 	}
 	return w.hist[op]
 }
@@ -456,12 +456,12 @@ func (a *app) benchPhase(ctx context.Context, b *benchConfig, clients []*client.
 	var failed uint64
 	var firstErr error
 	for _, o := range ops {
-		h := new(histogram)
+		h := newHistogram()
 		r := benchResult{Op: o.op.String(), DurationS: elapsed.Seconds(), Clients: b.clients, Pipeline: b.pipeline,
 			Batch: b.batch, Conns: len(clients), ValueSize: b.valueSize}
 		for _, w := range workers {
 			if w.hist[o.op] != nil {
-				h.merge(w.hist[o.op])
+				h.Merge(w.hist[o.op])
 			}
 			r.Ops += w.ops[o.op]
 			r.Errors += w.errors[o.op]
@@ -473,8 +473,8 @@ func (a *app) benchPhase(ctx context.Context, b *benchConfig, clients []*client.
 		failed += r.Errors
 		r.OpsPerSec = float64(r.Ops) / elapsed.Seconds()
 		us := func(ns uint64) float64 { return float64(ns) / 1e3 }
-		r.P50Us, r.P90Us, r.P99Us, r.P999Us = us(h.quantile(0.5)), us(h.quantile(0.9)), us(h.quantile(0.99)), us(h.quantile(0.999))
-		r.MaxUs = us(h.max)
+		r.P50Us, r.P90Us, r.P99Us, r.P999Us = us(h.Quantile(0.5)), us(h.Quantile(0.9)), us(h.Quantile(0.99)), us(h.Quantile(0.999))
+		r.MaxUs = us(h.Max())
 		out = append(out, r)
 	}
 	return out, failed, firstErr
@@ -482,7 +482,7 @@ func (a *app) benchPhase(ctx context.Context, b *benchConfig, clients []*client.
 
 // settle records one finished operation.
 func (w *benchWorker) settle(op benchOp, err error, d time.Duration, n uint64) {
-	w.hist0(op).record(uint64(max(d, 0)), n)
+	w.hist0(op).Record(uint64(max(d, 0)), n)
 	w.ops[op] += n
 	switch {
 	case err == nil:

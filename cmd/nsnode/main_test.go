@@ -39,6 +39,7 @@ func TestUsageErrors(t *testing.T) {
 		{"bad fsync mode from env", map[string]string{"NSNODE_FSYNC": "sometimes"}, nil, "--fsync"},
 		{"tiny wal segments", nil, []string{"--wal-segment-bytes", "10"}, "--wal-segment-bytes"},
 		{"zero recovery wait", nil, []string{"--recovery-wait", "0s"}, "--recovery-wait"},
+		{"negative max memory from env", map[string]string{"NSNODE_MAX_MEMORY": "-1"}, nil, "--max-memory"},
 		{"bad env value", map[string]string{"NSNODE_WORKERS": "many"}, nil, "NSNODE_WORKERS"},
 		{"bad resp addr", nil, []string{"--resp-addr", "nope"}, "--resp-addr"},
 		{"bad resp addr from env", map[string]string{"NSNODE_RESP_ADDR": "nope"}, nil, "--resp-addr"},

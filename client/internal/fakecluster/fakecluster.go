@@ -24,7 +24,7 @@ import (
 	"github.com/nothingshared/ns/kv"
 	nsv1 "github.com/nothingshared/ns/proto/ns/v1"
 	"github.com/nothingshared/ns/ring"
-	"github.com/nothingshared/ns/transport"
+	"github.com/nothingshared/ns/wire"
 )
 
 // Network says how nodes listen.
@@ -183,7 +183,7 @@ type Node struct {
 	Moved   atomic.Int64 // items answered "moved"
 
 	// Backpressure is the number of items still to refuse with
-	// transport.ErrBackpressure before serving again.
+	// wire.ErrBackpressure before serving again.
 	Backpressure atomic.Int64
 
 	table atomic.Pointer[ring.Table]
@@ -289,11 +289,11 @@ func (n *Node) wait(ctx context.Context) {
 // process answers one item.
 func (n *Node) process(it *nsv1.Item) *nsv1.Result {
 	if len(it.GetKey()) == 0 {
-		return transport.ResultError(transport.ErrKeyEmpty)
+		return wire.ResultError(wire.ErrKeyEmpty)
 	}
 	for v := n.Backpressure.Load(); v > 0; v = n.Backpressure.Load() {
 		if n.Backpressure.CompareAndSwap(v, v-1) {
-			return transport.ResultError(transport.ErrBackpressure)
+			return wire.ResultError(wire.ErrBackpressure)
 		}
 	}
 	t := n.table.Load()
@@ -302,7 +302,7 @@ func (n *Node) process(it *nsv1.Item) *nsv1.Result {
 	if owner.ID != n.ID {
 		if n.Strict.Load() {
 			n.Moved.Add(1)
-			return transport.ResultError(&transport.MovedError{Epoch: t.Epoch(), Partition: p, OwnerID: owner.ID, OwnerAddr: owner.Addr})
+			return wire.ResultError(&wire.MovedError{Epoch: t.Epoch(), Partition: p, OwnerID: owner.ID, OwnerAddr: owner.Addr})
 		}
 		n.Foreign.Add(1)
 	} else {
@@ -311,14 +311,14 @@ func (n *Node) process(it *nsv1.Item) *nsv1.Result {
 	switch it.GetService() {
 	case EchoService:
 		return &nsv1.Result{Payload: it.GetPayload()}
-	case transport.KVServiceName:
+	case wire.KVServiceName:
 		out, err := n.c.apply(it)
 		if err != nil {
-			return transport.ResultError(err)
+			return wire.ResultError(err)
 		}
 		return &nsv1.Result{Payload: out}
 	}
-	return transport.ResultError(fmt.Errorf("%w: %q", transport.ErrUnknownService, it.GetService()))
+	return wire.ResultError(fmt.Errorf("%w: %q", wire.ErrUnknownService, it.GetService()))
 }
 
 type nodeService struct {
@@ -368,7 +368,7 @@ func (s *clusterService) Table(context.Context, *nsv1.TableRequest) (*nsv1.Table
 	if t == nil {
 		return nil, status.Error(codes.Unavailable, "fakecluster: no table yet")
 	}
-	return &nsv1.TableResponse{Table: transport.TableToProto(t), NodeId: s.n.ID}, nil
+	return &nsv1.TableResponse{Table: wire.TableToProto(t), NodeId: s.n.ID}, nil
 }
 
 func (s *clusterService) WatchTable(req *nsv1.WatchTableRequest, stream nsv1.ClusterService_WatchTableServer) error {
@@ -379,7 +379,7 @@ func (s *clusterService) WatchTable(req *nsv1.WatchTableRequest, stream nsv1.Clu
 		changed := s.n.changed
 		s.n.mu.Unlock()
 		if t := s.n.table.Load(); t != nil && t != sent && t.Epoch() != known {
-			if err := stream.Send(&nsv1.WatchTableResponse{Table: transport.TableToProto(t)}); err != nil {
+			if err := stream.Send(&nsv1.WatchTableResponse{Table: wire.TableToProto(t)}); err != nil {
 				return err
 			}
 			sent, known = t, 0

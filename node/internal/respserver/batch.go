@@ -92,7 +92,6 @@ func (c *conn) plan(a, b int32) {
 	default:
 		cmd.plan(c, o, args)
 	}
-	c.s.commands.Add(1)
 }
 
 // trunc returns at most n bytes of b as a string.
@@ -177,6 +176,11 @@ func (c *conn) add(items *[]*nsv1.Item, o *op, req *kv.Request) {
 	if err != nil {
 		panic("respserver: encoding a kv request: " + err.Error()) // ttls are checked before
 	}
+	// n is a bound; the encoding is usually much shorter (a GET's by ~60
+	// bytes). Give the rest back to the chunk, and cap the payload so that
+	// nothing can append into the bytes handed out next.
+	c.unalloc(n, len(payload))
+	payload = payload[:len(payload):len(payload)]
 	var lb [binary.MaxVarintLen64]byte
 	off := 3 + binary.PutUvarint(lb[:], uint64(len(req.Key)))
 	end := off + len(req.Key)
@@ -216,6 +220,15 @@ func (c *conn) alloc(n int) []byte {
 	l := len(c.byteChunk)
 	c.byteChunk = c.byteChunk[:l+n]
 	return c.byteChunk[l : l : l+n]
+}
+
+// unalloc gives back to the chunk what the last alloc(n) reserved beyond
+// the used bytes it was filled with; call it before any other alloc. (A
+// large n got its own allocation: nothing to give back.)
+func (c *conn) unalloc(n, used int) {
+	if n <= byteDirect && used < n {
+		c.byteChunk = c.byteChunk[:len(c.byteChunk)-(n-used)]
+	}
 }
 
 // run dispatches the batch's items, then the further rounds of its
@@ -461,6 +474,9 @@ func errMessage(err error) string {
 		return "ERR value is not an integer or out of range"
 	case errors.Is(err, kv.ErrOverflow):
 		return "ERR increment or decrement would overflow"
+	case errors.Is(err, kv.ErrMemoryFull):
+		// Redis's noeviction wording, then ns's message naming the limit.
+		return "OOM command not allowed when used memory > 'maxmemory' (ns: " + err.Error() + ")"
 	case errors.As(err, &le):
 		return fmt.Sprintf("ERR ns limit %s exceeded: got %d, max %d (send less, or raise the node's --%s)", le.Limit, le.Size, le.Max, le.Limit)
 	case errors.Is(err, transport.ErrKeyEmpty):

@@ -272,6 +272,9 @@ func (c *conn) serve() {
 			}
 		}
 		if len(c.ops) > 0 {
+			// Counted per batch, not per command: one shared atomic add
+			// per command cost 4% of the node's CPU at -P 16.
+			s.commands.Add(uint64(len(c.ops)))
 			c.run()
 			c.imm.Trim(writeBufMax)
 			if err := c.wr.Flush(c.nc, writeBufMax); err != nil {

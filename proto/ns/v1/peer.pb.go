@@ -418,7 +418,18 @@ type HandoffResponse struct {
 	// MovedToId, with found false, names the node this holder handed the partition to: ask it.
 	MovedToId string `protobuf:"bytes,7,opt,name=moved_to_id,json=movedToId,proto3" json:"moved_to_id,omitempty"`
 	// MovedToAddr is that node's gRPC address.
-	MovedToAddr   string `protobuf:"bytes,8,opt,name=moved_to_addr,json=movedToAddr,proto3" json:"moved_to_addr,omitempty"`
+	MovedToAddr string `protobuf:"bytes,8,opt,name=moved_to_addr,json=movedToAddr,proto3" json:"moved_to_addr,omitempty"`
+	// History is the partition's recent tables as the holder saw them: who
+	// owned and backed it up at each epoch. Sent on the first response (a
+	// chunk, or found false). The puller adds it to its own history before
+	// deciding whether the copies it found are safe to install (see
+	// docs/handoff.md, "Whose copy may be missing").
+	History []*PartitionHolding `protobuf:"bytes,9,rep,name=history,proto3" json:"history,omitempty"`
+	// Covers, with found true (first chunk), is the newest table epoch under
+	// which the holder served this copy as owner or followed its owner as an
+	// in-sync backup: the copy holds every write acknowledged under the
+	// tables up to that epoch. 0: none known.
+	Covers        uint64 `protobuf:"varint,10,opt,name=covers,proto3" json:"covers,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -509,6 +520,75 @@ func (x *HandoffResponse) GetMovedToAddr() string {
 	return ""
 }
 
+func (x *HandoffResponse) GetHistory() []*PartitionHolding {
+	if x != nil {
+		return x.History
+	}
+	return nil
+}
+
+func (x *HandoffResponse) GetCovers() uint64 {
+	if x != nil {
+		return x.Covers
+	}
+	return 0
+}
+
+// PartitionHolding is one table of a partition's history.
+type PartitionHolding struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Epoch is the table's epoch.
+	Epoch uint64 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// Holders are the partition's owner and backups in that table (node ids).
+	Holders       []string `protobuf:"bytes,2,rep,name=holders,proto3" json:"holders,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PartitionHolding) Reset() {
+	*x = PartitionHolding{}
+	mi := &file_ns_v1_peer_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PartitionHolding) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PartitionHolding) ProtoMessage() {}
+
+func (x *PartitionHolding) ProtoReflect() protoreflect.Message {
+	mi := &file_ns_v1_peer_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PartitionHolding.ProtoReflect.Descriptor instead.
+func (*PartitionHolding) Descriptor() ([]byte, []int) {
+	return file_ns_v1_peer_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *PartitionHolding) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *PartitionHolding) GetHolders() []string {
+	if x != nil {
+		return x.Holders
+	}
+	return nil
+}
+
 // ReplicaOp is one write an owner applied, to apply on a backup.
 type ReplicaOp struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -528,7 +608,7 @@ type ReplicaOp struct {
 
 func (x *ReplicaOp) Reset() {
 	*x = ReplicaOp{}
-	mi := &file_ns_v1_peer_proto_msgTypes[6]
+	mi := &file_ns_v1_peer_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -540,7 +620,7 @@ func (x *ReplicaOp) String() string {
 func (*ReplicaOp) ProtoMessage() {}
 
 func (x *ReplicaOp) ProtoReflect() protoreflect.Message {
-	mi := &file_ns_v1_peer_proto_msgTypes[6]
+	mi := &file_ns_v1_peer_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -553,7 +633,7 @@ func (x *ReplicaOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaOp.ProtoReflect.Descriptor instead.
 func (*ReplicaOp) Descriptor() ([]byte, []int) {
-	return file_ns_v1_peer_proto_rawDescGZIP(), []int{6}
+	return file_ns_v1_peer_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ReplicaOp) GetPartition() uint32 {
@@ -604,7 +684,7 @@ type ReplicateRequest struct {
 
 func (x *ReplicateRequest) Reset() {
 	*x = ReplicateRequest{}
-	mi := &file_ns_v1_peer_proto_msgTypes[7]
+	mi := &file_ns_v1_peer_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -616,7 +696,7 @@ func (x *ReplicateRequest) String() string {
 func (*ReplicateRequest) ProtoMessage() {}
 
 func (x *ReplicateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ns_v1_peer_proto_msgTypes[7]
+	mi := &file_ns_v1_peer_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -629,7 +709,7 @@ func (x *ReplicateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicateRequest.ProtoReflect.Descriptor instead.
 func (*ReplicateRequest) Descriptor() ([]byte, []int) {
-	return file_ns_v1_peer_proto_rawDescGZIP(), []int{7}
+	return file_ns_v1_peer_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ReplicateRequest) GetFrom() string {
@@ -657,7 +737,7 @@ type ReplicateResponse struct {
 
 func (x *ReplicateResponse) Reset() {
 	*x = ReplicateResponse{}
-	mi := &file_ns_v1_peer_proto_msgTypes[8]
+	mi := &file_ns_v1_peer_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -669,7 +749,7 @@ func (x *ReplicateResponse) String() string {
 func (*ReplicateResponse) ProtoMessage() {}
 
 func (x *ReplicateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ns_v1_peer_proto_msgTypes[8]
+	mi := &file_ns_v1_peer_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -682,7 +762,7 @@ func (x *ReplicateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicateResponse.ProtoReflect.Descriptor instead.
 func (*ReplicateResponse) Descriptor() ([]byte, []int) {
-	return file_ns_v1_peer_proto_rawDescGZIP(), []int{8}
+	return file_ns_v1_peer_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ReplicateResponse) GetResults() []*Result {
@@ -717,7 +797,7 @@ const file_ns_v1_peer_proto_rawDesc = "" +
 	"\x0eHandoffRequest\x12+\n" +
 	"\x05start\x18\x01 \x01(\v2\x13.ns.v1.HandoffStartH\x00R\x05start\x12%\n" +
 	"\x03ack\x18\x02 \x01(\v2\x11.ns.v1.HandoffAckH\x00R\x03ackB\x05\n" +
-	"\x03msg\"\xde\x01\n" +
+	"\x03msg\"\xa9\x02\n" +
 	"\x0fHandoffResponse\x12\x14\n" +
 	"\x05found\x18\x01 \x01(\bR\x05found\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x12\n" +
@@ -727,7 +807,13 @@ const file_ns_v1_peer_proto_rawDesc = "" +
 	"\vtotal_bytes\x18\x06 \x01(\x04R\n" +
 	"totalBytes\x12\x1e\n" +
 	"\vmoved_to_id\x18\a \x01(\tR\tmovedToId\x12\"\n" +
-	"\rmoved_to_addr\x18\b \x01(\tR\vmovedToAddr\"\x96\x01\n" +
+	"\rmoved_to_addr\x18\b \x01(\tR\vmovedToAddr\x121\n" +
+	"\ahistory\x18\t \x03(\v2\x17.ns.v1.PartitionHoldingR\ahistory\x12\x16\n" +
+	"\x06covers\x18\n" +
+	" \x01(\x04R\x06covers\"B\n" +
+	"\x10PartitionHolding\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x18\n" +
+	"\aholders\x18\x02 \x03(\tR\aholders\"\x96\x01\n" +
 	"\tReplicaOp\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x10\n" +
@@ -761,7 +847,7 @@ func file_ns_v1_peer_proto_rawDescGZIP() []byte {
 }
 
 var file_ns_v1_peer_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_ns_v1_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_ns_v1_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_ns_v1_peer_proto_goTypes = []any{
 	(HandoffMode)(0),          // 0: ns.v1.HandoffMode
 	(*ForwardRequest)(nil),    // 1: ns.v1.ForwardRequest
@@ -770,32 +856,34 @@ var file_ns_v1_peer_proto_goTypes = []any{
 	(*HandoffAck)(nil),        // 4: ns.v1.HandoffAck
 	(*HandoffRequest)(nil),    // 5: ns.v1.HandoffRequest
 	(*HandoffResponse)(nil),   // 6: ns.v1.HandoffResponse
-	(*ReplicaOp)(nil),         // 7: ns.v1.ReplicaOp
-	(*ReplicateRequest)(nil),  // 8: ns.v1.ReplicateRequest
-	(*ReplicateResponse)(nil), // 9: ns.v1.ReplicateResponse
-	(*Item)(nil),              // 10: ns.v1.Item
-	(*Result)(nil),            // 11: ns.v1.Result
+	(*PartitionHolding)(nil),  // 7: ns.v1.PartitionHolding
+	(*ReplicaOp)(nil),         // 8: ns.v1.ReplicaOp
+	(*ReplicateRequest)(nil),  // 9: ns.v1.ReplicateRequest
+	(*ReplicateResponse)(nil), // 10: ns.v1.ReplicateResponse
+	(*Item)(nil),              // 11: ns.v1.Item
+	(*Result)(nil),            // 12: ns.v1.Result
 }
 var file_ns_v1_peer_proto_depIdxs = []int32{
-	10, // 0: ns.v1.ForwardRequest.items:type_name -> ns.v1.Item
-	11, // 1: ns.v1.ForwardResponse.results:type_name -> ns.v1.Result
+	11, // 0: ns.v1.ForwardRequest.items:type_name -> ns.v1.Item
+	12, // 1: ns.v1.ForwardResponse.results:type_name -> ns.v1.Result
 	0,  // 2: ns.v1.HandoffStart.mode:type_name -> ns.v1.HandoffMode
 	3,  // 3: ns.v1.HandoffRequest.start:type_name -> ns.v1.HandoffStart
 	4,  // 4: ns.v1.HandoffRequest.ack:type_name -> ns.v1.HandoffAck
-	10, // 5: ns.v1.ReplicaOp.item:type_name -> ns.v1.Item
-	7,  // 6: ns.v1.ReplicateRequest.ops:type_name -> ns.v1.ReplicaOp
-	11, // 7: ns.v1.ReplicateResponse.results:type_name -> ns.v1.Result
-	1,  // 8: ns.v1.PeerService.Forward:input_type -> ns.v1.ForwardRequest
-	5,  // 9: ns.v1.PeerService.Handoff:input_type -> ns.v1.HandoffRequest
-	8,  // 10: ns.v1.PeerService.Replicate:input_type -> ns.v1.ReplicateRequest
-	2,  // 11: ns.v1.PeerService.Forward:output_type -> ns.v1.ForwardResponse
-	6,  // 12: ns.v1.PeerService.Handoff:output_type -> ns.v1.HandoffResponse
-	9,  // 13: ns.v1.PeerService.Replicate:output_type -> ns.v1.ReplicateResponse
-	11, // [11:14] is the sub-list for method output_type
-	8,  // [8:11] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	7,  // 5: ns.v1.HandoffResponse.history:type_name -> ns.v1.PartitionHolding
+	11, // 6: ns.v1.ReplicaOp.item:type_name -> ns.v1.Item
+	8,  // 7: ns.v1.ReplicateRequest.ops:type_name -> ns.v1.ReplicaOp
+	12, // 8: ns.v1.ReplicateResponse.results:type_name -> ns.v1.Result
+	1,  // 9: ns.v1.PeerService.Forward:input_type -> ns.v1.ForwardRequest
+	5,  // 10: ns.v1.PeerService.Handoff:input_type -> ns.v1.HandoffRequest
+	9,  // 11: ns.v1.PeerService.Replicate:input_type -> ns.v1.ReplicateRequest
+	2,  // 12: ns.v1.PeerService.Forward:output_type -> ns.v1.ForwardResponse
+	6,  // 13: ns.v1.PeerService.Handoff:output_type -> ns.v1.HandoffResponse
+	10, // 14: ns.v1.PeerService.Replicate:output_type -> ns.v1.ReplicateResponse
+	12, // [12:15] is the sub-list for method output_type
+	9,  // [9:12] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_ns_v1_peer_proto_init() }
@@ -814,7 +902,7 @@ func file_ns_v1_peer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ns_v1_peer_proto_rawDesc), len(file_ns_v1_peer_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   9,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

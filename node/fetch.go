@@ -1,0 +1,190 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"hash/crc32"
+	"time"
+
+	"github.com/nothingshared/ns/node/internal/owner"
+	nsv1 "github.com/nothingshared/ns/proto/ns/v1"
+
+	"github.com/nothingshared/ns/ring"
+	"github.com/nothingshared/ns/transport"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/status"
+)
+
+// fetch pulls a partition's state from m. found is false when m holds none.
+// fetchMeta is what a holder says of its copy with its first answer.
+type fetchMeta struct {
+	history []owner.Holding // HandoffResponse.history
+	covers  uint64          // HandoffResponse.covers
+}
+
+// meta receives what the holder says of p besides the copy.
+func (n *Node) fetch(m ring.Member, p int32, epoch uint64, mode nsv1.HandoffMode, takeFenced bool, meta *fetchMeta) (data []byte, found bool, redirect ring.Member, err error) {
+	data, found, redirect, err = n.fetchOnce(m, p, epoch, mode, takeFenced, meta)
+	if err != nil {
+		answered := fromHolder(err)
+		err = transport.FromError(err)
+		if answered {
+			err = &holderError{err}
+		}
+	}
+	return data, found, redirect, err
+}
+
+func (n *Node) fetchOnce(m ring.Member, p int32, epoch uint64, mode nsv1.HandoffMode, takeFenced bool, meta *fetchMeta) (data []byte, found bool, redirect ring.Member, err error) {
+	conn, err := n.peers.get(m.Addr)
+	if err != nil {
+		return nil, false, redirect, err
+	}
+	// The holder must answer within a few seconds (a paused or cut-off
+	// node must not stall the pull); the whole transfer may take up to
+	// HandoffTimeout.
+	first := 5 * time.Second
+	if n.table.Load().MemberIndex(m.ID) < 0 {
+		first = 3 * time.Second // not in the table: gone, or leaving
+	}
+	ctx, cancel := context.WithTimeout(n.runCtx, n.cfg.HandoffTimeout)
+	answered := make(chan struct{})
+	stall := time.AfterFunc(first, func() {
+		select {
+		case <-answered:
+		default:
+			cancel()
+		}
+	})
+	defer stall.Stop()
+	began := time.Now()
+	st, err := nsv1.NewPeerServiceClient(conn).Handoff(ctx)
+	if err != nil {
+		cancel()
+		return nil, false, redirect, err
+	}
+	// The stream stays open until ack (or a failure) ends it.
+	n.pendingCancels.Store(ackKey{m.ID, p}, cancel)
+	n.pendingAcks.Store(ackKey{m.ID, p}, st)
+	defer func() {
+		if err != nil || !found {
+			n.pendingAcks.Delete(ackKey{m.ID, p})
+			if c, ok := n.pendingCancels.LoadAndDelete(ackKey{m.ID, p}); ok {
+				c.(context.CancelFunc)()
+			}
+		}
+	}()
+	if err := st.Send(&nsv1.HandoffRequest{Msg: &nsv1.HandoffRequest_Start{Start: &nsv1.HandoffStart{
+		Partition: uint32(p), Epoch: epoch, Mode: mode, From: n.cfg.NodeID, TakeFenced: takeFenced}}}); err != nil {
+		return nil, false, redirect, err
+	}
+	var buf []byte
+	for seq := uint64(0); ; seq++ {
+		resp, err := st.Recv()
+		if seq == 0 {
+			close(answered)
+			if err == nil {
+				n.lease.note(m.ID, began)
+				*meta = fetchMeta{history: holdingsFromProto(resp.GetHistory()), covers: resp.GetCovers()}
+			}
+		}
+		if err != nil {
+			return nil, false, redirect, err
+		}
+		if !resp.GetFound() {
+			_ = st.CloseSend()
+			return nil, false, ring.Member{ID: resp.GetMovedToId(), Addr: resp.GetMovedToAddr()}, nil
+		}
+		if resp.GetSeq() != seq {
+			return nil, false, redirect, fmt.Errorf("handoff chunk %d arrived as %d", seq, resp.GetSeq())
+		}
+		if crc32.Checksum(resp.GetData(), castagnoli) != resp.GetCrc32C() {
+			return nil, false, redirect, fmt.Errorf("handoff chunk %d: checksum mismatch", seq)
+		}
+		buf = append(buf, resp.GetData()...)
+		if resp.GetLast() {
+			if uint64(len(buf)) != resp.GetTotalBytes() {
+				return nil, false, redirect, fmt.Errorf("handoff: got %d bytes, sender says %d", len(buf), resp.GetTotalBytes())
+			}
+			return buf, true, redirect, nil
+		}
+	}
+}
+
+type ackKey struct {
+	id string
+	p  int32
+}
+
+// ack tells the holder the state is installed, so it can release it.
+func (n *Node) ack(m ring.Member, p int32) {
+	v, ok := n.pendingAcks.LoadAndDelete(ackKey{m.ID, p})
+	if !ok {
+		return
+	}
+	st := v.(nsv1.PeerService_HandoffClient)
+	_ = st.Send(&nsv1.HandoffRequest{Msg: &nsv1.HandoffRequest_Ack{Ack: &nsv1.HandoffAck{Installed: true}}})
+	_ = st.CloseSend()
+	_, _ = st.Recv() // wait for the holder to close
+	if c, ok := n.pendingCancels.LoadAndDelete(ackKey{m.ID, p}); ok {
+		c.(context.CancelFunc)()
+	}
+}
+
+// fetched is a copy a pull received, not installed yet.
+type fetched struct {
+	from       ring.Member
+	data       []byte
+	epoch, lsn uint64
+	start      time.Time
+}
+
+// installFetched installs a fetched copy and acknowledges it to its holder.
+func (n *Node) installFetched(k pullKey, t *ring.Table, gen uint64, mode nsv1.HandoffMode, from ring.Member, data []byte, start time.Time, answers []string) (bool, error) {
+	err := n.install(k, n.ownershipEpoch(t), gen, data)
+	if k.kind == pullOwner {
+		n.fetching.Delete(k.p)
+	}
+	if err != nil {
+		n.ackFalse(from, k.p)
+		return false, fmt.Errorf("install from %s: %w", from.ID, err)
+	}
+	n.ack(from, k.p)
+	n.noteHandoff(true, int64(len(data)), time.Since(start), nil)
+	n.handoffs.Add(1)
+	n.handoffBytes.Add(uint64(len(data)))
+	n.log.Info("partition installed", "partition", k.p, "mode", mode.String(), "from", from.ID, "bytes", len(data), "took", time.Since(start), "answers", answers)
+	return true, nil
+}
+
+// ackFalse closes a holder's handoff stream without installing its copy
+// (the holder keeps it, fenced).
+func (n *Node) ackFalse(m ring.Member, p int32) {
+	v, ok := n.pendingAcks.LoadAndDelete(ackKey{m.ID, p})
+	if ok {
+		st := v.(nsv1.PeerService_HandoffClient)
+		_ = st.Send(&nsv1.HandoffRequest{Msg: &nsv1.HandoffRequest_Ack{Ack: &nsv1.HandoffAck{Installed: false}}})
+		_ = st.CloseSend()
+		_, _ = st.Recv()
+	}
+	if c, ok := n.pendingCancels.LoadAndDelete(ackKey{m.ID, p}); ok {
+		c.(context.CancelFunc)()
+	}
+}
+
+// holderError is an error the holder itself answered (as opposed to not
+// being reachable): it is alive and may hold the state, so the pull retries.
+type holderError struct{ error }
+
+func (e *holderError) Unwrap() error { return e.error }
+
+// fromHolder reports whether err is a status an ns node sent (it carries
+// the ns ErrorInfo), not a transport failure.
+func fromHolder(err error) bool {
+	for _, d := range status.Convert(err).Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == transport.ErrorDomain {
+			return true
+		}
+	}
+	return false
+}
