@@ -166,6 +166,18 @@ cluster-stop:
 e2e:
 	$(GO) test -count=1 -timeout 30m ./e2e/...
 
+## sim: N in-process nodes without sockets (package sim, cmd/nssim): time to
+## agree on the table after a join, a leave and a crash, gossip traffic and
+## CPU per node, partitions moved (docs/scale.md). SIM_N picks the sizes
+## (SIM_N=1000 for the big one), SIM_SCALE multiplies memberlist's intervals,
+## SIM_FLAGS passes more flags (go run ./cmd/nssim -h).
+SIM_N     ?= 10,100
+SIM_SCALE ?= 1
+SIM_FLAGS ?=
+.PHONY: sim
+sim:
+	$(GO) run ./cmd/nssim -n $(SIM_N) -scale $(SIM_SCALE) $(SIM_FLAGS)
+
 ## soak: the randomized fault schedule (e2e TestSoak: five nodes, SIGSTOP,
 ## SIGKILL, SIGTERM, network partitions) for SOAK_DURATION each run,
 ## SOAK_RUNS runs in a row with fresh seeds (stops at the first failure);

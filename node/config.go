@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -87,6 +88,17 @@ type Config struct {
 	Logger *slog.Logger
 	// GRPCOptions are extra gRPC server options (credentials, interceptors).
 	GRPCOptions []grpc.ServerOption
+	// Listen, if set, opens the node's listeners (gRPC, admin HTTP, RESP)
+	// in place of net.Listen, e.g. in-memory ones (internal/bufnet) to run
+	// many nodes in one process without sockets. The listener's Addr must be
+	// a host:port. nil means net.Listen.
+	Listen func(network, addr string) (net.Listener, error)
+	// Dial, if set, opens every gRPC connection this node makes to a peer
+	// (forwarding, replication, handoff), given the peer's advertised gRPC
+	// address, in place of gRPC's TCP dialer. It must be safe for concurrent
+	// use and honour ctx. nil means gRPC's default dialer. Gossip has its
+	// own hook: Cluster.Memberlist.Transport (cluster/memnet).
+	Dial func(ctx context.Context, addr string) (net.Conn, error)
 
 	// RequestTimeout bounds a request whose caller set no deadline.
 	// 0 means 10s.
@@ -270,6 +282,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Listen == nil {
+		c.Listen = net.Listen
 	}
 	c.Limits = c.Limits.WithDefaults()
 	if c.RESPCluster {

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/nothingshared/ns/cluster"
 	"github.com/nothingshared/ns/internal/ratelog"
 	"github.com/nothingshared/ns/internal/tracing"
@@ -158,14 +160,14 @@ func New(cfg Config) (_ *Node, err error) {
 		}
 	}()
 
-	if n.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
+	if n.grpcLis, err = cfg.Listen("tcp", cfg.GRPCAddr); err != nil {
 		return nil, fmt.Errorf("node: listen --grpc-addr %s: %w", cfg.GRPCAddr, err)
 	}
 	if n.advertise, err = advertiseAddr(cfg.AdvertiseAddr, n.grpcLis.Addr().String()); err != nil {
 		return nil, err
 	}
 	if cfg.HTTPAddr != "" {
-		if n.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+		if n.httpLis, err = cfg.Listen("tcp", cfg.HTTPAddr); err != nil {
 			return nil, fmt.Errorf("node: listen --http-addr %s: %w", cfg.HTTPAddr, err)
 		}
 	}
@@ -239,7 +241,11 @@ func New(cfg Config) (_ *Node, err error) {
 	}
 	n.table.Store(t)
 
-	n.peers = newPeers(append(append(n.grpcDialOptions(), n.tracing.DialOptions()...), n.sec.dialOptions()...))
+	peerOpts := append(append(n.grpcDialOptions(), n.tracing.DialOptions()...), n.sec.dialOptions()...)
+	if cfg.Dial != nil {
+		peerOpts = append(peerOpts, grpc.WithContextDialer(cfg.Dial))
+	}
+	n.peers = newPeers(peerOpts)
 	n.server, err = transport.NewServer(transport.ServerConfig{
 		Dispatcher: (*backend)(n),
 		Cluster:    (*backend)(n),

@@ -17,7 +17,7 @@ func (n *Node) bindRESP() (err error) {
 	if n.cfg.RESPAddr == "" {
 		return nil
 	}
-	if n.respLis, err = net.Listen("tcp", n.cfg.RESPAddr); err != nil {
+	if n.respLis, err = n.cfg.Listen("tcp", n.cfg.RESPAddr); err != nil {
 		return fmt.Errorf("node: listen --resp-addr %s: %w", n.cfg.RESPAddr, err)
 	}
 	if n.cfg.RESPCluster {

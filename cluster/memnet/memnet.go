@@ -20,6 +20,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -40,10 +41,44 @@ type Network struct {
 	// first NewTransport.
 	Port int
 
-	mu     sync.Mutex            // guards the fields below
-	n      int                   // transports created
-	byAddr map[string]*Transport // by host:port
-	cut    map[[2]string]bool    // unordered pairs of host:port, sorted
+	mu       sync.Mutex            // guards the fields below
+	n        int                   // transports created
+	byAddr   map[string]*Transport // by host:port
+	cut      map[[2]string]bool    // unordered pairs of host:port, sorted
+	isolated map[string]bool       // host:port cut off from everyone
+
+	packets, packetBytes, dropped atomic.Uint64
+	streams, streamBytes          atomic.Uint64
+}
+
+// Stats counts what a Network carried since it was created.
+type Stats struct {
+	// Packets and PacketBytes count the packets sent (gossip, probes,
+	// acks), delivered or not; Dropped counts those that were not.
+	Packets, PacketBytes, Dropped uint64
+	// Streams counts the streams opened (push-pull state exchanges, joins,
+	// fallback probes) and StreamBytes the bytes they carried, both ways.
+	Streams, StreamBytes uint64
+}
+
+// Stats returns the network's counters.
+func (n *Network) Stats() Stats {
+	return Stats{
+		Packets: n.packets.Load(), PacketBytes: n.packetBytes.Load(), Dropped: n.dropped.Load(),
+		Streams: n.streams.Load(), StreamBytes: n.streamBytes.Load(),
+	}
+}
+
+// Isolate cuts the transport at addr (host:port) off from every other, as
+// a crashed host would be: packets to and from it are dropped and dials
+// fail. Open streams stay open. Heal or HealAll undo it.
+func (n *Network) Isolate(addr string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.isolated == nil {
+		n.isolated = make(map[string]bool)
+	}
+	n.isolated[addr] = true
 }
 
 // NewTransport returns a transport with the next free address. name is only
@@ -93,11 +128,19 @@ func (n *Network) Heal(a, b string) {
 	delete(n.cut, pair(a, b))
 }
 
-// HealAll undoes every Cut.
+// Unisolate undoes Isolate(addr).
+func (n *Network) Unisolate(addr string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	delete(n.isolated, addr)
+}
+
+// HealAll undoes every Cut and Isolate.
 func (n *Network) HealAll() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	clear(n.cut)
+	clear(n.isolated)
 }
 
 func pair(a, b string) [2]string {
@@ -112,7 +155,7 @@ func (n *Network) route(from, to string) *Transport {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	t := n.byAddr[to]
-	if t == nil || n.cut[pair(from, to)] {
+	if t == nil || n.cut[pair(from, to)] || n.isolated[from] || n.isolated[to] {
 		return nil
 	}
 	select {
@@ -156,8 +199,11 @@ func (t *Transport) WriteTo(b []byte, addr string) (time.Time, error) {
 // gone, cut off or has a full queue.
 func (t *Transport) WriteToAddress(b []byte, a memberlist.Address) (time.Time, error) {
 	now := time.Now()
+	t.net.packets.Add(1)
+	t.net.packetBytes.Add(uint64(len(b)))
 	dest := t.net.route(t.addr, a.Addr)
 	if dest == nil {
+		t.net.dropped.Add(1)
 		return now, nil
 	}
 	p := &memberlist.Packet{
@@ -168,6 +214,7 @@ func (t *Transport) WriteToAddress(b []byte, a memberlist.Address) (time.Time, e
 	select {
 	case dest.packetCh <- p:
 	default:
+		t.net.dropped.Add(1)
 	}
 	return now, nil
 }
@@ -191,12 +238,32 @@ func (t *Transport) DialAddressTimeout(a memberlist.Address, timeout time.Durati
 	local, remote := net.Pipe()
 	select {
 	case dest.streamCh <- remote:
-		return local, nil
+		t.net.streams.Add(1)
+		return countingConn{Conn: local, n: &t.net.streamBytes}, nil
 	default:
 		_ = local.Close()
 		_ = remote.Close()
 		return nil, fmt.Errorf("%w: %s -> %s: accept queue full", ErrUnreachable, t.addr, a.Addr)
 	}
+}
+
+// countingConn adds the bytes read and written through it to n: on the
+// dialing end of a pipe, every byte of the stream once.
+type countingConn struct {
+	net.Conn
+	n *atomic.Uint64
+}
+
+func (c countingConn) Read(b []byte) (int, error) {
+	k, err := c.Conn.Read(b)
+	c.n.Add(uint64(k))
+	return k, err
+}
+
+func (c countingConn) Write(b []byte) (int, error) {
+	k, err := c.Conn.Write(b)
+	c.n.Add(uint64(k))
+	return k, err
 }
 
 // StreamCh returns the channel of accepted streams.

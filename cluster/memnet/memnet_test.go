@@ -50,6 +50,10 @@ func TestPackets(t *testing.T) {
 		{"cut drops", func() { n.Cut(a.Addr(), b.Addr()) }, false},
 		{"heal restores", func() { n.Heal(b.Addr(), a.Addr()) }, true},
 		{"heal all", func() { n.Cut(a.Addr(), b.Addr()); n.HealAll() }, true},
+		{"isolated receiver drops", func() { n.Isolate(b.Addr()) }, false},
+		{"unisolate restores", func() { n.Unisolate(b.Addr()) }, true},
+		{"isolated sender drops", func() { n.Isolate(a.Addr()) }, false},
+		{"heal all undoes isolate", func() { n.HealAll() }, true},
 		{"unknown address drops", nil, false},
 		{"shutdown drops", func() { _ = b.Shutdown(); _ = b.Shutdown() }, false},
 	}
@@ -126,5 +130,31 @@ func TestStreams(t *testing.T) {
 	}
 	if _, err := a.DialTimeout(b.Addr(), time.Second); !errors.Is(err, ErrUnreachable) {
 		t.Fatalf("dial to a shut-down transport: %v", err)
+	}
+}
+
+func TestStats(t *testing.T) {
+	var n Network
+	a, b := n.NewTransport("a"), n.NewTransport("b")
+	_, _ = a.WriteTo([]byte("hello"), b.Addr())
+	_, _ = a.WriteTo([]byte("xyz"), "127.0.0.99:7946")
+	c, err := a.DialTimeout(b.Addr(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := <-b.StreamCh()
+	go func() { _, _ = srv.Write([]byte("pong!")); _ = srv.Close() }()
+	if _, err := io.ReadAll(c); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, _ = io.Copy(io.Discard, srv) }()
+	_ = c.Close()
+	n.Isolate(b.Addr())
+	if _, err := a.DialTimeout(b.Addr(), time.Second); !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("dial to an isolated transport: %v", err)
+	}
+	want := Stats{Packets: 2, PacketBytes: 8, Dropped: 1, Streams: 1, StreamBytes: 5}
+	if got := n.Stats(); got != want {
+		t.Fatalf("stats %+v, want %+v", got, want)
 	}
 }

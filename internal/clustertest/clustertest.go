@@ -1,6 +1,8 @@
-// Package clustertest starts in-process ns clusters over real loopback
-// sockets for tests: N nodes, each with its own gRPC, gossip and worker pool,
-// joined through the first node's gossip address.
+// Package clustertest starts in-process ns clusters for tests: N nodes, each
+// with its own gRPC, gossip and worker pool, joined through the first node's
+// gossip address. They talk over real loopback sockets, or with
+// Config.InMemory over in-memory networks (internal/bufnet for gRPC,
+// cluster/memnet for gossip) and no socket at all.
 package clustertest
 
 import (
@@ -14,6 +16,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/nothingshared/ns/cluster/memnet"
+	"github.com/nothingshared/ns/internal/bufnet"
 	"github.com/nothingshared/ns/node"
 )
 
@@ -23,12 +27,52 @@ type Config struct {
 	Nodes int
 	// Modify, when set, adjusts each node's config before New.
 	Modify func(i int, cfg *node.Config)
+	// InMemory runs every node without sockets: gRPC, admin HTTP and RESP
+	// listen on Cluster.GRPCNet, gossip runs on Cluster.GossipNet.
+	InMemory bool
 }
 
 // Cluster is a running test cluster.
 type Cluster struct {
 	t     testing.TB
 	Nodes []*node.Node
+	// GRPCNet and GossipNet are the in-memory networks of a Config.InMemory
+	// cluster; nil otherwise.
+	GRPCNet   *bufnet.Network
+	GossipNet *memnet.Network
+}
+
+// InMemory points cfg, the config of node i, at the in-memory networks g
+// (gRPC, admin HTTP, RESP) and m (gossip), no socket. Its gRPC host is
+// 127.1.x.y, a loopback address nothing binds, so that a dial that missed
+// the hook fails on this machine instead of leaving it.
+func InMemory(cfg *node.Config, i int, g *bufnet.Network, m *memnet.Network) {
+	host := fmt.Sprintf("127.1.%d.%d", (i+1)/250, (i+1)%250+1)
+	cfg.GRPCAddr = host + ":7700"
+	if cfg.HTTPAddr != "" {
+		cfg.HTTPAddr = host + ":7780"
+	}
+	if cfg.RESPAddr != "" {
+		cfg.RESPAddr = host + ":7379"
+	}
+	cfg.Listen = g.Listen
+	cfg.Dial = g.Dial
+	mc := memberlist.DefaultLANConfig()
+	if cfg.Cluster.Memberlist != nil {
+		*mc = *cfg.Cluster.Memberlist
+	}
+	mc.Transport = m.NewTransport(cfg.NodeID)
+	cfg.Cluster.Memberlist = mc
+}
+
+// DialOptions returns the gRPC dial options a client of c needs: plaintext,
+// and the in-memory dialer of an InMemory cluster.
+func (c *Cluster) DialOptions() []grpc.DialOption {
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	if c.GRPCNet != nil {
+		opts = append(opts, grpc.WithContextDialer(c.GRPCNet.Dial))
+	}
+	return opts
 }
 
 // FastGossip returns memberlist LAN settings shortened for tests on loopback.
@@ -70,8 +114,14 @@ func Start(t testing.TB, cfg Config) *Cluster {
 		cfg.Nodes = 3
 	}
 	c := &Cluster{t: t}
+	if cfg.InMemory {
+		c.GRPCNet, c.GossipNet = &bufnet.Network{}, &memnet.Network{}
+	}
 	for i := 0; i < cfg.Nodes; i++ {
 		nc := NodeConfig(t, i)
+		if cfg.InMemory {
+			InMemory(&nc, i, c.GRPCNet, c.GossipNet)
+		}
 		if i > 0 {
 			nc.Cluster.Join = []string{c.Nodes[0].GossipAddr()}
 		}
@@ -133,7 +183,7 @@ func (c *Cluster) agreed() (bool, string) {
 // Dial returns a client connection to node i, closed at the end of the test.
 func (c *Cluster) Dial(i int) *grpc.ClientConn {
 	c.t.Helper()
-	conn, err := grpc.NewClient(c.Nodes[i].GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(c.Nodes[i].GRPCAddr(), c.DialOptions()...)
 	if err != nil {
 		c.t.Fatal(err)
 	}
