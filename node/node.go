@@ -128,50 +128,14 @@ func New(cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	cfg.setDefaults()
-	mem := kv.NewLimit(cfg.MaxMemory)
-	cfg.Services = withMemoryLimit(cfg.Services, mem)
-	n := &Node{
-		cfg:      cfg,
-		log:      cfg.Logger.With("node", cfg.NodeID),
-		mem:      mem,
-		services: map[string]int{},
-		svcList:  cfg.Services,
-		watchers: map[chan struct{}]struct{}{},
-		viewCh:   make(chan cluster.View, 1),
-		replanCh: make(chan struct{}, 1),
-		done:     make(chan struct{}),
-		agreed:   map[string]bool{},
-		minority: map[*ring.Table]bool{},
-		syncCh:   make(chan int32, 4096),
-		pullCh:   make(chan int32, 4096),
-		repullCh: make(chan repull, 4096),
-		pulling:  map[pullKey]*ring.Table{},
-		runCtx:   context.Background(),
-	}
-	n.handoffSem = make(chan struct{}, cfg.HandoffConcurrency)
-	n.quorum.Store(true)
-	n.repl = newReplicators(n)
-	for i, s := range cfg.Services {
-		n.services[s.Name()] = i
-	}
+	n := newNode(cfg)
 	defer func() {
 		if err != nil {
 			n.closeListeners()
 		}
 	}()
 
-	if n.grpcLis, err = cfg.Listen("tcp", cfg.GRPCAddr); err != nil {
-		return nil, fmt.Errorf("node: listen --grpc-addr %s: %w", cfg.GRPCAddr, err)
-	}
-	if n.advertise, err = advertiseAddr(cfg.AdvertiseAddr, n.grpcLis.Addr().String()); err != nil {
-		return nil, err
-	}
-	if cfg.HTTPAddr != "" {
-		if n.httpLis, err = cfg.Listen("tcp", cfg.HTTPAddr); err != nil {
-			return nil, fmt.Errorf("node: listen --http-addr %s: %w", cfg.HTTPAddr, err)
-		}
-	}
-	if err = n.bindRESP(); err != nil {
+	if err = n.bind(); err != nil {
 		return nil, err
 	}
 
@@ -205,23 +169,7 @@ func New(cfg Config) (_ *Node, err error) {
 		}
 	}()
 
-	cc := cfg.Cluster
-	cc.NodeID = cfg.NodeID
-	cc.StartEpoch = max(cc.StartEpoch, n.startEpoch)
-	if cc.AdvertiseAddr == "" && cfg.AdvertiseAddr != "" {
-		cc.AdvertiseAddr = cfg.AdvertiseAddr
-	}
-	if cc.Logger == nil {
-		cc.Logger = n.log
-	}
-	placement := cfg.Ring.Placement
-	if placement == 0 {
-		placement = ring.DefaultPlacement
-	}
-	cc.Meta = cluster.Meta{GRPCAddr: n.advertise, Zone: cfg.Zone, Workers: n.pool.Size(), Version: cfg.Version, Placement: placement,
-		KeyHash: cfg.Ring.KeyHash, RESPAddr: n.respAdvertise}
-	cc.OnView = n.onView
-	cc.OnContact = n.lease.note
+	cc := n.clusterConfig()
 	if n.sec, err = n.loadSecurity(&cc); err != nil {
 		return nil, err
 	}
@@ -241,6 +189,95 @@ func New(cfg Config) (_ *Node, err error) {
 	}
 	n.table.Store(t)
 
+	if err = n.newServer(); err != nil {
+		_ = n.members.Shutdown()
+		return nil, err
+	}
+	if err = n.newRESP(); err != nil {
+		_ = n.members.Shutdown()
+		return nil, err
+	}
+	n.registerGossipKeys()
+	return n, nil
+}
+
+// newNode builds the node's state from a validated cfg: nothing bound,
+// nothing started.
+func newNode(cfg Config) *Node {
+	mem := kv.NewLimit(cfg.MaxMemory)
+	cfg.Services = withMemoryLimit(cfg.Services, mem)
+	n := &Node{
+		cfg:      cfg,
+		log:      cfg.Logger.With("node", cfg.NodeID),
+		mem:      mem,
+		services: map[string]int{},
+		svcList:  cfg.Services,
+		watchers: map[chan struct{}]struct{}{},
+		viewCh:   make(chan cluster.View, 1),
+		replanCh: make(chan struct{}, 1),
+		done:     make(chan struct{}),
+		agreed:   map[string]bool{},
+		minority: map[*ring.Table]bool{},
+		syncCh:   make(chan int32, 4096),
+		pullCh:   make(chan int32, 4096),
+		repullCh: make(chan repull, 4096),
+		pulling:  map[pullKey]*ring.Table{},
+		runCtx:   context.Background(),
+	}
+	n.handoffSem = make(chan struct{}, cfg.HandoffConcurrency)
+	n.quorum.Store(true)
+	n.repl = newReplicators(n)
+	for i, s := range cfg.Services {
+		n.services[s.Name()] = i
+	}
+	return n
+}
+
+// bind binds the gRPC, admin HTTP and RESP listeners (Config.Listen).
+func (n *Node) bind() (err error) {
+	cfg := n.cfg
+	if n.grpcLis, err = cfg.Listen("tcp", cfg.GRPCAddr); err != nil {
+		return fmt.Errorf("node: listen --grpc-addr %s: %w", cfg.GRPCAddr, err)
+	}
+	if n.advertise, err = advertiseAddr(cfg.AdvertiseAddr, n.grpcLis.Addr().String()); err != nil {
+		return err
+	}
+	if cfg.HTTPAddr != "" {
+		if n.httpLis, err = cfg.Listen("tcp", cfg.HTTPAddr); err != nil {
+			return fmt.Errorf("node: listen --http-addr %s: %w", cfg.HTTPAddr, err)
+		}
+	}
+	return n.bindRESP()
+}
+
+// clusterConfig is the gossip layer's configuration: Config.Cluster with
+// this node's identity, addresses, metadata and callbacks.
+func (n *Node) clusterConfig() cluster.Config {
+	cfg := n.cfg
+	cc := cfg.Cluster
+	cc.NodeID = cfg.NodeID
+	cc.StartEpoch = max(cc.StartEpoch, n.startEpoch)
+	if cc.AdvertiseAddr == "" && cfg.AdvertiseAddr != "" {
+		cc.AdvertiseAddr = cfg.AdvertiseAddr
+	}
+	if cc.Logger == nil {
+		cc.Logger = n.log
+	}
+	placement := cfg.Ring.Placement
+	if placement == 0 {
+		placement = ring.DefaultPlacement
+	}
+	cc.Meta = cluster.Meta{GRPCAddr: n.advertise, Zone: cfg.Zone, Workers: n.pool.Size(), Version: cfg.Version, Placement: placement,
+		KeyHash: cfg.Ring.KeyHash, RESPAddr: n.respAdvertise}
+	cc.OnView = n.onView
+	cc.OnContact = n.lease.note
+	return cc
+}
+
+// newServer builds the peer connections and the gRPC server (after
+// loadSecurity: both use the node's credentials).
+func (n *Node) newServer() (err error) {
+	cfg := n.cfg
 	peerOpts := append(append(n.grpcDialOptions(), n.tracing.DialOptions()...), n.sec.dialOptions()...)
 	if cfg.Dial != nil {
 		peerOpts = append(peerOpts, grpc.WithContextDialer(cfg.Dial))
@@ -254,16 +291,7 @@ func New(cfg Config) (_ *Node, err error) {
 		Logger:     n.log,
 		Options:    append(append(append(n.grpcServerOptions(), n.tracing.ServerOptions()...), n.sec.serverOptions()...), cfg.GRPCOptions...),
 	})
-	if err != nil {
-		_ = n.members.Shutdown()
-		return nil, err
-	}
-	if err = n.newRESP(); err != nil {
-		_ = n.members.Shutdown()
-		return nil, err
-	}
-	n.registerGossipKeys()
-	return n, nil
+	return err
 }
 
 func advertiseAddr(host, bound string) (string, error) {
