@@ -18,8 +18,11 @@ const (
 	MaxBatchLimit = 1024
 	// DefaultMaxInFlight is the default number of frames in flight per node.
 	DefaultMaxInFlight = 16
-	// DefaultMaxRetries is the default number of retries of one call.
-	DefaultMaxRetries = 5
+	// DefaultMaxRetries is the default number of retries of one call: at
+	// the default backoff (20 ms doubling to 1 s, with jitter) about 8 s of
+	// retries, so a call rides out a failover (a crashed node is detected
+	// in 5-8 s), always within the call's deadline.
+	DefaultMaxRetries = 16
 	// DefaultRetryBackoff is the default first retry delay.
 	DefaultRetryBackoff = 20 * time.Millisecond
 	// MaxRetryBackoff caps the doubling retry delay.
@@ -68,8 +71,9 @@ type Config struct {
 	MaxInFlight int
 
 	// MaxRetries bounds the retries of one call after a stale route
-	// ("moved"), an unavailable node or backpressure. 0 means
-	// DefaultMaxRetries (5); negative means no retries.
+	// ("moved"), an unavailable node or backpressure, within the call's
+	// deadline. 0 means DefaultMaxRetries (16, about 8 s); negative means
+	// no retries.
 	MaxRetries int
 
 	// RetryBackoff is the delay before the first retry; it doubles with

@@ -32,8 +32,10 @@
 //
 // # Failures and retries
 //
-// Each call is retried at most Config.MaxRetries times, with the same request
-// id, so that a retried write takes effect once:
+// Each call is retried at most Config.MaxRetries times (by default about 8 s
+// of retries, enough to ride out a crashed node's failover) and never past
+// its deadline, with the same request id, so that a retried write takes
+// effect once:
 //
 //   - "moved" (the node's table gives the key to another node): the client
 //     fetches the table from the node that said so, unless another call
