@@ -142,9 +142,6 @@ type fetched struct {
 // installFetched installs a fetched copy and acknowledges it to its holder.
 func (n *Node) installFetched(k pullKey, t *ring.Table, gen uint64, mode nsv1.HandoffMode, from ring.Member, data []byte, start time.Time, answers []string) (bool, error) {
 	err := n.install(k, n.ownershipEpoch(t), gen, data)
-	if k.kind == pullOwner {
-		n.fetching.Delete(k.p)
-	}
 	if err != nil {
 		n.ackFalse(from, k.p)
 		return false, fmt.Errorf("install from %s: %w", from.ID, err)

@@ -112,7 +112,7 @@ func (n *Node) handOwned(s *shard, p int32, a owner.Ask, from ring.Member) (data
 	h := owner.Holder{
 		TableOwnsHere: cur.Owner(int(p)).ID == n.cfg.NodeID && cur.Epoch() >= a.Epoch,
 		Replica:       rs != nil && rs.svcs != nil,
-		Fetching:      n.isFetching(p),
+		Fetching:      ps != nil && ps.fetching,
 	}
 	if ps != nil {
 		h.Status, h.Owned, h.HasData, h.MovedTo = ps.status, owner.Version{Epoch: ps.epoch, LSN: ps.lsn}, ps.svcs != nil, ps.movedTo.id
@@ -240,10 +240,4 @@ func (n *Node) partitionStates() (owned, incoming, fenced, replicas int) {
 		cancel()
 	}
 	return
-}
-
-// isFetching reports whether a pull of p is asking a holder right now.
-func (n *Node) isFetching(p int32) bool {
-	_, ok := n.fetching.Load(p)
-	return ok
 }

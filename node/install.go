@@ -111,7 +111,14 @@ func (n *Node) installOwned(s *shard, h *handler, p int32, epoch, gen uint64, d 
 	}
 	ps.fallback = nil
 	ps.status = owner.Owned
-	ps.servedAt = epoch // 0 under a minority table
+	// The copy serves under the table current now if it names this node the
+	// owner: it covers that table (owner.Reply.Covers), not only the one
+	// the pull began under (epoch; 0 under a minority table). Found by
+	// TestFaultCrash; the script is install-after-a-table-change.
+	ps.servedAt = epoch
+	if e := n.ownershipEpoch(t); e > 0 && t.Owner(int(p)).ID == n.cfg.NodeID {
+		ps.servedAt = max(epoch, e)
+	}
 	ps.gen = gen
 	ps.epoch = max(epoch, d.epoch)
 	ps.lsn = d.lsn

@@ -96,7 +96,6 @@ type Node struct {
 	handoffSem     chan struct{}
 	pendingAcks    sync.Map // ackKey -> handoff stream awaiting the install ack
 	pendingCancels sync.Map // ackKey -> its context's cancel
-	fetching       sync.Map // int32 partition -> pulling from a holder right now
 
 	hist     tableHistory            // tables planned, for the pull rule
 	pullMu   sync.Mutex              // guards pulling and stopping

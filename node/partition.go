@@ -51,6 +51,9 @@ type partState struct {
 	// fromReplica: fallback is this node's backup copy (taken over whole
 	// when installed).
 	fromReplica bool
+	// fetching: incoming, and a pull is asking holders right now (a holder
+	// asked for it answers "arriving").
+	fetching bool
 	// holders: incoming, the members that owned or backed the partition up
 	// in the tables this node saw while it was incoming (owner.AddHolders).
 	holders []string

@@ -149,6 +149,18 @@ func (n *Node) stillNeeded(k pullKey, t *ring.Table, source string) bool {
 	return slices.Contains(t.BackupIndexes(int(k.p)), self)
 }
 
+// setFetching marks an incoming partition as being pulled right now (or
+// no longer), on its worker.
+func (n *Node) setFetching(p int32, on bool) {
+	ctx, cancel := context.WithTimeout(n.runCtx, 5*time.Second)
+	defer cancel()
+	_ = n.exec(ctx, int(p)%n.pool.Size(), func(s *shard) {
+		if ps := s.parts[p]; ps != nil && (ps.status == owner.Incoming || !on) {
+			ps.fetching = on
+		}
+	})
+}
+
 // waitState is what a pull needs to know of its partition's worker.
 type waitState struct {
 	// wait: the worker still waits for the state: owner kind, the
@@ -243,7 +255,10 @@ func (n *Node) pullOnce(k pullKey, told, t *ring.Table, ws waitState) (bool, err
 	// a copy installed after a lapse it did not see is verified again.
 	gen := n.lease.gen.Load()
 	if k.kind == pullOwner {
-		defer n.fetching.Delete(k.p)
+		// Holders asked meanwhile answer "arriving" (owner.Hand): its
+		// state may be on its way here.
+		n.setFetching(k.p, true)
+		defer n.setFetching(k.p, false)
 	}
 	pp := n.pullPlan(k, told, t, ws)
 	f := &pullFetcher{n: n, k: k, t: t, gen: gen, mode: nsv1.HandoffMode_HANDOFF_MODE_OWNER, got: map[string]*fetched{}}
@@ -355,9 +370,6 @@ type pullFetcher struct {
 var _ owner.Fetcher = (*pullFetcher)(nil)
 
 func (f *pullFetcher) Fetch(m owner.Member, takeFenced bool) owner.Reply {
-	if f.k.kind == pullOwner {
-		f.n.fetching.Store(f.k.p, true)
-	}
 	start := time.Now()
 	rm := ring.Member{ID: m.ID, Addr: m.Addr}
 	var meta fetchMeta

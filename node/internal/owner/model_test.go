@@ -76,6 +76,10 @@ type mnode struct {
 	pull     map[Kind]bool
 	fetching bool
 	hist     []Holding // tables seen, oldest first
+	// held: an owner pull that found its copy under table heldAt and has
+	// not installed it yet (pull ... hold; install at=...).
+	held   *mcopy
+	heldAt *mtable
 }
 
 type model struct {
@@ -320,7 +324,7 @@ func (f *fetcher) Resolve(id string) string {
 }
 
 // runPull makes one pull attempt of kind on node id, as node.pullOnce does.
-func (m *model) runPull(id string, kind Kind, dead []string, lose bool) {
+func (m *model) runPull(id string, kind Kind, dead []string, lose, hold bool) {
 	n := m.nodes[id]
 	if n.paused || !n.pull[kind] {
 		m.printf("%s: no %s pull pending\n", id, kind)
@@ -376,7 +380,14 @@ func (m *model) runPull(id string, kind Kind, dead []string, lose bool) {
 			m.printf("%s: lost before the install\n", id)
 			return
 		}
-		m.install(n, f.got[res.Best.ID])
+		if hold {
+			// The install is still to come (node: the pull's install call
+			// runs later, under whatever table is current by then).
+			n.held, n.heldAt = f.got[res.Best.ID], n.t
+			m.printf("%s: holding the copy for install\n", id)
+			return
+		}
+		m.install(n, f.got[res.Best.ID], n.t)
 	case NoCopy:
 		st := Start{StillOwner: n.t.owner == id, HoldsCopy: n.part != nil && n.part.fallback != nil && n.part.fallback.hasData || n.rep != nil && n.rep.hasData}
 		a := NoCopyFound(res, st)
@@ -385,13 +396,27 @@ func (m *model) runPull(id string, kind Kind, dead []string, lose bool) {
 		case Drop:
 			delete(n.pull, kind)
 		case Begin:
-			m.install(n, nil)
+			m.install(n, nil, n.t)
 		}
 	}
 }
 
-// install is node.installOwned.
-func (m *model) install(n *mnode, pulled *mcopy) {
+// installHeld installs the copy a held pull found, under the table current
+// now.
+func (m *model) installHeld(id string) {
+	n := m.nodes[id]
+	if n.held == nil {
+		m.printf("%s: no copy held\n", id)
+		return
+	}
+	pulled, t := n.held, n.heldAt
+	n.held, n.heldAt = nil, nil
+	m.install(n, pulled, t)
+}
+
+// install is node.installOwned; from is the table the pull began under
+// (the ownership epoch it installs at), n.t the one current now.
+func (m *model) install(n *mnode, pulled *mcopy, from *mtable) {
 	delete(n.pull, OwnerPull)
 	ps := n.part
 	if ps == nil || ps.status != Incoming {
@@ -423,11 +448,17 @@ func (m *model) install(n *mnode, pulled *mcopy) {
 	case ch == Fallback:
 		d = fb
 	}
-	epoch := n.t.epoch
-	if n.t.minority {
+	epoch := from.epoch
+	if from.minority {
 		epoch = 0
 	}
-	*ps = mcopy{status: Owned, gen: n.gen, ver: Version{Epoch: max(epoch, d.ver.Epoch), LSN: d.ver.LSN}, data: slices.Clone(d.data), hasData: true, dormant: ps.dormant, served: epoch}
+	// The copy serves under the table current now, if it names this node
+	// the owner (node.installOwned).
+	served := epoch
+	if n.t.owner == n.id && !n.t.minority {
+		served = max(served, n.t.epoch)
+	}
+	*ps = mcopy{status: Owned, gen: n.gen, ver: Version{Epoch: max(epoch, d.ver.Epoch), LSN: d.ver.LSN}, data: slices.Clone(d.data), hasData: true, dormant: ps.dormant, served: served}
 	what := ch.String()
 	if ch == Pulled && pulled == nil {
 		what = "empty"

@@ -176,7 +176,7 @@ func TestPropertyNothingAcknowledgedLost(t *testing.T) {
 					kind = ReplicaPull
 				}
 				if n.pull[kind] && !n.paused {
-					e.m.runPull(id, kind, e.dead(id), false)
+					e.m.runPull(id, kind, e.dead(id), false, false)
 				}
 			case 5:
 				// A pause long enough for the others to act on: the lease

@@ -54,7 +54,9 @@ func TestScenarios(t *testing.T) {
 				if argStr(d, "kind") == "replica" {
 					kind = ReplicaPull
 				}
-				m.runPull(argStr(d, "at"), kind, argList(d, "dead"), d.HasArg("lose"))
+				m.runPull(argStr(d, "at"), kind, argList(d, "dead"), d.HasArg("lose"), d.HasArg("hold"))
+			case "install":
+				m.installHeld(argStr(d, "at"))
 			case "cut":
 				for _, a := range d.CmdArgs {
 					g, err := strconv.Atoi(a.Vals[0])
