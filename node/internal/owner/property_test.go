@@ -124,7 +124,8 @@ func (e *env) dead(id string) []string {
 }
 
 // TestPropertyNothingAcknowledgedLost drives the model with random
-// histories of writes, reads, pulls, pauses, network partitions and
+// histories of writes, reads, pulls (some installed only after later
+// events), pauses, network partitions and
 // membership changes, and checks after every step:
 //   - no acknowledged write is missing from the newest copy;
 //   - for any ownership epoch, at most one node acknowledged writes;
@@ -175,8 +176,15 @@ func TestPropertyNothingAcknowledgedLost(t *testing.T) {
 				if n.pull[ReplicaPull] && (!n.pull[OwnerPull] || rapid.Bool().Draw(t, "replica")) {
 					kind = ReplicaPull
 				}
-				if n.pull[kind] && !n.paused {
-					e.m.runPull(id, kind, e.dead(id), false, false)
+				switch {
+				case n.paused:
+				case n.held != nil:
+					// A held pull installs now, under whatever table came
+					// meanwhile.
+					e.m.installHeld(id)
+				case n.pull[kind]:
+					hold := kind == OwnerPull && rapid.IntRange(0, 3).Draw(t, "hold") == 0
+					e.m.runPull(id, kind, e.dead(id), false, hold)
 				}
 			case 5:
 				// A pause long enough for the others to act on: the lease
