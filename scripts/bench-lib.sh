@@ -74,11 +74,33 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # cpu_us_per_op p99.9_ms" (p99.9: the first line of redis-benchmark's
 # percentile distribution at 99.9% or more; its max when there is none).
 resp_bench() {
-	local before after line tck
+	local extra=()
+	[ -n "${6:-}" ] && extra=("$6")
+	bench_run "$1" "$2" "$3" "$4" "$5" "${extra[@]}" -t "$5"
+}
+
+# olric_bench NAME PORT PID P TEST: resp_bench for Olric, whose keys live in
+# a DMap and whose commands are its own: set is DM.PUT and get is DM.GET,
+# through redis-benchmark's custom-command form (same clients, keys, values).
+olric_bench() {
+	local value
+	value=$(head -c "$SIZE" /dev/zero | tr '\0' x)
+	case "$5" in
+	set) bench_run "$1" "$2" "$3" "$4" "$5" DM.PUT bench "key:__rand_int__" "$value" ;;
+	get) bench_run "$1" "$2" "$3" "$4" "$5" DM.GET bench "key:__rand_int__" ;;
+	*) ;; # not measured: the column shows "-"
+	esac
+}
+
+# bench_run NAME PORT PIDS P TEST ARGS...: one redis-benchmark run with
+# ARGS (-t TEST, or a custom command) against PORT, and the CPU of PIDS
+# (space-separated) over it.
+bench_run() {
+	local name=$1 port=$2 pids=$3 p=$4 test=$5 before after line tck
+	shift 5
 	tck=$(getconf CLK_TCK)
-	before=$(for p in $3; do cpu_ticks "$p"; done | awk '{s += $1} END {print s}')
-	# shellcheck disable=SC2086 # $6: extra flags (--cluster), maybe none
-	line=$(redis-benchmark ${6:-} -h 127.0.0.1 -p "$2" -t "$5" -c "$CLIENTS" -n "$N" -d "$SIZE" -P "$4" -r "$KEYS" 2>/dev/null |
+	before=$(for q in $pids; do cpu_ticks "$q"; done | awk '{s += $1} END {print s}')
+	line=$(redis-benchmark -h 127.0.0.1 -p "$port" -c "$CLIENTS" -n "$N" -d "$SIZE" -P "$p" -r "$KEYS" "$@" 2>/dev/null |
 		tr '\r' '\n' | awk '
 			/Latency by percentile distribution/ {d = 1; next}
 			/Cumulative distribution/ {d = 0}
@@ -87,8 +109,9 @@ resp_bench() {
 			/latency summary/ {s = NR}
 			s && NR == s + 2 {p50 = $3; p99 = $5; mx = $6}
 			END {print rps, p50, p99, (p999 == "" ? mx : p999)}')
-	after=$(for p in $3; do cpu_ticks "$p"; done | awk '{s += $1} END {print s}')
-	set -- "$1" "$5" "$4" $line "$(awk -v t="$((after - before))" -v hz="$tck" -v n="$N" 'BEGIN {printf "%.2f", t / hz / n * 1e6}')"
+	after=$(for q in $pids; do cpu_ticks "$q"; done | awk '{s += $1} END {print s}')
+	# shellcheck disable=SC2086 # $line is four fields
+	set -- "$name" "$test" "$p" $line "$(awk -v t="$((after - before))" -v hz="$tck" -v n="$N" 'BEGIN {printf "%.2f", t / hz / n * 1e6}')"
 	# name test P ops p50 p99 cpu p99.9
 	echo "$1 $2 $3 $4 $5 $6 $8 $7"
 }
