@@ -23,11 +23,7 @@ func TestFaultDetection(t *testing.T) {
 	defer cancel()
 	fc := newFaultCluster(ctx, t)
 	all := []string{"n1", "n2", "n3"}
-	for _, id := range all {
-		fc.start(id)
-	}
-	fc.settled(30*time.Second, all...)
-	fc.replicated(30*time.Second, all...)
+	fc.startInSync(all...)
 	survivors := fc.procs("n1", "n2")
 	const runs = 5
 	var took []time.Duration

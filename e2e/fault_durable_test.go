@@ -28,10 +28,8 @@ func TestFaultKillAllRestart(t *testing.T) {
 	data := t.TempDir()
 	for _, id := range all {
 		fc.perNode[id] = []string{"--data-dir", filepath.Join(data, id)}
-		fc.start(id)
 	}
-	fc.settled(30*time.Second, all...)
-	fc.replicated(30*time.Second, all...)
+	fc.startInSync(all...)
 	c := newClient(ctx, t, fc.grpcAddrs())
 	rec := history.NewRecorder()
 	w := startWorkload(t, c, rec, workloadConfig{timeout: 3 * time.Second})

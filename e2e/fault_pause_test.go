@@ -43,11 +43,7 @@ func TestFaultPauseShort(t *testing.T) {
 	defer cancel()
 	fc := newFaultCluster(ctx, t, "--backups", "1")
 	all := []string{"n1", "n2", "n3"}
-	for _, id := range all {
-		fc.start(id)
-	}
-	fc.settled(30*time.Second, all...)
-	fc.replicated(30*time.Second, all...)
+	fc.startInSync(all...)
 	c := newClient(ctx, t, fc.grpcAddrs())
 	rec := history.NewRecorder()
 	w := startWorkload(t, c, rec, workloadConfig{})
@@ -79,11 +75,7 @@ func TestFaultPauseLong(t *testing.T) {
 	defer cancel()
 	fc := newFaultCluster(ctx, t, append([]string{"--backups", "1"}, fastGossip...)...)
 	all := []string{"n1", "n2", "n3"}
-	for _, id := range all {
-		fc.start(id)
-	}
-	fc.settled(30*time.Second, all...)
-	fc.replicated(30*time.Second, all...)
+	fc.startInSync(all...)
 	c := newClient(ctx, t, fc.grpcAddrs())
 	rec := history.NewRecorder()
 	w := startWorkload(t, c, rec, workloadConfig{})

@@ -21,11 +21,7 @@ func TestFaultRollingRestart(t *testing.T) {
 	defer cancel()
 	fc := newFaultCluster(ctx, t, "--backups", "1", "--shutdown-timeout", "20s")
 	all := []string{"n1", "n2", "n3"}
-	for _, id := range all {
-		fc.start(id)
-	}
-	fc.settled(30*time.Second, all...)
-	fc.replicated(30*time.Second, all...)
+	fc.startInSync(all...)
 	c := newClient(ctx, t, fc.grpcAddrs())
 	rec := history.NewRecorder()
 	w := startWorkload(t, c, rec, workloadConfig{})

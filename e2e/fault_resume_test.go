@@ -28,11 +28,7 @@ func TestFaultResumeStaleOwner(t *testing.T) {
 	defer cancel()
 	fc := newFaultCluster(ctx, t, append([]string{"--backups", "1"}, fastGossip...)...)
 	all := []string{"n1", "n2", "n3"}
-	for _, id := range all {
-		fc.start(id)
-	}
-	fc.settled(30*time.Second, all...)
-	fc.replicated(30*time.Second, all...)
+	fc.startInSync(all...)
 	c := newClient(ctx, t, fc.grpcAddrs())
 	rec := history.NewRecorder()
 	const timeout = 10 * time.Second
@@ -156,11 +152,7 @@ func TestFaultResumeBackupPaused(t *testing.T) {
 	defer cancel()
 	fc := newFaultCluster(ctx, t, "--backups", "1")
 	all := []string{"n1", "n2", "n3"}
-	for _, id := range all {
-		fc.start(id)
-	}
-	fc.settled(30*time.Second, all...)
-	fc.replicated(30*time.Second, all...)
+	fc.startInSync(all...)
 	c := newClient(ctx, t, fc.grpcAddrs())
 	rec := history.NewRecorder()
 	do := func(client int, op history.Op, timeout time.Duration) history.Result {

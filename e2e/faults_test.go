@@ -246,6 +246,17 @@ func (c *faultCluster) settled(timeout time.Duration, ids ...string) time.Durati
 	})
 }
 
+// startInSync starts ids, then waits (30 s each) until they agree on one
+// table and hold every backup copy in sync: the start of every fault test.
+func (c *faultCluster) startInSync(ids ...string) {
+	c.t.Helper()
+	for _, id := range ids {
+		c.start(id)
+	}
+	c.settled(30*time.Second, ids...)
+	c.replicated(30*time.Second, ids...)
+}
+
 // replicated waits until the nodes ids, agreed on one table, hold every
 // backup copy it asks for in sync (the sum of their Stats.replicas), and
 // returns how long that took. A fault injected before that may take the
