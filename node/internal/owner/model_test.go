@@ -364,7 +364,10 @@ func (m *model) runPull(id string, kind Kind, dead []string, lose, hold bool) {
 	f := &fetcher{m: m, n: n, kind: kind, got: map[string]*mcopy{}}
 	n.fetching = kind == OwnerPull
 	res := Pull(pp, f)
-	n.fetching = false
+	// node.pullOnce clears its fetching mark when the attempt ends, after
+	// the install: a held copy keeps it (holders asked meanwhile answer
+	// "arriving").
+	n.fetching = hold && res.Outcome == InstallBest
 	m.printf("%s: %s pull: %s %s\n", id, kind, res.Outcome, strings.Join(res.Answers, " "))
 	switch res.Outcome {
 	case Retry:
@@ -410,7 +413,7 @@ func (m *model) installHeld(id string) {
 		return
 	}
 	pulled, t := n.held, n.heldAt
-	n.held, n.heldAt = nil, nil
+	n.held, n.heldAt, n.fetching = nil, nil, false
 	m.install(n, pulled, t)
 }
 
