@@ -54,9 +54,6 @@ type partState struct {
 	// fetching: incoming, and a pull is asking holders right now (a holder
 	// asked for it answers "arriving").
 	fetching bool
-	// holders: incoming, the members that owned or backed the partition up
-	// in the tables this node saw while it was incoming (owner.AddHolders).
-	holders []string
 	// servedAt: the newest table epoch (with quorum) under which this copy
 	// was owned and served: it holds every write acknowledged up to that
 	// table (owner.Reply.Covers).

@@ -158,10 +158,9 @@ func (n *Node) planOwned(s *shard, pr *planResult, p int32, told, t *ring.Table,
 			ps.servedAt = t.Epoch()
 		}
 	case owner.Reverify:
-		s.parts[p] = &partState{status: owner.Incoming, epoch: t.Epoch(), since: now, fallback: ps, holders: tableHolders(nil, told, pi)}
+		s.parts[p] = &partState{status: owner.Incoming, epoch: t.Epoch(), since: now, fallback: ps}
 		pr.pulls = append(pr.pulls, p)
 	case owner.ContinuePull:
-		ps.holders = tableHolders(ps.holders, told, pi)
 		pr.pulls = append(pr.pulls, p)
 	case owner.StartEmpty:
 		nps := &partState{status: owner.Owned, epoch: t.Epoch(), svcs: make([]Partition, len(n.svcList)), since: now, gen: gen, servedAt: t.Epoch()}
@@ -169,7 +168,7 @@ func (n *Node) planOwned(s *shard, pr *planResult, p int32, told, t *ring.Table,
 		n.persist(s, p, nps)
 		pr.empty++
 	case owner.StartPull:
-		nps := &partState{status: owner.Incoming, epoch: t.Epoch(), since: now, holders: tableHolders(nil, told, pi)}
+		nps := &partState{status: owner.Incoming, epoch: t.Epoch(), since: now}
 		if ps != nil {
 			nps.parked = ps.parked
 			if ps.status == owner.Fenced && ps.svcs != nil {
@@ -186,19 +185,6 @@ func (n *Node) planOwned(s *shard, pr *planResult, p int32, told, t *ring.Table,
 	if rs != nil && s.parts[p] != nil && s.parts[p].status != owner.Owned {
 		rs.orphan = now
 	}
-}
-
-// tableHolders adds partition p's owner and backups in table t (nil or
-// epoch 0: none) to the set hs.
-func tableHolders(hs []string, t *ring.Table, p int) []string {
-	if t == nil || t.Epoch() == 0 {
-		return hs
-	}
-	hs = owner.AddHolders(hs, t.Owner(p).ID)
-	for _, b := range t.BackupsOf(p) {
-		hs = owner.AddHolders(hs, b.ID)
-	}
-	return hs
 }
 
 // planAway carries out owner.PlanAway and owner.Resync for a partition t

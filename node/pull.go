@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -167,9 +166,6 @@ type waitState struct {
 	// partition is incoming; replica kind, the copy is missing or
 	// resynchronising.
 	wait bool
-	// holders (owner kind): the members that held the partition in the
-	// tables seen while it was incoming.
-	holders []string
 	// source (replica kind): the owner replicating to a copy that waits
 	// for a snapshot, if any.
 	source string
@@ -199,7 +195,6 @@ func (n *Node) waiting(k pullKey) waitState {
 		if !ws.wait {
 			return
 		}
-		ws.holders = slices.Clone(ps.holders)
 		if fb := ps.fallback; fb != nil && fb.svcs != nil && !fb.fromReplica {
 			ws.own, ws.hasOwn, ws.ownCovers = owner.Version{Epoch: fb.epoch, LSN: fb.lsn}, true, fb.servedAt
 		}
@@ -275,16 +270,10 @@ func (n *Node) pullOnce(k pullKey, told, t *ring.Table, ws waitState) (bool, err
 	case owner.Retry:
 		return false, res.Err
 	}
-	// No live node holds the partition.
-	st := owner.Start{StillOwner: n.stillNeeded(k, n.table.Load(), ""), HoldsCopy: true}
-	if st.StillOwner && len(res.DeadHolders) > 0 {
-		st.HoldsCopy = n.holdsCopy(k.p)
-	}
-	switch owner.NoCopyFound(res, st) {
-	case owner.Drop:
+	// No live node holds the partition (owner.NoCopy): it starts here if it
+	// is still ours.
+	if !n.stillNeeded(k, n.table.Load(), "") {
 		return true, nil
-	case owner.Wait:
-		return false, fmt.Errorf("waiting for the partition's previous holders %v, unreachable, before it starts without their copies (answers %v)", res.DeadHolders, res.Answers)
 	}
 	if err := n.install(k, n.ownershipEpoch(t), gen, nil); err != nil {
 		return false, err
@@ -311,11 +300,10 @@ func (n *Node) pullPlan(k pullKey, told, t *ring.Table, ws waitState) owner.Pull
 		}
 	}
 	pp := owner.PullPlan{
-		Self:       n.cfg.NodeID,
-		InTable:    func(id string) bool { return t.MemberIndex(id) >= 0 },
-		HeldBefore: func(id string) bool { return heldBy(told, p, id) || owner.HeldBy(ws.holders, id) },
-		Dead:       map[string]bool{},
-		Kind:       owner.OwnerPull,
+		Self:    n.cfg.NodeID,
+		InTable: func(id string) bool { return t.MemberIndex(id) >= 0 },
+		Dead:    map[string]bool{},
+		Kind:    owner.OwnerPull,
 	}
 	if k.kind == pullReplica {
 		pp.Kind = owner.ReplicaPull
@@ -400,36 +388,6 @@ func (f *pullFetcher) Install(m owner.Member) (bool, error) {
 }
 
 func (f *pullFetcher) Resolve(id string) string { return f.n.memberAddr(f.t, id) }
-
-// heldBy reports whether member id owned or backed up partition p in table
-// t (nil or epoch 0: no).
-func heldBy(t *ring.Table, p int, id string) bool {
-	if t == nil || t.Epoch() == 0 {
-		return false
-	}
-	if t.Owner(p).ID == id {
-		return true
-	}
-	for _, b := range t.BackupsOf(p) {
-		if b.ID == id {
-			return true
-		}
-	}
-	return false
-}
-
-// holdsCopy reports whether this node holds data of partition p it could
-// start from: a copy it owned (the fallback of a pull) or a backup copy.
-func (n *Node) holdsCopy(p int32) bool {
-	ctx, cancel := context.WithTimeout(n.runCtx, 5*time.Second)
-	defer cancel()
-	held := true // unknown: do not wait on it
-	_ = n.exec(ctx, int(p)%n.pool.Size(), func(s *shard) {
-		ps, rs := s.parts[p], s.replicas[p]
-		held = ps != nil && ps.fallback != nil && ps.fallback.svcs != nil || rs != nil && rs.svcs != nil
-	})
-	return held
-}
 
 // memberAddr is the gRPC address of member id, from table t or gossip; ""
 // when neither knows it.

@@ -25,14 +25,6 @@ type mtable struct {
 
 func (t *mtable) has(id string) bool { return t != nil && slices.Contains(t.members, id) }
 
-// holders adds the table's owner and backups to hs.
-func (t *mtable) holders(hs []string) []string {
-	if t == nil || t.epoch == 0 {
-		return hs
-	}
-	return AddHolders(AddHolders(hs, t.owner), t.backups...)
-}
-
 func (t *mtable) held(id string) bool {
 	return t != nil && t.epoch > 0 && (t.owner == id || slices.Contains(t.backups, id))
 }
@@ -49,7 +41,6 @@ type mcopy struct {
 	hasData     bool
 	fallback    *mcopy
 	fromReplica bool
-	holders     []string
 	served      uint64 // the last table epoch it served under (Reply.Covers)
 }
 
@@ -139,15 +130,14 @@ func (m *model) setTable(id string, t *mtable, gap bool) {
 				n.part.served = t.epoch
 			}
 		case Reverify:
-			n.part = &mcopy{status: Incoming, fallback: n.part, holders: n.told.holders(nil)}
+			n.part = &mcopy{status: Incoming, fallback: n.part}
 			n.pull[OwnerPull] = true
 		case ContinuePull:
-			n.part.holders = n.told.holders(n.part.holders)
 			n.pull[OwnerPull] = true
 		case StartEmpty:
 			n.part = &mcopy{status: Owned, ver: Version{Epoch: t.epoch}, gen: n.gen, hasData: true, served: t.epoch}
 		case StartPull:
-			nps := &mcopy{status: Incoming, holders: n.told.holders(nil)}
+			nps := &mcopy{status: Incoming}
 			if ps := n.part; ps != nil && ps.status == Fenced && ps.hasData {
 				nps.fallback = ps
 			}
@@ -337,9 +327,6 @@ func (m *model) runPull(id string, kind Kind, dead []string, lose, hold bool) {
 		return
 	}
 	pp := PullPlan{Kind: kind, Self: id, InTable: n.t.has, Dead: map[string]bool{}}
-	pp.HeldBefore = func(h string) bool {
-		return n.told.held(h) || n.part != nil && HeldBy(n.part.holders, h)
-	}
 	if kind == OwnerPull {
 		pp.History = n.hist
 		if fb := n.part.fallback; fb != nil && fb.hasData && !fb.fromReplica {
@@ -392,15 +379,14 @@ func (m *model) runPull(id string, kind Kind, dead []string, lose, hold bool) {
 		}
 		m.install(n, f.got[res.Best.ID], n.t)
 	case NoCopy:
-		st := Start{StillOwner: n.t.owner == id, HoldsCopy: n.part != nil && n.part.fallback != nil && n.part.fallback.hasData || n.rep != nil && n.rep.hasData}
-		a := NoCopyFound(res, st)
-		m.printf("%s: no copy: %s\n", id, a)
-		switch a {
-		case Drop:
+		// node.pullOnce: the partition starts here if it is still ours.
+		if n.t.owner != id {
+			m.printf("%s: no copy: drop\n", id)
 			delete(n.pull, kind)
-		case Begin:
-			m.install(n, nil, n.t)
+			break
 		}
+		m.printf("%s: no copy: begin\n", id)
+		m.install(n, nil, n.t)
 	}
 }
 

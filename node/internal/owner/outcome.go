@@ -1,49 +1,5 @@
 package owner
 
-// Start is what a node holds when its owner pull found no live copy.
-type Start struct {
-	// StillOwner: the current table still names this node the owner.
-	StillOwner bool
-	// HoldsCopy: this node holds data of the partition it could start
-	// from (its own earlier copy, or a backup copy).
-	HoldsCopy bool
-}
-
-// StartAction is what a node does when no live node holds a partition it
-// owns.
-type StartAction uint8
-
-const (
-	// Drop: the table moved the partition on meanwhile: nothing to do.
-	Drop StartAction = iota
-	// Wait: a previous owner or backup is unreachable and this node has no
-	// copy of its own: they may be cut off, not crashed, with every write
-	// acknowledged so far. Starting empty would lose those writes (a
-	// network partition that cut an owner and its backup off together).
-	// The partition stays unserved until one of them answers again, as
-	// Kafka does with unclean leader election off. (Pull's history rule
-	// covers this and more; this one remains for a node that passes no
-	// history.)
-	Wait
-	// Begin: install this node's own earlier copy, or an empty state.
-	Begin
-)
-
-var startActionNames = [...]string{"drop", "wait", "begin"}
-
-func (a StartAction) String() string { return startActionNames[a] }
-
-// NoCopyFound decides what a NoCopy pull result leads to.
-func NoCopyFound(r PullResult, s Start) StartAction {
-	switch {
-	case !s.StillOwner:
-		return Drop
-	case len(r.DeadHolders) > 0 && !s.HoldsCopy:
-		return Wait
-	}
-	return Begin
-}
-
 // Chosen says which copy an owner install keeps.
 type Chosen uint8
 

@@ -1,7 +1,5 @@
 package owner
 
-import "slices"
-
 // Status is the state of a partition this node owns, owned, or is about to
 // own.
 type Status uint8
@@ -176,31 +174,4 @@ type Backup struct {
 // ones it has). Its data stays available to pullers meanwhile.
 func Resync(tt Tables, b Backup) bool {
 	return !b.Exists || b.Syncing || b.Orphaned || b.OwnerChanged || !tt.Continuous
-}
-
-// AddHolders adds ids to the set hs (kept sorted, no repeats) and returns
-// it. An incoming partition keeps the set of members that owned or backed
-// it up in every table this node saw while the partition was incoming here:
-// a pull that cannot reach one of them must not start the partition
-// without their copies (NoCopyFound), however many tables came between.
-// Remembering only the table before forgot an owner and backup cut off
-// together once a second table followed (found by
-// TestPropertyNothingAcknowledgedLost).
-func AddHolders(hs []string, ids ...string) []string {
-	for _, id := range ids {
-		if id == "" {
-			continue
-		}
-		i, found := slices.BinarySearch(hs, id)
-		if !found {
-			hs = slices.Insert(hs, i, id)
-		}
-	}
-	return hs
-}
-
-// HeldBy reports whether id is in the set hs.
-func HeldBy(hs []string, id string) bool {
-	_, found := slices.BinarySearch(hs, id)
-	return found
 }

@@ -86,9 +86,6 @@ type PullPlan struct {
 	// dead, skipped (with backups, every write they acknowledged is on a
 	// backup, which is asked).
 	Dead map[string]bool
-	// HeldBefore reports whether id owned or backed up the partition in
-	// the table before (for DeadHolders, in logs).
-	HeldBefore func(id string) bool
 	// History is the partition's recent tables as this node saw them,
 	// oldest first: who owned and backed it up at each epoch. See
 	// Pull for the rule it feeds.
@@ -120,8 +117,11 @@ const (
 	Installed
 	// InstallBest: an owner pull found its newest copy (Best): install it.
 	InstallBest
-	// NoCopy: no live node holds the partition: it starts empty here, or
-	// from this node's own earlier copy, unless Wait.
+	// NoCopy: no live node holds the partition, and none that could not
+	// be asked may hold newer writes (unsafe): it starts here, from this
+	// node's own earlier copy or empty, if the table still names this node
+	// the owner. (The history rule took over issue 13's "wait for the
+	// previous holders" rule, which looked at the table before only.)
 	NoCopy
 )
 
@@ -134,13 +134,8 @@ type PullResult struct {
 	Outcome Outcome
 	Best    Member  // InstallBest: the holder of the newest copy
 	BestVer Version // its version
-	// DeadHolders: NoCopy: previous holders skipped as dead. If this node
-	// has no copy of its own, the pull must wait for one of them instead
-	// of starting empty (they may be cut off, not crashed, with every
-	// write acknowledged so far).
-	DeadHolders []string
-	Err         error
-	Answers     []string // what each candidate answered, for logs
+	Err     error
+	Answers []string // what each candidate answered, for logs
 }
 
 // ErrBadCopy reports a fetched copy whose header could not be read.
@@ -198,9 +193,6 @@ func (pl *pull) step(ci int) bool {
 	if pl.Dead[c.ID] && !pl.InTable(c.ID) {
 		pl.answer("%s:dead", c.ID)
 		pl.skipped[c.ID] = true
-		if pl.HeldBefore != nil && pl.HeldBefore(c.ID) {
-			pl.res.DeadHolders = append(pl.res.DeadHolders, c.ID)
-		}
 		return false
 	}
 	c, r := pl.ask(ci, c)
