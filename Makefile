@@ -51,7 +51,7 @@ vet:
 
 ## unit: every package but e2e, with the race detector.
 unit:
-	$(GO) test -race -count=1 -timeout 15m $$($(GO) list $(PKGS) | grep -v /e2e)
+	GO=$(GO) scripts/gotest.sh -race -count=1 -timeout 15m $$($(GO) list $(PKGS) | grep -v /e2e)
 
 lint: $(BIN)/staticcheck
 	$(BIN)/staticcheck $(PKGS)
@@ -164,7 +164,7 @@ cluster-stop:
 
 ## e2e: only the end-to-end tests (real nsnode processes); `make test` runs them too.
 e2e:
-	$(GO) test -count=1 -timeout 30m ./e2e/...
+	GO=$(GO) scripts/gotest.sh -count=1 -timeout 30m ./e2e/...
 
 ## sim: N in-process nodes without sockets (package sim, cmd/nssim): time to
 ## agree on the table after a join, a leave and a crash, gossip traffic and
