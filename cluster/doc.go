@@ -42,8 +42,8 @@
 // each node bump at most once, and adoption only moves to an epoch some node
 // already holds, so once the member set is stable every node holding it ends
 // at the largest epoch any of them computed: as soon as the metadata updates
-// have spread, within a few gossip intervals (about a second on
-// memberlist.DefaultLANConfig), or at worst at the next push/pull. Epochs are
+// have spread, within a few gossip intervals (under a second with
+// DefaultMemberlist), or at worst at the next push/pull. Epochs are
 // numbers for tables, not a consensus protocol: during churn, nodes that see
 // different sets have different (view, epoch) pairs, and View.Hash tells them
 // apart.

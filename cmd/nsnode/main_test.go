@@ -5,6 +5,9 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/nothingshared/ns/cluster"
 )
 
 func runNsnode(t *testing.T, env map[string]string, args ...string) (int, string, string) {
@@ -82,5 +85,33 @@ func TestEnvironment(t *testing.T) {
 	code, _, errs = runNsnode(t, map[string]string{"NSNODE_LOG_FORMAT": "xml"})
 	if code != exitUsage || !strings.Contains(errs, "--log-format") {
 		t.Fatalf("env NSNODE_LOG_FORMAT=xml: exit %d, %q", code, errs)
+	}
+}
+
+// TestGossipProfiles: the default profile is ns's (cluster.DefaultMemberlist,
+// passed as nil so the cluster package applies it), lan is memberlist's own
+// LAN timings, and a flag overrides one timing of either.
+func TestGossipProfiles(t *testing.T) {
+	mc, err := gossipFlags{profile: "ns"}.memberlist()
+	if err != nil || mc != nil {
+		t.Fatalf("ns profile with no overrides = %v, %v; want nil (the cluster default)", mc, err)
+	}
+	def := cluster.DefaultMemberlist()
+	if def.ProbeInterval != 400*time.Millisecond || def.SuspicionMult != 3 {
+		t.Fatalf("cluster.DefaultMemberlist: probe %v, suspicion mult %d", def.ProbeInterval, def.SuspicionMult)
+	}
+	lan, err := gossipFlags{profile: "lan"}.memberlist()
+	if err != nil || lan == nil || lan.ProbeInterval != time.Second || lan.SuspicionMult != 4 {
+		t.Fatalf("lan profile = %+v, %v; want memberlist's LAN timings", lan, err)
+	}
+	if lan.DeadNodeReclaimTime != cluster.DefaultDeadNodeReclaimTime {
+		t.Errorf("lan profile: DeadNodeReclaimTime %v", lan.DeadNodeReclaimTime)
+	}
+	over, err := gossipFlags{profile: "ns", suspicionMult: 5}.memberlist()
+	if err != nil || over == nil || over.SuspicionMult != 5 || over.ProbeInterval != def.ProbeInterval {
+		t.Fatalf("ns profile, --gossip-suspicion-mult 5 = %+v, %v", over, err)
+	}
+	if _, err := (gossipFlags{profile: "wan"}).memberlist(); err == nil || !strings.Contains(err.Error(), "want ns, lan or local") {
+		t.Fatalf("unknown profile: %v", err)
 	}
 }
