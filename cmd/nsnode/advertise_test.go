@@ -108,6 +108,16 @@ func TestAutoAdvertise(t *testing.T) {
 			}
 		})
 	}
+	t.Run("interfaces unreadable", func(t *testing.T) {
+		fakeInterfaces(t)
+		hostInterfaces = func() ([]advertise.Interface, error) {
+			return nil, errors.New("advertise: listing interfaces: no netlink")
+		}
+		code, _, errs := runNsnode(t, nil, "--grpc-addr", "0.0.0.0:0", "--gossip-addr", "127.0.0.1:0", "--http-addr", "")
+		if code != exitUsage || !strings.Contains(errs, "no netlink") || !strings.Contains(errs, "set --advertise-addr") {
+			t.Fatalf("exit %d, %q", code, errs)
+		}
+	})
 	t.Run("explicit flag", func(t *testing.T) {
 		fakeInterfaces(t) // never asked
 		hostInterfaces = func() ([]advertise.Interface, error) { return nil, errors.New("asked") }
