@@ -23,6 +23,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/nothingshared/ns/cluster"
+	"github.com/nothingshared/ns/internal/advertise"
 	"github.com/nothingshared/ns/internal/buildinfo"
 	"github.com/nothingshared/ns/internal/tlsutil"
 	"github.com/nothingshared/ns/node"
@@ -101,6 +102,11 @@ With no flags it is a one-node cluster on 127.0.0.1, ready for clients at
 once: gRPC on :7700, gossip on :7946, admin HTTP (/metrics, /healthz,
 /readyz, /debug/pprof) on :7780.
 
+In a container, bind every interface (--grpc-addr 0.0.0.0:7700 --gossip-addr
+0.0.0.0:7946): without --advertise-addr the node then advertises the host's
+only private IPv4 address (10/8, 172.16/12, 192.168/16, 100.64/10) and logs
+it; with none or several it refuses to start and lists what it found.
+
 Every flag can also be set by an environment variable: NSNODE_ followed by
 the flag name in upper case with '-' as '_' (--grpc-addr: NSNODE_GRPC_ADDR).
 A flag on the command line wins over the environment.
@@ -110,7 +116,8 @@ Exit codes: 0 ok, 1 runtime failure, 2 bad flags or configuration.`,
 		Example: `  nsnode
   nsnode --node-id n2 --grpc-addr 127.0.0.1:7701 --gossip-addr 127.0.0.1:7947 \
          --http-addr 127.0.0.1:7781 --join 127.0.0.1:7946
-  NSNODE_JOIN=ns-peers.default.svc.cluster.local nsnode --grpc-addr 0.0.0.0:7700 --advertise-addr $POD_IP`,
+  NSNODE_JOIN=ns-peers.default.svc.cluster.local nsnode --grpc-addr 0.0.0.0:7700 --advertise-addr $POD_IP
+  nsnode --grpc-addr 0.0.0.0:7700 --gossip-addr 0.0.0.0:7946 --join ns1:7946   # advertises the one private IP`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args: func(_ *cobra.Command, args []string) error {
@@ -148,7 +155,7 @@ Exit codes: 0 ok, 1 runtime failure, 2 bad flags or configuration.`,
 	fl.DurationVar(&f.respIdle, "resp-idle-timeout", 0, "close a Redis protocol connection idle this long (0: never)")
 	fl.BoolVar(&f.respCluster, "resp-cluster", false, "serve the Redis protocol as a Redis Cluster (CLUSTER SLOTS, MOVED): keys placed by Redis's hash slots; every node of a cluster alike, from its creation (docs/resp.md)")
 	fl.BoolVar(&f.respFlushAll, "resp-flushall", false, "allow the Redis protocol's FLUSHALL and FLUSHDB, which remove every key of the cluster")
-	fl.StringVar(&f.advertise, "advertise-addr", "", "host or IP that peers and clients use to reach this node (required when binding 0.0.0.0)")
+	fl.StringVar(&f.advertise, "advertise-addr", "", "host or IP that peers and clients use to reach this node; empty: the --grpc-addr and --gossip-addr hosts, and for one that binds every interface (0.0.0.0 or ::) the host's only private IPv4 address (10/8, 172.16/12, 192.168/16, 100.64/10), refusing to start when there are none or several")
 	fl.StringSliceVar(&f.join, "join", nil, "comma list of seeds to join: host:port or DNS names (every A record is tried)")
 	fl.StringVar(&f.zone, "zone", "", "failure zone of this node; backups prefer other zones")
 	fl.IntVar(&f.workers, "workers", runtime.GOMAXPROCS(0), "worker goroutines, each locked to an OS thread")
@@ -276,6 +283,11 @@ func (f *flags) config() (node.Config, *slog.Logger, error) {
 	cfg.Cluster.BindAddr = gh
 	cfg.Cluster.BindPort = port
 	cfg.Cluster.AdvertiseAddr = f.advertise
+	if f.advertise == "" {
+		if err := f.autoAdvertise(&cfg, gh, log); err != nil {
+			return cfg, nil, err
+		}
+	}
 	cfg.Cluster.Join = f.join
 	cfg.Cluster.ReconnectInterval = f.gossip.reconnect
 	mc, err := f.gossip.memberlist()
@@ -358,6 +370,67 @@ func (f *flags) config() (node.Config, *slog.Logger, error) {
 	}
 	cfg.Cluster.Label = f.clusterLabel
 	return cfg, log, nil
+}
+
+// hostInterfaces lists this host's network interfaces for autoAdvertise;
+// tests replace it.
+var hostInterfaces = advertise.Interfaces
+
+// autoAdvertise runs without --advertise-addr. When --grpc-addr or
+// --gossip-addr binds every interface (0.0.0.0, ::, or for gRPC no host),
+// there is no bound address to advertise: as Consul and memberlist do, the
+// node advertises the host's only private IPv4 address and logs it, and
+// refuses to start when there is none or several (advertise.Choose), naming
+// --advertise-addr. A layer bound to one address still advertises that one.
+func (f *flags) autoAdvertise(cfg *node.Config, gossipHost string, log *slog.Logger) error {
+	grpcHost, _, err := net.SplitHostPort(f.grpcAddr)
+	grpcAll := err == nil && (grpcHost == "" || unspecified(grpcHost)) // a bad address is node.New's to report
+	gossipAll := unspecified(gossipHost)
+	var wild []string
+	if grpcAll {
+		wild = append(wild, "--grpc-addr "+f.grpcAddr)
+	}
+	if gossipAll {
+		wild = append(wild, "--gossip-addr "+f.gossipAddr)
+	}
+	if len(wild) == 0 {
+		return nil
+	}
+	verb := " binds"
+	if len(wild) > 1 {
+		verb = " bind"
+	}
+	why := strings.Join(wild, " and ") + verb + " every interface and no --advertise-addr is given"
+	ifs, err := hostInterfaces()
+	if err != nil {
+		return fmt.Errorf("%s, and %w; set --advertise-addr to the address peers reach this node at", why, err)
+	}
+	c, err := advertise.Choose(ifs)
+	switch {
+	case errors.Is(err, advertise.ErrSeveralPrivateIPv4):
+		return fmt.Errorf("%s: %w; pick the one peers reach this node at with --advertise-addr", why, err)
+	case err != nil:
+		return fmt.Errorf("%s: %w; set --advertise-addr to the address peers reach this node at", why, err)
+	}
+	ip := c.IP.String()
+	if grpcAll {
+		cfg.AdvertiseAddr = ip
+	}
+	switch {
+	case gossipAll:
+		cfg.Cluster.AdvertiseAddr = ip
+	case gossipHost == "":
+		cfg.Cluster.AdvertiseAddr = cluster.DefaultBindAddr
+	default:
+		cfg.Cluster.AdvertiseAddr = gossipHost // not the node's AdvertiseAddr, which it would otherwise take
+	}
+	log.Info("advertising this host's only private IPv4 address", "addr", ip, "interface", c.Interface, "why", why)
+	return nil
+}
+
+func unspecified(host string) bool {
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsUnspecified()
 }
 
 // memberlist returns the memberlist configuration the gossip flags ask

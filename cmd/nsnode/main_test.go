@@ -49,7 +49,6 @@ func TestUsageErrors(t *testing.T) {
 		{"negative resp idle timeout", nil, []string{"--resp-idle-timeout", "-1s"}, "--resp-idle-timeout"},
 		{"resp cluster without resp", map[string]string{"NSNODE_RESP_CLUSTER": "true"}, []string{"--resp-addr", ""}, "--resp-cluster needs --resp-addr"},
 		{"positional args", nil, []string{"extra"}, `unexpected argument "extra"`},
-		{"all interfaces without advertise", nil, []string{"--grpc-addr", "0.0.0.0:0", "--gossip-addr", "127.0.0.1:0", "--http-addr", ""}, "--advertise-addr"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, errs := runNsnode(t, tc.env, tc.args...)
