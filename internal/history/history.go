@@ -257,6 +257,15 @@ type Stats struct {
 	MaxGap time.Duration
 	// MaxGapAt is when (recorder clock) that gap began.
 	MaxGapAt time.Duration
+	// MaxUnavailable is the longest time one key could not be served: over
+	// every call (invoked within Window's bounds when set), the time from
+	// its invocation to the first OK return of a call on the same key
+	// invoked no earlier (the call itself when it succeeded; the end of the
+	// history when none did). MaxUnavailableKey and MaxUnavailableAt name
+	// the key and when (recorder clock) that call was invoked.
+	MaxUnavailable    time.Duration
+	MaxUnavailableKey string
+	MaxUnavailableAt  time.Duration
 }
 
 // Summarize computes the figures of ops. When to > from, MaxGap is measured
@@ -294,14 +303,45 @@ func Summarize(ops []Op, from, to time.Duration) Stats {
 			s.MaxGap, s.MaxGapAt = g, rets[i-1]
 		}
 	}
+	s.maxUnavailable(ops, from, to)
 	return s
+}
+
+// maxUnavailable fills in s.MaxUnavailable (see Stats). Per key, calls are
+// visited latest invocation first, carrying the earliest OK return among
+// the calls seen so far: that is when the key was next served.
+func (s *Stats) maxUnavailable(ops []Op, from, to time.Duration) {
+	var end time.Duration
+	for _, op := range ops {
+		end = max(end, op.Return)
+	}
+	for key, kops := range ByKey(ops) {
+		next := time.Duration(-1)
+		for i := len(kops) - 1; i >= 0; i-- {
+			op := kops[i]
+			if op.Outcome == OK && (next < 0 || op.Return < next) {
+				next = op.Return
+			}
+			if to > from && (op.Call < from || op.Call > to) {
+				continue
+			}
+			served := next
+			if served < 0 {
+				served = end
+			}
+			if d := served - op.Call; d > s.MaxUnavailable {
+				s.MaxUnavailable, s.MaxUnavailableKey, s.MaxUnavailableAt = d, key, op.Call
+			}
+		}
+	}
 }
 
 // String formats the figures on one line.
 func (s Stats) String() string {
-	return fmt.Sprintf("ops=%d ok=%d failed=%d unknown=%d writes=%d acked=%d max_latency=%v max_gap=%v (at %v)",
+	return fmt.Sprintf("ops=%d ok=%d failed=%d unknown=%d writes=%d acked=%d max_latency=%v max_gap=%v (at %v) max_unavailable=%v (key %q at %v)",
 		s.Ops, s.OK, s.Failed, s.Unknown, s.Writes, s.Acked, s.MaxLatency.Round(time.Millisecond),
-		s.MaxGap.Round(time.Millisecond), s.MaxGapAt.Round(time.Millisecond))
+		s.MaxGap.Round(time.Millisecond), s.MaxGapAt.Round(time.Millisecond),
+		s.MaxUnavailable.Round(time.Millisecond), s.MaxUnavailableKey, s.MaxUnavailableAt.Round(time.Millisecond))
 }
 
 // ByKey groups ops by key, each group in invocation order.

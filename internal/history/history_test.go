@@ -212,6 +212,37 @@ func TestSummarize(t *testing.T) {
 	if !strings.Contains(s.String(), "max_gap=50ms") {
 		t.Fatalf("String() = %s", s)
 	}
+	// Key a: the unknown put at 20 waits until the end of the history (70):
+	// no call invoked after it succeeded.
+	if s.MaxUnavailable != ms(50) || s.MaxUnavailableKey != "a" || s.MaxUnavailableAt != ms(20) {
+		t.Fatalf("max unavailable %v key %q at %v", s.MaxUnavailable, s.MaxUnavailableKey, s.MaxUnavailableAt)
+	}
+}
+
+// TestMaxUnavailable: a key is unavailable from a call's invocation until a
+// call on it invoked no earlier returns OK; an OK call that began earlier
+// does not end it, another key's success does not either.
+func TestMaxUnavailable(t *testing.T) {
+	fail := func(key string, call, ret int) Op {
+		return Op{Kind: Get, Key: key, Call: ms(call), Return: ms(ret), Outcome: Fail}
+	}
+	ops := h(
+		put("a", "1", 0, 5, OK),
+		put("a", "2", 1, 400, OK), // slow, began before the failures: does not end them
+		fail("a", 10, 20),
+		fail("a", 30, 40),
+		put("b", "1", 35, 36, OK),
+		get("a", "2", true, 50, 300), // the first success invoked after 10
+	)
+	s := Summarize(ops, 0, 0)
+	// The slow put (1-400) was served by 300, when a later call returned.
+	if s.MaxUnavailable != ms(299) || s.MaxUnavailableKey != "a" || s.MaxUnavailableAt != ms(1) {
+		t.Fatalf("max unavailable %v key %q at %v, want 299ms at 1ms", s.MaxUnavailable, s.MaxUnavailableKey, s.MaxUnavailableAt)
+	}
+	s = Summarize(ops[2:], 0, 0)
+	if s.MaxUnavailable != ms(290) || s.MaxUnavailableAt != ms(10) {
+		t.Fatalf("without the slow put: %v at %v, want 290ms at 10ms", s.MaxUnavailable, s.MaxUnavailableAt)
+	}
 }
 
 func TestRecorderPending(t *testing.T) {
