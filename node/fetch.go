@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/crc32"
+	"sync"
 	"time"
 
 	"github.com/nothingshared/ns/node/internal/owner"
@@ -22,11 +23,54 @@ type fetchMeta struct {
 	covers  uint64          // HandoffResponse.covers
 }
 
-// meta receives what the holder says of p besides the copy.
-func (n *Node) fetch(m ring.Member, p int32, epoch uint64, mode nsv1.HandoffMode, takeFenced bool, meta *fetchMeta) (data []byte, found bool, redirect ring.Member, err error) {
-	data, found, redirect, err = n.fetchOnce(m, p, epoch, mode, takeFenced, meta)
+// A holder the failure detector declared dead (owner.Member.Dead) is asked
+// too, in case the declaration is false (docs/handoff.md section 13), but it
+// gets deadAnswerTimeout to answer; one that did not answer is not asked
+// again for deadSilence, so that the takeover pulls of a crashed or cut-off
+// node's partitions do not each wait for it. A crashed node's port refuses
+// at once; the wait is for a paused or cut-off one.
+const (
+	deadAnswerTimeout = 500 * time.Millisecond
+	deadSilence       = 3 * time.Second
+)
+
+// errDeadSilent is the answer, without asking, of a dead holder that did
+// not answer within the last deadSilence.
+var errDeadSilent = fmt.Errorf("%w: declared dead, and silent when last asked", transport.ErrUnavailable)
+
+// silentDead remembers, per member, until when pulls skip it (deadSilence).
+type silentDead struct {
+	mu    sync.Mutex // a leaf lock
+	until map[string]time.Time
+}
+
+func (s *silentDead) skip(id string, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return now.Before(s.until[id])
+}
+
+func (s *silentDead) note(id string, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.until == nil {
+		s.until = map[string]time.Time{}
+	}
+	s.until[id] = now.Add(deadSilence)
+}
+
+// meta receives what the holder says of p besides the copy. dead: the
+// failure detector declared m dead (see deadAnswerTimeout).
+func (n *Node) fetch(m ring.Member, p int32, epoch uint64, mode nsv1.HandoffMode, takeFenced, dead bool, meta *fetchMeta) (data []byte, found bool, redirect ring.Member, err error) {
+	if dead && n.silent.skip(m.ID, time.Now()) {
+		return nil, false, redirect, errDeadSilent
+	}
+	data, found, redirect, err = n.fetchOnce(m, p, epoch, mode, takeFenced, dead, meta)
 	if err != nil {
 		answered := fromHolder(err)
+		if dead && !answered {
+			n.silent.note(m.ID, time.Now())
+		}
 		err = transport.FromError(err)
 		if answered {
 			err = &holderError{err}
@@ -35,7 +79,7 @@ func (n *Node) fetch(m ring.Member, p int32, epoch uint64, mode nsv1.HandoffMode
 	return data, found, redirect, err
 }
 
-func (n *Node) fetchOnce(m ring.Member, p int32, epoch uint64, mode nsv1.HandoffMode, takeFenced bool, meta *fetchMeta) (data []byte, found bool, redirect ring.Member, err error) {
+func (n *Node) fetchOnce(m ring.Member, p int32, epoch uint64, mode nsv1.HandoffMode, takeFenced, dead bool, meta *fetchMeta) (data []byte, found bool, redirect ring.Member, err error) {
 	conn, err := n.peers.get(m.Addr)
 	if err != nil {
 		return nil, false, redirect, err
@@ -44,7 +88,10 @@ func (n *Node) fetchOnce(m ring.Member, p int32, epoch uint64, mode nsv1.Handoff
 	// node must not stall the pull); the whole transfer may take up to
 	// HandoffTimeout.
 	first := 5 * time.Second
-	if n.table.Load().MemberIndex(m.ID) < 0 {
+	switch {
+	case dead:
+		first = deadAnswerTimeout
+	case n.table.Load().MemberIndex(m.ID) < 0:
 		first = 3 * time.Second // not in the table: gone, or leaving
 	}
 	ctx, cancel := context.WithTimeout(n.runCtx, n.cfg.HandoffTimeout)

@@ -98,6 +98,7 @@ type Node struct {
 	pendingCancels sync.Map // ackKey -> its context's cancel
 
 	hist     tableHistory            // tables planned, for the pull rule
+	silent   silentDead              // dead holders that did not answer a pull lately
 	pullMu   sync.Mutex              // guards pulling and stopping
 	pulling  map[pullKey]*ring.Table // running pulls; non-nil: look again with this previous table
 	stopping bool

@@ -314,11 +314,12 @@ func (n *Node) pullPlan(k pullKey, told, t *ring.Table, ws waitState) owner.Pull
 	// copy it installs under such a table takes the table's epoch: it must
 	// be the newest copy anywhere, not only there.
 	// With backups, members out of the table that the failure detector
-	// declared dead (crashed, paused or cut off) are not asked: they would
-	// cost every pull a stalled answer (3 s) while holding a handoff slot,
-	// and every write they got acknowledged is on a backup, which is asked.
-	// A member in the table, or out of it but not known dead (leaving), is
-	// asked.
+	// declared dead (crashed, paused or cut off) get a short time to
+	// answer and are skipped when they do not (owner.PullPlan.Dead,
+	// deadAnswerTimeout): a stalled answer (3 s) from each would hold a
+	// handoff slot per pull, and every write they got acknowledged is on a
+	// backup, which is asked. A member in the table, or out of it but not
+	// known dead (leaving), is asked and waited for.
 	if k.kind == pullOwner {
 		seen := map[string]bool{n.cfg.NodeID: true}
 		for _, c := range cands {
@@ -361,7 +362,7 @@ func (f *pullFetcher) Fetch(m owner.Member, takeFenced bool) owner.Reply {
 	start := time.Now()
 	rm := ring.Member{ID: m.ID, Addr: m.Addr}
 	var meta fetchMeta
-	data, found, redirect, err := f.n.fetch(rm, f.k.p, f.t.Epoch(), f.mode, takeFenced, &meta)
+	data, found, redirect, err := f.n.fetch(rm, f.k.p, f.t.Epoch(), f.mode, takeFenced, m.Dead, &meta)
 	r := owner.Reply{Found: found, Redirect: owner.Member{ID: redirect.ID, Addr: redirect.Addr}, Err: err, History: meta.history, Covers: meta.covers}
 	if err != nil {
 		var he *holderError

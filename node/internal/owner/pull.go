@@ -27,7 +27,14 @@ func (k Kind) String() string {
 }
 
 // Member is a node a pull may ask.
-type Member struct{ ID, Addr string }
+type Member struct {
+	ID, Addr string
+	// Dead: the failure detector declared it dead and it is out of the
+	// table. It is still asked, but the Fetcher gives it only a short time
+	// to answer (DeadAnswerTimeout's job in node/), and no answer skips it
+	// rather than failing the attempt.
+	Dead bool
+}
 
 // Reply is a holder's answer to one fetch.
 type Reply struct {
@@ -83,8 +90,14 @@ type PullPlan struct {
 	// member: never give up on it).
 	InTable func(id string) bool
 	// Dead: members out of the table that the failure detector declared
-	// dead, skipped (with backups, every write they acknowledged is on a
-	// backup, which is asked).
+	// dead. They are asked briefly (Member.Dead) and skipped when they do
+	// not answer: with backups, every write they acknowledged is on a
+	// backup, which is asked. Asking them at all matters when the
+	// declaration is false: a member one side of a healed network
+	// partition declared dead, gossiped to the other side, is taken over
+	// for the moment before it refutes; asked, it hands its copy over and
+	// stops serving it, rather than serving reads of a copy others write to
+	// (docs/handoff.md section 13).
 	Dead map[string]bool
 	// History is the partition's recent tables as this node saw them,
 	// oldest first: who owned and backed it up at each epoch. See
@@ -150,7 +163,7 @@ type pull struct {
 	redirected map[string]Member // target id -> the fenced holder that named it
 	notThere   map[string]bool   // answered "not here", no pointer
 	blocked    bool              // a live node that may hold a newer copy could not be asked
-	skipped    map[string]bool   // dead members not asked
+	skipped    map[string]bool   // dead members that did not answer
 	covers     uint64            // the newest epoch a copy found (or this node's) covers
 	errs       []error
 	res        PullResult
@@ -190,12 +203,14 @@ func (pl *pull) step(ci int) bool {
 		return false
 	}
 	pl.asked[c.ID] = true
-	if pl.Dead[c.ID] && !pl.InTable(c.ID) {
-		pl.answer("%s:dead", c.ID)
+	dead := pl.Dead[c.ID] && !pl.InTable(c.ID)
+	c.Dead = dead
+	c, r := pl.ask(ci, c)
+	if dead && r.Err != nil && !r.FromHolder {
+		pl.res.Answers[len(pl.res.Answers)-1] = fmt.Sprintf("%s:dead", c.ID)
 		pl.skipped[c.ID] = true
 		return false
 	}
-	c, r := pl.ask(ci, c)
 	if r.Err != nil {
 		pl.errs = append(pl.errs, fmt.Errorf("%s: %w", c.ID, r.Err))
 		if pl.InTable(c.ID) || r.FromHolder {
