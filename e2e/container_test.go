@@ -205,8 +205,9 @@ func runNode(t *testing.T, image, network, name, nodeID string, ip netip.Addr, j
 		"--stop-timeout", "30",
 		image,
 		"--node-id", nodeID,
+		// No --advertise-addr: the container has one private address (the
+		// network's), which nsnode finds and advertises (issue 18).
 		"--grpc-addr", "0.0.0.0:7700", "--gossip-addr", "0.0.0.0:7946", "--http-addr", "0.0.0.0:7780",
-		"--advertise-addr", ip.String(),
 		"--join", join,
 		"--workers", "2", "--backups", backups,
 		"--shutdown-timeout", "20s", "--log-level", "debug")

@@ -1,16 +1,15 @@
 package node
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
 	"math"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/nothingshared/ns/node/internal/owner"
 	"github.com/nothingshared/ns/transport"
 )
 
@@ -36,28 +35,26 @@ import (
 // this node's suspicion-timeout window must not end later, in real time,
 // than the others' (memberlist's timers are on their own monotonic clocks).
 
-// lease is a node's serving lease. The keeper goroutine is its only writer
-// of until and gen; workers read them on every batch.
+// lease is a node's serving lease: owner.Lease (the rule, pure) behind a
+// mutex, with its end and generation mirrored in atomics that workers read
+// on every batch. The keeper goroutine is the only writer of until and gen.
 type lease struct {
 	self string
 	log  *slog.Logger
 	base time.Time // monotonic origin of the nanosecond stamps below
 
 	// What it needs of its node, set by newLease (replaced in tests).
-	agreed   func() []string // the last agreed members, this node included
-	ping     func(id string) // probe id now; success reaches note
-	onBack   func()          // the lease came back: verify what is owned
-	disabled bool            // Config.DisableQuorum: never lapses
-	timeout  func() time.Duration
-	lapses   *atomic.Uint64 // counts lapses, for metrics
+	agreed  func() []string // the last agreed members, this node included
+	ping    func(id string) // probe id now; success reaches note
+	onBack  func()          // the lease came back: verify what is owned
+	timeout func() time.Duration
+	lapses  *atomic.Uint64 // counts lapses, for metrics
 
 	until atomic.Int64  // serving is allowed while mono(now) < until
 	gen   atomic.Uint64 // bumped each time the lease lapsed
-	lapse atomic.Int64  // mono time the current lapse began; 0 while valid
 
-	mu      sync.Mutex       // guards contact and pinging
-	contact map[string]int64 // member -> last contact (mono ns)
-	pinging map[string]bool  // members with a keeper Ping in flight
+	mu   sync.Mutex   // guards core
+	core *owner.Lease // contacts, pings in flight, the lapse
 }
 
 func newLease(n *Node) *lease {
@@ -72,31 +69,26 @@ func newLease(n *Node) *lease {
 			}
 			return out
 		},
-		ping:     func(id string) { _, _ = n.members.Ping(id) },
-		onBack:   n.requestReplan,
-		disabled: n.cfg.DisableQuorum,
-		timeout:  func() time.Duration { return n.members.SuspicionTimeout() },
-		lapses:   &n.obs().leaseLapses,
-		contact:  map[string]int64{},
-		pinging:  map[string]bool{},
+		ping:    func(id string) { _, _ = n.members.Ping(id) },
+		onBack:  n.requestReplan,
+		timeout: func() time.Duration { return n.members.SuspicionTimeout() },
+		lapses:  &n.obs().leaseLapses,
+		core:    owner.NewLease(n.cfg.NodeID),
 	}
+	l.core.Disabled = n.cfg.DisableQuorum
+	l.core.MaxPings = maxLeasePings
 	l.until.Store(math.MaxInt64)
 	return l
 }
 
-func (l *lease) mono(t time.Time) int64 { return int64(t.Sub(l.base)) }
+func (l *lease) mono(t time.Time) time.Duration { return t.Sub(l.base) }
 
 // note records contact with member id at time at. Safe for concurrent use;
 // it never blocks for long (memberlist calls it).
 func (l *lease) note(id string, at time.Time) {
-	if id == l.self {
-		return
-	}
 	m := l.mono(at)
 	l.mu.Lock()
-	if m > l.contact[id] {
-		l.contact[id] = m
-	}
+	l.core.Note(id, m)
 	l.mu.Unlock()
 }
 
@@ -106,7 +98,7 @@ func (l *lease) note(id string, at time.Time) {
 func (l *lease) check(now time.Time) (gen uint64, ok bool) {
 	u := l.until.Load()
 	g := l.gen.Load()
-	return g, l.mono(now) < u
+	return g, int64(l.mono(now)) < u
 }
 
 // lapsedFor says, when the lease is not valid at now, for how long; 0 when
@@ -115,36 +107,13 @@ func (l *lease) lapsedFor(now time.Time) time.Duration {
 	if _, ok := l.check(now); ok {
 		return 0
 	}
-	u := l.until.Load()
-	return time.Duration(l.mono(now) - u)
+	return l.mono(now) - time.Duration(l.until.Load())
 }
 
 // errLapsed is what a node without a lease answers.
 func (l *lease) errLapsed(now time.Time) error {
 	return fmt.Errorf("%w: node %s has heard from fewer than half of the cluster's last agreed members for longer than the failure detector's suspicion timeout (%v): its partitions may have moved meanwhile, so it serves none until it has heard from them again and verified each; retry on another node",
 		transport.ErrUnavailable, l.self, l.timeout())
-}
-
-// leaseUntil is the end of the lease, given the last contact (mono ns) of
-// each agreed member other than this node and the number of agreed members
-// (this node included): the time the freshest contacts stop making half of
-// them (need others, beyond this node itself) plus the suspicion timeout.
-// With nobody needed (a cluster of one or two) it never ends.
-func leaseUntil(contacts []int64, agreed int, timeout time.Duration) int64 {
-	need := (agreed+1)/2 - 1 // 2*(1+need) >= agreed, the quorum rule
-	if need <= 0 {
-		return math.MaxInt64
-	}
-	if len(contacts) < need {
-		return math.MinInt64
-	}
-	c := slices.Clone(contacts)
-	slices.SortFunc(c, func(a, b int64) int { return cmp.Compare(b, a) }) // newest first
-	last := c[need-1]
-	if last > math.MaxInt64-int64(timeout) {
-		return math.MaxInt64
-	}
-	return last + int64(timeout)
 }
 
 // keep is the keeper goroutine: it recomputes the lease, bumps the
@@ -163,51 +132,27 @@ func (l *lease) keep(ctx context.Context) {
 	}
 }
 
-// step is one round of the keeper at now.
+// step is one round of the keeper at now: owner.Lease.Step, carried out.
 func (l *lease) step(now time.Time, timeout time.Duration) {
-	m := l.mono(now)
 	agreed := l.agreed()
-	total := max(len(agreed), 1)
-	var contacts []int64
-	var stale []string
 	l.mu.Lock()
-	for _, id := range agreed {
-		if id == l.self {
-			continue
-		}
-		c, ok := l.contact[id]
-		if !ok {
-			// A member first seen now: give it the time to be probed.
-			c = m
-			l.contact[id] = c
-		}
-		contacts = append(contacts, c)
-		if m-c > int64(timeout/3) && !l.pinging[id] && len(l.pinging) < maxLeasePings {
-			l.pinging[id] = true
-			stale = append(stale, id)
-		}
-	}
+	eff := l.core.Step(l.mono(now), agreed, timeout)
+	gen, until := l.core.Gen, l.core.Until
 	l.mu.Unlock()
-	until := leaseUntil(contacts, total, timeout)
-	if l.disabled {
-		until = math.MaxInt64 // split-brain protection is off: so is the lease
-	}
-	if old := l.until.Load(); m >= old && l.lapse.Load() == 0 {
+	l.gen.Store(gen)
+	l.until.Store(int64(until))
+	if eff.Lapsed {
 		// Lapsed (noticed now, perhaps long after: this node was paused).
 		// Whatever comes back, what was owned before must be verified.
-		l.gen.Add(1)
-		l.lapse.Store(max(old, 1))
 		l.log.Warn("serving lease lapsed: heard from fewer than half of the last agreed members within the suspicion timeout; serving nothing until contact is back and each partition is verified",
-			"timeout", timeout, "agreed", total, "lapsed_for", time.Duration(m-old).Round(time.Millisecond))
+			"timeout", timeout, "agreed", max(len(agreed), 1), "lapsed_for", eff.LapsedFor.Round(time.Millisecond))
 		l.lapses.Add(1)
 	}
-	l.until.Store(until)
-	if since := l.lapse.Load(); since != 0 && m < until {
-		l.lapse.Store(0)
-		l.log.Info("serving lease back: verifying every owned partition before it serves", "lapsed_for", time.Duration(m-since).Round(time.Millisecond))
+	if eff.Back {
+		l.log.Info("serving lease back: verifying every owned partition before it serves", "lapsed_for", eff.BackAfter.Round(time.Millisecond))
 		l.onBack()
 	}
-	for _, id := range stale {
+	for _, id := range eff.Ping {
 		go l.pingOnce(id)
 	}
 }
@@ -218,7 +163,7 @@ const maxLeasePings = 64
 func (l *lease) pingOnce(id string) {
 	defer func() {
 		l.mu.Lock()
-		delete(l.pinging, id)
+		l.core.PingDone(id)
 		l.mu.Unlock()
 	}()
 	l.ping(id) // reports success through note
@@ -227,6 +172,6 @@ func (l *lease) pingOnce(id string) {
 // forget drops a member that left gracefully.
 func (l *lease) forget(id string) {
 	l.mu.Lock()
-	delete(l.contact, id)
+	l.core.Forget(id)
 	l.mu.Unlock()
 }

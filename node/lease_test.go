@@ -8,32 +8,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-)
 
-func TestLeaseUntil(t *testing.T) {
-	const T = 4 * time.Second
-	for _, tc := range []struct {
-		name     string
-		contacts []int64
-		agreed   int
-		want     int64
-	}{
-		{"alone", nil, 1, math.MaxInt64},
-		{"two: half is itself", nil, 2, math.MaxInt64},
-		{"three, nobody heard", nil, 3, math.MinInt64},
-		{"three, one heard", []int64{100}, 3, 100 + int64(T)},
-		{"three, newest counts", []int64{100, 700}, 3, 700 + int64(T)},
-		{"four: one other makes half", []int64{5, 900, 40}, 4, 900 + int64(T)},
-		{"five: the second newest", []int64{100, 300, 200, 50}, 5, 200 + int64(T)},
-		{"five, one heard", []int64{300}, 5, math.MinInt64},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := leaseUntil(tc.contacts, tc.agreed, T); got != tc.want {
-				t.Fatalf("leaseUntil(%v, %d) = %d, want %d", tc.contacts, tc.agreed, got, tc.want)
-			}
-		})
-	}
-}
+	"github.com/nothingshared/ns/node/internal/owner"
+)
 
 // pingLog records the members a lease pinged.
 type pingLog struct {
@@ -66,7 +43,7 @@ func testLease(t *testing.T, members ...string) (l *lease, backs *int, pinged *p
 		timeout: func() time.Duration {
 			return 4 * time.Second
 		},
-		lapses: new(atomic.Uint64), contact: map[string]int64{}, pinging: map[string]bool{},
+		lapses: new(atomic.Uint64), core: owner.NewLease(members[0]),
 	}
 	l.until.Store(math.MaxInt64)
 	return l, backs, pinged
@@ -139,7 +116,7 @@ func TestLeasePingsStaleMembers(t *testing.T) {
 	l, _, pinged := testLease(t, "n1", "n2", "n3")
 	l.step(time.Unix(0, 0).Add(time.Second), 3*time.Second)
 	l.mu.Lock()
-	n := len(l.pinging)
+	n := l.core.Pinging()
 	l.mu.Unlock()
 	if n != 0 {
 		t.Fatalf("%d pings for members just seen", n)
@@ -150,7 +127,7 @@ func TestLeasePingsStaleMembers(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		l.mu.Lock()
-		busy := len(l.pinging)
+		busy := l.core.Pinging()
 		l.mu.Unlock()
 		if busy == 0 || time.Now().After(deadline) {
 			break
