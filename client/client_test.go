@@ -717,3 +717,77 @@ func TestWatchSilentNode(t *testing.T) {
 		silent.SetTable(next)
 	}
 }
+
+// TestStalledNodeFailsOver: a node that leaves a call unanswered and does
+// not answer a probe either (paused, or cut off while its TCP connection
+// stays open) has its stream closed after about two StallTimeouts, and the
+// call is retried elsewhere with its request id. Without the probe the
+// call would wait for its deadline.
+func TestStalledNodeFailsOver(t *testing.T) {
+	for _, nw := range networks {
+		t.Run(nw.name, func(t *testing.T) {
+			fc := newCluster(t, nw.net, 3)
+			cfg := testConfig(t, fc)
+			cfg.StallTimeout = 200 * time.Millisecond
+			c := newClient(t, cfg)
+			a := fc.Nodes()[0]
+			key := keysOf(c.Table(), a.ID, 1)[0]
+			if err := c.Put(ctxT(t), key, []byte("v1")); err != nil {
+				t.Fatal(err)
+			}
+			a.Silent.Store(true)
+			a.Hold()
+			defer a.Release()
+			ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+			defer cancel()
+			start := time.Now()
+			if err := c.Put(ctx, key, []byte("v2")); err != nil {
+				t.Fatalf("put to a silent owner: %v after %v", err, time.Since(start))
+			}
+			took := time.Since(start)
+			st, _ := c.Stats().Node(a.Addr)
+			if st.Stalls != 1 {
+				t.Fatalf("stalls on %s = %d, want 1", a.ID, st.Stalls)
+			}
+			if took > 4*time.Second {
+				t.Fatalf("failover took %v with a 200ms StallTimeout", took)
+			}
+			foreign := int64(0)
+			for _, n := range fc.Nodes()[1:] {
+				foreign += n.Foreign.Load()
+			}
+			if foreign == 0 {
+				t.Fatalf("no other node served the retried put")
+			}
+			t.Logf("failed over in %v", took.Round(time.Millisecond))
+		})
+	}
+}
+
+// TestSlowNodeNotFailedOver: a node that is slow but answers the probe
+// keeps its stream and its calls: they are answered when it catches up,
+// not retried elsewhere.
+func TestSlowNodeNotFailedOver(t *testing.T) {
+	fc := newCluster(t, fakecluster.Bufconn, 3)
+	cfg := testConfig(t, fc)
+	cfg.StallTimeout = 100 * time.Millisecond
+	c := newClient(t, cfg)
+	a := fc.Nodes()[0]
+	key := keysOf(c.Table(), a.ID, 1)[0]
+	a.Hold()
+	time.AfterFunc(600*time.Millisecond, a.Release) // six StallTimeouts
+	if err := c.Put(ctxT(t), key, []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := c.Stats().Node(a.Addr); st.Stalls != 0 || st.Failures != 0 {
+		t.Fatalf("a slow node that answers probes: %d stalls, %d failures; want 0", st.Stalls, st.Failures)
+	}
+	for _, n := range fc.Nodes()[1:] {
+		if n.Foreign.Load() != 0 {
+			t.Fatalf("%s served a call of the slow node", n.ID)
+		}
+	}
+	if a.Owned.Load() != 1 {
+		t.Fatalf("the slow node served %d calls, want 1", a.Owned.Load())
+	}
+}

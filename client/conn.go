@@ -9,8 +9,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
 	nsv1 "github.com/nothingshared/ns/proto/ns/v1"
 	"github.com/nothingshared/ns/wire"
@@ -112,6 +116,7 @@ type nodeConn struct {
 	frames   atomic.Uint64
 	items    atomic.Uint64
 	failures atomic.Uint64
+	stalls   atomic.Uint64 // streams closed after an unanswered probe
 }
 
 func newNodeConn(c *Client, addr string) (*nodeConn, error) {
@@ -160,9 +165,10 @@ type stream struct {
 	slots  chan struct{} // one token per frame in flight
 	broken chan struct{} // closed when the receiver has failed every frame
 
-	mu      sync.Mutex        // guards pending and nextID
+	mu      sync.Mutex        // guards pending, nextID and quiet
 	pending map[uint64]*frame // frames sent and not yet answered; nil once broken
 	nextID  uint64
+	quiet   time.Time // since when pending frames have had no answer
 }
 
 // take removes and returns the frame with the given id, nil when it is not
@@ -263,6 +269,9 @@ func (n *nodeConn) send(st *stream, batch []*call) {
 	}
 	st.nextID++
 	id := st.nextID
+	if len(st.pending) == 0 {
+		st.quiet = time.Now()
+	}
 	st.pending[id] = f
 	st.mu.Unlock()
 
@@ -304,7 +313,61 @@ func (n *nodeConn) open() (*stream, error) {
 	}
 	n.c.wg.Add(1)
 	go n.receive(st)
+	if n.c.cfg.StallTimeout > 0 {
+		n.c.wg.Add(1)
+		go n.watch(st)
+	}
 	return st, nil
+}
+
+// watch probes the node when st has had frames in flight and no answer for
+// StallTimeout (Config.StallTimeout), and closes st when the probe gets no
+// answer either: receive then fails its frames as unavailable, and exec
+// retries their calls elsewhere.
+func (n *nodeConn) watch(st *stream) {
+	defer n.c.wg.Done()
+	stall := n.c.cfg.StallTimeout
+	tick := time.NewTicker(max(stall/4, time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-st.broken:
+			return
+		case <-n.c.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		st.mu.Lock()
+		silent := len(st.pending) > 0 && time.Since(st.quiet) >= stall
+		st.mu.Unlock()
+		if !silent {
+			continue
+		}
+		if err := n.probe(stall); err != nil {
+			n.stalls.Add(1)
+			n.c.log.Warn("client: node silent with calls in flight and its probe unanswered; retrying its calls elsewhere",
+				"node", n.addr, "silent_for", stall, "err", err)
+			st.cancel()
+			return
+		}
+		st.mu.Lock()
+		st.quiet = time.Now() // alive, only slow: give it another StallTimeout
+		st.mu.Unlock()
+	}
+}
+
+// probe asks the node's health service, waiting at most d. Any answer, an
+// error status included, shows the node is running and reachable; only no
+// answer (deadline) or a broken connection is a failure.
+func (n *nodeConn) probe(d time.Duration) error {
+	ctx, cancel := context.WithTimeout(n.c.ctx, d)
+	defer cancel()
+	_, err := healthpb.NewHealthClient(n.cc).Check(ctx, &healthpb.HealthCheckRequest{})
+	switch status.Code(err) {
+	case codes.OK, codes.Unimplemented, codes.NotFound, codes.PermissionDenied, codes.Unauthenticated, codes.FailedPrecondition:
+		return nil
+	}
+	return err
 }
 
 // receive completes the calls of each answered frame. When the stream
@@ -334,6 +397,9 @@ func (n *nodeConn) receive(st *stream) {
 			}
 			return
 		}
+		st.mu.Lock()
+		st.quiet = time.Now()
+		st.mu.Unlock()
 		f := st.take(resp.GetId())
 		if f == nil {
 			continue // not ours: ignore

@@ -35,6 +35,9 @@ type NodeStats struct {
 	Items uint64
 	// Failures counts transport failures (broken streams, failed connects).
 	Failures uint64
+	// Stalls counts streams the client closed because the node left calls
+	// unanswered for Config.StallTimeout and did not answer a probe either.
+	Stalls uint64
 }
 
 // Stats returns a snapshot of the client's counters.
@@ -53,6 +56,7 @@ func (c *Client) Stats() Stats {
 			Frames:   n.frames.Load(),
 			Items:    n.items.Load(),
 			Failures: n.failures.Load(),
+			Stalls:   n.stalls.Load(),
 		})
 	}
 	slices.SortFunc(s.Nodes, func(a, b NodeStats) int { return strings.Compare(a.Addr, b.Addr) })

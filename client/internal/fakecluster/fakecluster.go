@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
@@ -191,6 +192,11 @@ type Node struct {
 	gateMu sync.Mutex    // guards gate
 	gate   chan struct{} // when set, frames wait until it is closed
 
+	// Silent makes a held node (Hold) also leave health checks unanswered
+	// until Release, as a paused or cut-off node does; a held node that is
+	// not silent answers them (it is only slow).
+	Silent atomic.Bool
+
 	mu      sync.Mutex // guards lis, srv, changed
 	lis     net.Listener
 	srv     *grpc.Server
@@ -222,6 +228,7 @@ func (n *Node) Start() error {
 	srv := grpc.NewServer()
 	nsv1.RegisterNodeServiceServer(srv, &nodeService{n: n})
 	nsv1.RegisterClusterServiceServer(srv, &clusterService{n: n})
+	healthpb.RegisterHealthServer(srv, &healthService{n: n})
 	n.lis, n.srv = lis, srv
 	if n.changed == nil {
 		n.changed = make(chan struct{})
@@ -390,4 +397,18 @@ func (s *clusterService) WatchTable(req *nsv1.WatchTableRequest, stream nsv1.Clu
 			return nil
 		}
 	}
+}
+
+// healthService answers health checks SERVING, after Release when the node
+// is held and Silent.
+type healthService struct {
+	healthpb.UnimplementedHealthServer
+	n *Node
+}
+
+func (h *healthService) Check(ctx context.Context, _ *healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error) {
+	if h.n.Silent.Load() {
+		h.n.wait(ctx)
+	}
+	return &healthpb.HealthCheckResponse{Status: healthpb.HealthCheckResponse_SERVING}, ctx.Err()
 }
