@@ -43,6 +43,12 @@
 //   - unavailable (a broken stream, a refused connection, a leaving node):
 //     the client retries after a backoff on another node, which forwards
 //     the call to the owner;
+//   - silence (a paused node, or one cut off by the network while its TCP
+//     connection stays open): when a stream has had calls in flight and no
+//     answer for Config.StallTimeout (1 s), the client probes the node's
+//     health service; no answer within StallTimeout either closes the
+//     stream, and its calls are retried as unavailable. A node that
+//     answers the probe is only slow and keeps its calls;
 //   - backpressure (RESOURCE_EXHAUSTED): retried after a backoff.
 //
 // Other errors are final: not found, invalid argument, a failed
