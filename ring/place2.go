@@ -159,16 +159,28 @@ func place2(cfg Config, members []Member) (owners []int, backups [][]int) {
 		loads[m]++
 		owners[p] = m
 	}
-	return owners, placeBackups2(members, ring, starts, owners, cfg.Backups, cfg.Load)
+	return owners, placeBackups2(members, ring, starts, owners, cfg.Backups, func(total int) []int {
+		return uniformCaps(n, capacity(total, n, cfg.Load))
+	})
+}
+
+// uniformCaps returns n caps of c.
+func uniformCaps(n, c int) []int {
+	caps := make([]int, n)
+	for m := range caps {
+		caps[m] = c
+	}
+	return caps
 }
 
 // placeBackups2 chooses min(b, N-1) backups per partition with the passes
 // of placeBackups (new zone with room, new zone, room, anyone), walking the
-// ring from starts[p]. Within a pass the conditions only tighten, so a member
+// ring from starts[p]. capsOf(P*min(b, N-1)) gives each member's backup cap
+// ("room" is a member under its own cap). Within a pass the conditions only tighten, so a member
 // passed over stays passed over and each pass resumes where it stopped; a
 // pass runs only while counters say a member qualifies, so every walk ends
 // on a member it takes, within one lap.
-func placeBackups2(members []Member, ring []point, starts []int32, owners []int, b int, load float64) [][]int {
+func placeBackups2(members []Member, ring []point, starts []int32, owners []int, b int, capsOf func(total int) []int) [][]int {
 	n, parts := len(members), len(owners)
 	out := make([][]int, parts)
 	b = min(b, n-1)
@@ -178,7 +190,7 @@ func placeBackups2(members []Member, ring []point, starts []int32, owners []int,
 
 	zoneOf, nzones := zoneIndex(members)
 
-	limit := capacity(parts*b, n, load)
+	caps := capsOf(parts * b)
 	loads := make([]int, n)
 	roomIn := make([]int, nzones) // members of each zone under the backup cap
 	for _, z := range zoneOf {
@@ -209,7 +221,7 @@ func placeBackups2(members []Member, ring []point, starts []int32, owners []int,
 			case 2:
 				takenRoom := 0
 				for _, m := range chosen {
-					if loads[m] < limit {
+					if loads[m] < caps[m] {
 						takenRoom++
 					}
 				}
@@ -224,11 +236,11 @@ func placeBackups2(members []Member, ring []point, starts []int32, owners []int,
 			}
 			switch pass {
 			case 0:
-				return zoneUsed[zoneOf[m]] != gen && loads[m] < limit
+				return zoneUsed[zoneOf[m]] != gen && loads[m] < caps[m]
 			case 1:
 				return zoneUsed[zoneOf[m]] != gen
 			case 2:
-				return loads[m] < limit
+				return loads[m] < caps[m]
 			default:
 				return true
 			}
@@ -252,7 +264,7 @@ func placeBackups2(members []Member, ring []point, starts []int32, owners []int,
 					usedZones++
 					roomUsed += roomIn[z]
 				}
-				if loads[m]++; loads[m] == limit {
+				if loads[m]++; loads[m] == caps[m] {
 					room--
 					roomIn[z]--
 					roomUsed-- // z is used now
