@@ -30,7 +30,7 @@ func genConfig(t *rapid.T, n int) Config {
 		Backups:      rapid.IntRange(0, 4).Draw(t, "backups"),
 		VirtualNodes: rapid.SampledFrom([]int{0, 2, 3, 20, 50}).Draw(t, "vnodes"),
 		Load:         rapid.SampledFrom([]float64{0, 1.01, 1.1, 1.25, 2}).Draw(t, "load"),
-		Placement:    rapid.SampledFrom([]int{0, PlacementV1, PlacementV2}).Draw(t, "placement"),
+		Placement:    rapid.SampledFrom([]int{0, PlacementV1, PlacementV2, PlacementV3}).Draw(t, "placement"),
 	}
 }
 
@@ -176,7 +176,7 @@ func TestPropertyNeverPanics(t *testing.T) {
 			Backups:      rapid.IntRange(0, 6).Draw(t, "backups"),
 			VirtualNodes: rapid.SampledFrom([]int{0, 2, 3}).Draw(t, "vnodes"),
 			Load:         rapid.SampledFrom([]float64{0, 1.0001, 1.01, 1.25, 3, MaxLoad}).Draw(t, "load"),
-			Placement:    rapid.SampledFrom([]int{PlacementV1, PlacementV2}).Draw(t, "placement"),
+			Placement:    rapid.SampledFrom([]int{PlacementV1, PlacementV2, PlacementV3}).Draw(t, "placement"),
 		}
 		id := rapid.StringOfN(rapid.SampledFrom([]rune("a1\x00")), 1, 3, -1)
 		ms := rapid.SliceOfNDistinct(rapid.Map(id, func(s string) Member { return Member{ID: s} }), 0, 45,
@@ -231,14 +231,15 @@ func genNamed(t *rapid.T, n int) []Member {
 	return ms
 }
 
-// TestPropertyPlacementV2 checks placement version 2 on cluster-like
+// TestPropertyPlacement checks placement versions 2 and 3 on cluster-like
 // sizes: the same table for any order of the members, max/mean <= Load
 // (when ceil(P/N) allows it), backups distinct from the owner and from each
 // other (checkInvariants), and in distinct zones when there are enough.
-func TestPropertyPlacementV2(t *testing.T) {
+func TestPropertyPlacement(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		n, partitions := genScale(t, 300, 4)
-		cfg := Config{Partitions: partitions, Backups: rapid.IntRange(0, 3).Draw(t, "backups"), Placement: PlacementV2}
+		version := rapid.SampledFrom([]int{PlacementV2, PlacementV3}).Draw(t, "placement")
+		cfg := Config{Partitions: partitions, Backups: rapid.IntRange(0, 3).Draw(t, "backups"), Placement: version}
 		ms := genNamed(t, n)
 		tb := mustNew(t, cfg, 1, ms)
 		checkInvariants(t, tb)
