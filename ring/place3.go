@@ -18,7 +18,7 @@ import (
 //   - Partitions sit at evenly spaced points, p*floor((2^64-1)/P) +
 //     partitionSeed, instead of hashed ones: the count of partitions in a
 //     member's arcs then varies less than a Poisson count does.
-//   - Each member has its own cap, max(ceil(P/N), floor(x - u/2)) with
+//   - Each member has its own cap, max(ceil(P/N), floor(x - u)) with
 //     x = Load*P/N and u in [0, 1) drawn from the member's ID (memberCaps):
 //     never above version 2's cap floor(x), but when x crosses an integer
 //     the members' caps step down (or up) at different N rather than all at
@@ -49,7 +49,7 @@ func partitionPoint3(p, parts int) uint64 {
 
 // memberCaps returns each member's cap for total slots (P for owners, P*B
 // for backups) among the members under load factor load:
-// max(ceil(total/N), floor(x - u/2)) with x = load*total/N, the bound of
+// max(ceil(total/N), floor(x - u)) with x = load*total/N, the bound of
 // capacity, and u = the top 53 bits of mix64(xxhash64(ID) ^ capSeed) over
 // 2^53. It is computed in integers from floor(x) and the fraction of x, so
 // that every platform gets the same caps.
@@ -64,7 +64,7 @@ func memberCaps(members []Member, total int, load float64) []int {
 	for m, mb := range members {
 		u := mix64(xxhash.Sum64String(mb.ID)^capSeed) >> 11 // in [0, 2^53)
 		c := bound
-		if u>>1 > frac { // u/2 > frac(x): floor(x - u/2) = floor(x) - 1
+		if u > frac { // u > frac(x): floor(x - u) = floor(x) - 1
 			c--
 		}
 		caps[m] = max(need, c)
