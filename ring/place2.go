@@ -2,6 +2,7 @@ package ring
 
 import (
 	"cmp"
+	"math/bits"
 	"slices"
 
 	"github.com/cespare/xxhash/v2"
@@ -58,33 +59,46 @@ func buildRing2(members []Member, vnodes int) []point {
 	return sortPoints(pts)
 }
 
-// radixBits is the digit width of sortPoints.
-const radixBits = 11
-
 // sortPoints sorts pts by hash and, for equal hashes, keeps their order (a
-// stable LSD radix sort). It returns the sorted slice, which may be pts or a
-// new one. A comparison sort of a 100,000-point ring spends most of New's
-// time; this takes a few passes over it.
+// stable sort). It returns the sorted slice, which may be pts or a new one.
+// A comparison sort of a 100,000-point ring spends most of New's time; this
+// distributes the points into buckets by their top bits (one counting pass
+// and one stable scatter; the hashes are uniform, so a bucket holds about 4
+// points) and then sorts each bucket by insertion, or with a stable
+// comparison sort when a bucket is large.
 func sortPoints(pts []point) []point {
-	src, dst := pts, make([]point, len(pts))
-	for shift := 0; shift < 64; shift += radixBits {
-		var count [1 << radixBits]int
-		for _, pt := range src {
-			count[(pt.hash>>shift)&(1<<radixBits-1)]++
-		}
-		pos := 0
-		for d, c := range count {
-			count[d] = pos
-			pos += c
-		}
-		for _, pt := range src {
-			d := (pt.hash >> shift) & (1<<radixBits - 1)
-			dst[count[d]] = pt
-			count[d]++
-		}
-		src, dst = dst, src
+	if len(pts) < 2 {
+		return pts
 	}
-	return src
+	width := min(max(bits.Len(uint(len(pts)))-2, 1), 22) // bucket index bits
+	shift := 64 - width
+	count := make([]int, 1<<width+1)
+	for _, pt := range pts {
+		count[pt.hash>>shift+1]++
+	}
+	for d := 1; d < len(count); d++ {
+		count[d] += count[d-1]
+	}
+	dst := make([]point, len(pts))
+	next := slices.Clone(count[:len(count)-1])
+	for _, pt := range pts {
+		d := pt.hash >> shift
+		dst[next[d]] = pt
+		next[d]++
+	}
+	for d := range len(count) - 1 {
+		bucket := dst[count[d]:count[d+1]]
+		if len(bucket) > 32 {
+			slices.SortStableFunc(bucket, func(a, b point) int { return cmp.Compare(a.hash, b.hash) })
+			continue
+		}
+		for i := 1; i < len(bucket); i++ {
+			for j := i; j > 0 && bucket[j-1].hash > bucket[j].hash; j-- {
+				bucket[j-1], bucket[j] = bucket[j], bucket[j-1]
+			}
+		}
+	}
+	return dst
 }
 
 // place2 computes owners and backups with placement version 2. members must

@@ -1,6 +1,7 @@
 package ring
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -317,6 +318,28 @@ func TestPropertyMovesV2(t *testing.T) {
 		ideal = float64(partitions) / float64(n)
 		if moved < owned || float64(moved) > 6*ideal+2 {
 			t.Fatalf("leave N=%d->%d P=%d: %d partitions change owner, the leaver owned %d, ideal %.1f", n, n-1, partitions, moved, owned, ideal)
+		}
+	})
+}
+
+// TestPropertySortPoints checks sortPoints against a stable comparison sort,
+// with hashes drawn from a few values (many ties, all in a few buckets) or
+// from all of uint64.
+func TestPropertySortPoints(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		hash := rapid.Uint64()
+		if rapid.Bool().Draw(t, "ties") {
+			hash = rapid.SampledFrom([]uint64{0, 1, 1 << 63, 1<<63 + 1, ^uint64(0)})
+		}
+		hashes := rapid.SliceOfN(hash, 0, 300).Draw(t, "hashes")
+		pts := make([]point, len(hashes))
+		for i, h := range hashes {
+			pts[i] = point{hash: h, member: int32(i)}
+		}
+		want := slices.Clone(pts)
+		slices.SortStableFunc(want, func(a, b point) int { return cmp.Compare(a.hash, b.hash) })
+		if got := sortPoints(pts); !slices.Equal(got, want) {
+			t.Fatalf("sortPoints(%v) = %v, want %v", hashes, got, want)
 		}
 	})
 }
