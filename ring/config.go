@@ -25,9 +25,9 @@ const (
 	// directly (place2.go): milliseconds for a thousand members.
 	PlacementV2 = 2
 	// PlacementV3 keeps v2's model and moves fewer partitions between old
-	// members on a join or leave (place3.go): more points per member, evenly
-	// spaced partitions, per-member caps that step at different sizes, and
-	// owners as a stable assignment. Same cost order as v2.
+	// members on a join or leave (place3.go): evenly spaced partitions,
+	// per-member caps that step at different sizes, and owners as a stable
+	// assignment. About v2's cost.
 	PlacementV3 = 3
 	// DefaultPlacement is the placement version of new clusters.
 	DefaultPlacement = PlacementV2
@@ -65,9 +65,8 @@ type Config struct {
 
 	// VirtualNodes is the number of points each member has on the hash ring
 	// (in placement v1, github.com/buraksezer/consistent's
-	// ReplicationFactor; placement v3 gives each member four times as many).
-	// Zero means DefaultVirtualNodes; otherwise it must be in [2,
-	// MaxVirtualNodes].
+	// ReplicationFactor). Zero means DefaultVirtualNodes; otherwise it must
+	// be in [2, MaxVirtualNodes].
 	VirtualNodes int
 
 	// Load bounds the partitions a member owns: at most

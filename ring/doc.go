@@ -16,10 +16,10 @@
 // (PlacementV2, the default, place2.go) builds the ring once and walks it
 // directly: milliseconds for a thousand members; it also places natural owners
 // first and spills only the excess, so joins move fewer partitions between old
-// members. Version 3 (PlacementV3, place3.go) moves fewer still: four times
-// the points, evenly spaced partitions, a cap per member that steps at its
-// own N (so that no join makes every member at the cap shed a partition at
-// once), and owners as the stable assignment under those caps. The versions
+// members. Version 3 (PlacementV3, place3.go) moves fewer still: evenly
+// spaced partitions, a cap per member that steps at its own N (so that no
+// join makes every member at the cap shed a partition at once), and owners
+// as the stable assignment under those caps. The versions
 // give different tables, so every node of a cluster must use the same one;
 // docs/rebalancing.md describes the upgrade path.
 //

@@ -9,21 +9,20 @@ import (
 )
 
 // Placement version 3: bounded-load consistent hashing like version 2, with
-// four changes that each cut the partitions moved between old members on a
+// three changes that each cut the partitions moved between old members on a
 // join or leave (docs/rebalancing.md, section 1c, has the measurements):
 //
-//   - Each member has 4*VirtualNodes points (400 by default), placed as in
-//     version 2, so that members' shares of the ring vary by about 5%
-//     instead of 10%.
 //   - Partitions sit at evenly spaced points, p*floor((2^64-1)/P) +
 //     partitionSeed, instead of hashed ones: the count of partitions in a
-//     member's arcs then varies less than a Poisson count does.
+//     member's arcs then varies less than a Poisson count does, so fewer
+//     members have more natural partitions than their cap. Members' points
+//     are version 2's (VirtualNodes each).
 //   - Each member has its own cap, max(ceil(P/N), floor(x - u)) with
 //     x = Load*P/N and u in [0, 1) drawn from the member's ID (memberCaps):
 //     never above version 2's cap floor(x), but when x crosses an integer
 //     the members' caps step down (or up) at different N rather than all at
 //     the same join, when every member at the cap would shed a partition at
-//     once (version 2 moves up to 13x the ideal at such joins).
+//     once (version 2 moves up to 17.5x the ideal at such joins).
 //   - Owners are the partition-optimal stable assignment under those caps
 //     (place3): every partition proposes to the members in the clockwise
 //     order of their first point after its own; a member keeps the cap
@@ -34,9 +33,6 @@ import (
 //
 // Backups are chosen as in version 2 (placeBackups2), under per-member
 // backup caps drawn the same way.
-
-// pointsPerVnodeV3 multiplies Config.VirtualNodes in version 3.
-const pointsPerVnodeV3 = 4
 
 // capSeed separates a member's cap draw from its ring points.
 const capSeed = 0xbb67ae8584caa73b
@@ -77,7 +73,7 @@ func memberCaps(members []Member, total int, load float64) []int {
 // with defaults filled in.
 func place3(cfg Config, members []Member) (owners []int, backups [][]int) {
 	n, parts := len(members), cfg.Partitions
-	ring := buildRing2(members, pointsPerVnodeV3*cfg.VirtualNodes)
+	ring := buildRing2(members, cfg.VirtualNodes)
 	caps := memberCaps(members, parts, cfg.Load)
 	keys := make([]uint64, parts)  // partition p's point
 	starts := make([]int32, parts) // ring index of p's first point clockwise
