@@ -8,7 +8,8 @@ import (
 )
 
 // BenchmarkNew measures building a table with one backup (as nodes do with
-// --backups 1), for each placement version and cluster size:
+// --backups 1), for each placement version and cluster size (issue 18's
+// targets: at most 50 ms at 1,000 x 16,384 and 5 ms at 100 x 4,096):
 //
 //	go test ./ring -run '^$' -bench 'New/' -benchtime=10x -count=5
 //

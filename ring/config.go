@@ -24,6 +24,11 @@ const (
 	// PlacementV2 is the same idea with the ring built once and walked
 	// directly (place2.go): milliseconds for a thousand members.
 	PlacementV2 = 2
+	// PlacementV3 keeps v2's model and moves fewer partitions between old
+	// members on a join or leave (place3.go): evenly spaced partitions,
+	// per-member caps that step at different sizes, and owners as a stable
+	// assignment. About v2's cost.
+	PlacementV3 = 3
 	// DefaultPlacement is the placement version of new clusters.
 	DefaultPlacement = PlacementV2
 
@@ -71,8 +76,8 @@ type Config struct {
 	// must be in (1, MaxLoad].
 	Load float64
 
-	// Placement is the placement algorithm version: PlacementV1 or
-	// PlacementV2. Two versions place the same members differently, so it
+	// Placement is the placement algorithm version: PlacementV1,
+	// PlacementV2 or PlacementV3. Two versions place the same members differently, so it
 	// is a protocol between nodes: every node of a cluster must use the same
 	// one (docs/rebalancing.md, "Placement versions"). Zero means
 	// DefaultPlacement.
@@ -115,8 +120,8 @@ func (c Config) Validate() error {
 		// A load of 1 leaves no room when N does not divide P: consistent
 		// panics with "not enough room to distribute partitions".
 		return fmt.Errorf("%w: load %v, want 0 (default) or in (1, %v]", ErrInvalidConfig, c.Load, MaxLoad)
-	case c.Placement != 0 && c.Placement != PlacementV1 && c.Placement != PlacementV2:
-		return fmt.Errorf("%w: placement version %d, want 0 (default), %d or %d", ErrInvalidConfig, c.Placement, PlacementV1, PlacementV2)
+	case c.Placement != 0 && c.Placement != PlacementV1 && c.Placement != PlacementV2 && c.Placement != PlacementV3:
+		return fmt.Errorf("%w: placement version %d, want 0 (default), %d, %d or %d", ErrInvalidConfig, c.Placement, PlacementV1, PlacementV2, PlacementV3)
 	case c.KeyHash != KeyHashXX && c.KeyHash != KeyHashSlots:
 		return fmt.Errorf("%w: key hash %d, want %d (xxhash) or %d (Redis Cluster slots)", ErrInvalidConfig, c.KeyHash, KeyHashXX, KeyHashSlots)
 	}

@@ -36,7 +36,8 @@ func TestConfigValidate(t *testing.T) {
 		{"placement v1", func(c *Config) { c.Placement = PlacementV1 }, true},
 		{"placement v2", func(c *Config) { c.Placement = PlacementV2 }, true},
 		{"zero placement means default", func(c *Config) { c.Placement = 0 }, true},
-		{"placement v3", func(c *Config) { c.Placement = 3 }, false},
+		{"placement v3", func(c *Config) { c.Placement = PlacementV3 }, true},
+		{"placement v4", func(c *Config) { c.Placement = 4 }, false},
 		{"negative placement", func(c *Config) { c.Placement = -1 }, false},
 	}
 	for _, tt := range tests {

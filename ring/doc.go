@@ -10,14 +10,18 @@
 // partition's point, preferring new zones and members under their backup cap
 // (see placeBackups).
 //
-// Two placement versions implement this (Config.Placement). Version 1
+// Three placement versions implement this (Config.Placement). Version 1
 // (PlacementV1, place.go) uses github.com/buraksezer/consistent, whose cost
 // grows as N squared: seconds for a few hundred members. Version 2
 // (PlacementV2, the default, place2.go) builds the ring once and walks it
 // directly: milliseconds for a thousand members; it also places natural owners
 // first and spills only the excess, so joins move fewer partitions between old
-// members. The two give different tables, so every node of a cluster must use
-// the same version; docs/rebalancing.md describes the upgrade path.
+// members. Version 3 (PlacementV3, place3.go) moves fewer still: evenly
+// spaced partitions, a cap per member that steps at its own N (so that no
+// join makes every member at the cap shed a partition at once), and owners
+// as the stable assignment under those caps. The versions
+// give different tables, so every node of a cluster must use the same one;
+// docs/rebalancing.md describes the upgrade path.
 //
 // A Table is an immutable snapshot. Its content depends only on the Config and
 // the set of members, never on their order, so every node computes the same
@@ -32,6 +36,7 @@
 // returning ErrPlacement, so that a membership change cannot crash a node.
 //
 // The placement is a protocol: a change to it (hash, point names, pass order)
-// makes nodes of different versions disagree. testdata/golden_v1.txt and
-// golden_v2.txt pin each version; a new algorithm is a new version.
+// makes nodes of different versions disagree. testdata/golden_v1.txt,
+// golden_v2.txt and golden_v3.txt pin each version; a new algorithm is a new
+// version.
 package ring

@@ -11,8 +11,8 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/golden_v*.txt")
 
-// TestGolden pins each placement version, in testdata/golden_v1.txt and
-// golden_v2.txt: every node of a cluster must compute the same table, so a
+// TestGolden pins each placement version, in testdata/golden_v1.txt,
+// golden_v2.txt and golden_v3.txt: every node of a cluster must compute the same table, so a
 // change to the hash, the point names, consistent's version or the backup
 // passes is a protocol change. A new algorithm is a new placement version
 // with a golden file of its own; an existing file changes only to fix a bug
@@ -21,7 +21,7 @@ var update = flag.Bool("update", false, "rewrite testdata/golden_v*.txt")
 //
 //	go test ./ring -run TestGolden -update
 func TestGolden(t *testing.T) {
-	for _, v := range []int{PlacementV1, PlacementV2} {
+	for _, v := range []int{PlacementV1, PlacementV2, PlacementV3} {
 		t.Run(fmt.Sprintf("v%d", v), func(t *testing.T) { testGolden(t, v) })
 	}
 }

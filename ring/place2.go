@@ -2,6 +2,7 @@ package ring
 
 import (
 	"cmp"
+	"math/bits"
 	"slices"
 
 	"github.com/cespare/xxhash/v2"
@@ -58,33 +59,46 @@ func buildRing2(members []Member, vnodes int) []point {
 	return sortPoints(pts)
 }
 
-// radixBits is the digit width of sortPoints.
-const radixBits = 11
-
 // sortPoints sorts pts by hash and, for equal hashes, keeps their order (a
-// stable LSD radix sort). It returns the sorted slice, which may be pts or a
-// new one. A comparison sort of a 100,000-point ring spends most of New's
-// time; this takes a few passes over it.
+// stable sort). It returns the sorted slice, which may be pts or a new one.
+// A comparison sort of a 100,000-point ring spends most of New's time; this
+// distributes the points into buckets by their top bits (one counting pass
+// and one stable scatter; the hashes are uniform, so a bucket holds about 4
+// points) and then sorts each bucket by insertion, or with a stable
+// comparison sort when a bucket is large.
 func sortPoints(pts []point) []point {
-	src, dst := pts, make([]point, len(pts))
-	for shift := 0; shift < 64; shift += radixBits {
-		var count [1 << radixBits]int
-		for _, pt := range src {
-			count[(pt.hash>>shift)&(1<<radixBits-1)]++
-		}
-		pos := 0
-		for d, c := range count {
-			count[d] = pos
-			pos += c
-		}
-		for _, pt := range src {
-			d := (pt.hash >> shift) & (1<<radixBits - 1)
-			dst[count[d]] = pt
-			count[d]++
-		}
-		src, dst = dst, src
+	if len(pts) < 2 {
+		return pts
 	}
-	return src
+	width := min(max(bits.Len(uint(len(pts)))-2, 1), 22) // bucket index bits
+	shift := 64 - width
+	count := make([]int, 1<<width+1)
+	for _, pt := range pts {
+		count[pt.hash>>shift+1]++
+	}
+	for d := 1; d < len(count); d++ {
+		count[d] += count[d-1]
+	}
+	dst := make([]point, len(pts))
+	next := slices.Clone(count[:len(count)-1])
+	for _, pt := range pts {
+		d := pt.hash >> shift
+		dst[next[d]] = pt
+		next[d]++
+	}
+	for d := range len(count) - 1 {
+		bucket := dst[count[d]:count[d+1]]
+		if len(bucket) > 32 {
+			slices.SortStableFunc(bucket, func(a, b point) int { return cmp.Compare(a.hash, b.hash) })
+			continue
+		}
+		for i := 1; i < len(bucket); i++ {
+			for j := i; j > 0 && bucket[j-1].hash > bucket[j].hash; j-- {
+				bucket[j-1], bucket[j] = bucket[j], bucket[j-1]
+			}
+		}
+	}
+	return dst
 }
 
 // place2 computes owners and backups with placement version 2. members must
@@ -159,16 +173,28 @@ func place2(cfg Config, members []Member) (owners []int, backups [][]int) {
 		loads[m]++
 		owners[p] = m
 	}
-	return owners, placeBackups2(members, ring, starts, owners, cfg.Backups, cfg.Load)
+	return owners, placeBackups2(members, ring, starts, owners, cfg.Backups, func(total int) []int {
+		return uniformCaps(n, capacity(total, n, cfg.Load))
+	})
+}
+
+// uniformCaps returns n caps of c.
+func uniformCaps(n, c int) []int {
+	caps := make([]int, n)
+	for m := range caps {
+		caps[m] = c
+	}
+	return caps
 }
 
 // placeBackups2 chooses min(b, N-1) backups per partition with the passes
 // of placeBackups (new zone with room, new zone, room, anyone), walking the
-// ring from starts[p]. Within a pass the conditions only tighten, so a member
+// ring from starts[p]. capsOf(P*min(b, N-1)) gives each member's backup cap
+// ("room" is a member under its own cap). Within a pass the conditions only tighten, so a member
 // passed over stays passed over and each pass resumes where it stopped; a
 // pass runs only while counters say a member qualifies, so every walk ends
 // on a member it takes, within one lap.
-func placeBackups2(members []Member, ring []point, starts []int32, owners []int, b int, load float64) [][]int {
+func placeBackups2(members []Member, ring []point, starts []int32, owners []int, b int, capsOf func(total int) []int) [][]int {
 	n, parts := len(members), len(owners)
 	out := make([][]int, parts)
 	b = min(b, n-1)
@@ -178,7 +204,7 @@ func placeBackups2(members []Member, ring []point, starts []int32, owners []int,
 
 	zoneOf, nzones := zoneIndex(members)
 
-	limit := capacity(parts*b, n, load)
+	caps := capsOf(parts * b)
 	loads := make([]int, n)
 	roomIn := make([]int, nzones) // members of each zone under the backup cap
 	for _, z := range zoneOf {
@@ -209,7 +235,7 @@ func placeBackups2(members []Member, ring []point, starts []int32, owners []int,
 			case 2:
 				takenRoom := 0
 				for _, m := range chosen {
-					if loads[m] < limit {
+					if loads[m] < caps[m] {
 						takenRoom++
 					}
 				}
@@ -224,11 +250,11 @@ func placeBackups2(members []Member, ring []point, starts []int32, owners []int,
 			}
 			switch pass {
 			case 0:
-				return zoneUsed[zoneOf[m]] != gen && loads[m] < limit
+				return zoneUsed[zoneOf[m]] != gen && loads[m] < caps[m]
 			case 1:
 				return zoneUsed[zoneOf[m]] != gen
 			case 2:
-				return loads[m] < limit
+				return loads[m] < caps[m]
 			default:
 				return true
 			}
@@ -252,7 +278,7 @@ func placeBackups2(members []Member, ring []point, starts []int32, owners []int,
 					usedZones++
 					roomUsed += roomIn[z]
 				}
-				if loads[m]++; loads[m] == limit {
+				if loads[m]++; loads[m] == caps[m] {
 					room--
 					roomIn[z]--
 					roomUsed-- // z is used now

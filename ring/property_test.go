@@ -1,6 +1,7 @@
 package ring
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -30,7 +31,7 @@ func genConfig(t *rapid.T, n int) Config {
 		Backups:      rapid.IntRange(0, 4).Draw(t, "backups"),
 		VirtualNodes: rapid.SampledFrom([]int{0, 2, 3, 20, 50}).Draw(t, "vnodes"),
 		Load:         rapid.SampledFrom([]float64{0, 1.01, 1.1, 1.25, 2}).Draw(t, "load"),
-		Placement:    rapid.SampledFrom([]int{0, PlacementV1, PlacementV2}).Draw(t, "placement"),
+		Placement:    rapid.SampledFrom([]int{0, PlacementV1, PlacementV2, PlacementV3}).Draw(t, "placement"),
 	}
 }
 
@@ -176,7 +177,7 @@ func TestPropertyNeverPanics(t *testing.T) {
 			Backups:      rapid.IntRange(0, 6).Draw(t, "backups"),
 			VirtualNodes: rapid.SampledFrom([]int{0, 2, 3}).Draw(t, "vnodes"),
 			Load:         rapid.SampledFrom([]float64{0, 1.0001, 1.01, 1.25, 3, MaxLoad}).Draw(t, "load"),
-			Placement:    rapid.SampledFrom([]int{PlacementV1, PlacementV2}).Draw(t, "placement"),
+			Placement:    rapid.SampledFrom([]int{PlacementV1, PlacementV2, PlacementV3}).Draw(t, "placement"),
 		}
 		id := rapid.StringOfN(rapid.SampledFrom([]rune("a1\x00")), 1, 3, -1)
 		ms := rapid.SliceOfNDistinct(rapid.Map(id, func(s string) Member { return Member{ID: s} }), 0, 45,
@@ -231,14 +232,15 @@ func genNamed(t *rapid.T, n int) []Member {
 	return ms
 }
 
-// TestPropertyPlacementV2 checks placement version 2 on cluster-like
+// TestPropertyPlacement checks placement versions 2 and 3 on cluster-like
 // sizes: the same table for any order of the members, max/mean <= Load
 // (when ceil(P/N) allows it), backups distinct from the owner and from each
 // other (checkInvariants), and in distinct zones when there are enough.
-func TestPropertyPlacementV2(t *testing.T) {
+func TestPropertyPlacement(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		n, partitions := genScale(t, 300, 4)
-		cfg := Config{Partitions: partitions, Backups: rapid.IntRange(0, 3).Draw(t, "backups"), Placement: PlacementV2}
+		version := rapid.SampledFrom([]int{PlacementV2, PlacementV3}).Draw(t, "placement")
+		cfg := Config{Partitions: partitions, Backups: rapid.IntRange(0, 3).Draw(t, "backups"), Placement: version}
 		ms := genNamed(t, n)
 		tb := mustNew(t, cfg, 1, ms)
 		checkInvariants(t, tb)
@@ -316,6 +318,28 @@ func TestPropertyMovesV2(t *testing.T) {
 		ideal = float64(partitions) / float64(n)
 		if moved < owned || float64(moved) > 6*ideal+2 {
 			t.Fatalf("leave N=%d->%d P=%d: %d partitions change owner, the leaver owned %d, ideal %.1f", n, n-1, partitions, moved, owned, ideal)
+		}
+	})
+}
+
+// TestPropertySortPoints checks sortPoints against a stable comparison sort,
+// with hashes drawn from a few values (many ties, all in a few buckets) or
+// from all of uint64.
+func TestPropertySortPoints(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		hash := rapid.Uint64()
+		if rapid.Bool().Draw(t, "ties") {
+			hash = rapid.SampledFrom([]uint64{0, 1, 1 << 63, 1<<63 + 1, ^uint64(0)})
+		}
+		hashes := rapid.SliceOfN(hash, 0, 300).Draw(t, "hashes")
+		pts := make([]point, len(hashes))
+		for i, h := range hashes {
+			pts[i] = point{hash: h, member: int32(i)}
+		}
+		want := slices.Clone(pts)
+		slices.SortStableFunc(want, func(a, b point) int { return cmp.Compare(a.hash, b.hash) })
+		if got := sortPoints(pts); !slices.Equal(got, want) {
+			t.Fatalf("sortPoints(%v) = %v, want %v", hashes, got, want)
 		}
 	})
 }

@@ -83,8 +83,10 @@ func New(cfg Config, epoch uint64, members []Member) (t *Table, err error) {
 			return nil, err
 		}
 		t.backups = placeBackups(sorted, t.owners, cfg.Backups, cfg.VirtualNodes, cfg.Load)
-	default:
+	case PlacementV2:
 		t.owners, t.backups = place2(cfg, sorted)
+	default: // PlacementV3; Validate admits no other
+		t.owners, t.backups = place3(cfg, sorted)
 	}
 	t.hash = t.computeHash()
 	return t, nil

@@ -20,7 +20,7 @@ func members(n int) []Member {
 }
 
 // placements are the placement versions every placement test runs with.
-var placements = []int{PlacementV1, PlacementV2}
+var placements = []int{PlacementV1, PlacementV2, PlacementV3}
 
 // fataler is what the helpers need of *testing.T, *testing.B and *rapid.T.
 type fataler interface {
@@ -158,11 +158,13 @@ func TestLoadBound(t *testing.T) {
 			checkLoadBound(t, cfg, n)
 		}
 	}
-	// Placement v2 at the sizes it is for.
-	for _, size := range []struct{ n, p int }{{100, 4096}, {500, 16384}, {1000, 16384}, {1000, 1024}} {
-		cfg := DefaultConfig()
-		cfg.Partitions, cfg.Backups = size.p, 2
-		checkLoadBound(t, cfg, size.n)
+	// Placements v2 and v3 at the sizes they are for.
+	for _, v := range []int{PlacementV2, PlacementV3} {
+		for _, size := range []struct{ n, p int }{{100, 4096}, {500, 16384}, {1000, 16384}, {1000, 1024}} {
+			cfg := DefaultConfig()
+			cfg.Partitions, cfg.Backups, cfg.Placement = size.p, 2, v
+			checkLoadBound(t, cfg, size.n)
+		}
 	}
 }
 
