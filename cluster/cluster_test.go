@@ -703,6 +703,17 @@ func TestPlacementRefused(t *testing.T) {
 	if err := a.SetMeta(Meta{Placement: 1}); !errors.Is(err, ErrBadMeta) {
 		t.Fatalf("SetMeta changing the placement: %v, want ErrBadMeta", err)
 	}
+	// Placement v3 (ring.PlacementV3, --placement v3) and v2 refuse each
+	// other the same way: a cluster moves from v2 to v3 only as a whole.
+	cfgD := n.config("d")
+	cfgD.Meta.Placement = 3
+	d := n.start(cfgD)
+	if _, err := d.Join(ctxT(t), []string{a.LocalAddr()}); !errors.Is(err, ErrIncompatible) {
+		t.Fatalf("a v3 node joining v2 nodes: %v, want ErrIncompatible", err)
+	}
+	if v := d.View(); len(v.Members) != 1 {
+		t.Fatalf("d (v3) sees %v", v.IDs())
+	}
 }
 
 // TestKeyHashRefused: a node placing keys by Redis Cluster slots and one

@@ -161,7 +161,7 @@ Exit codes: 0 ok, 1 runtime failure, 2 bad flags or configuration.`,
 	fl.IntVar(&f.workers, "workers", runtime.GOMAXPROCS(0), "worker goroutines, each locked to an OS thread")
 	fl.IntVar(&f.partitions, "partitions", 271, "partition count; fixed for the cluster's life, the same on every node")
 	fl.IntVar(&f.backups, "backups", 0, "backup copies of each partition")
-	fl.StringVar(&f.placement, "placement", "v2", "partition placement algorithm, the same on every node: v2 for new clusters, v1 for a cluster started before v2 existed (docs/rebalancing.md)")
+	fl.StringVar(&f.placement, "placement", "v2", "partition placement algorithm, the same on every node: v2 (the default), v3 (moves fewer partitions per join or leave at 32+ partitions per member), v1 for a cluster started before v2 existed (docs/rebalancing.md)")
 	fl.IntVar(&f.queueSize, "queue-size", 1024, "per-worker ring capacity (a power of two)")
 	fl.BoolVar(&f.pinCPUs, "pin-cpus", false, "pin worker i to CPU i (Linux)")
 	fl.IntVar(&f.maxKey, "max-key-bytes", 1024, "largest key accepted")
@@ -332,8 +332,10 @@ func (f *flags) config() (node.Config, *slog.Logger, error) {
 		cfg.Ring.Placement = ring.PlacementV1
 	case "v2":
 		cfg.Ring.Placement = ring.PlacementV2
+	case "v3":
+		cfg.Ring.Placement = ring.PlacementV3
 	default:
-		return cfg, nil, fmt.Errorf("--placement %q: want v1 or v2", f.placement)
+		return cfg, nil, fmt.Errorf("--placement %q: want v1, v2 or v3", f.placement)
 	}
 	for _, l := range []struct {
 		name string

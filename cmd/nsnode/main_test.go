@@ -31,7 +31,7 @@ func TestUsageErrors(t *testing.T) {
 		{"zero workers", nil, []string{"--workers", "0"}, "--workers 0"},
 		{"queue not power of two", nil, []string{"--queue-size", "1000"}, "--queue-size"},
 		{"negative backups", nil, []string{"--backups", "-1"}, "--backups"},
-		{"unknown placement", nil, []string{"--placement", "v3"}, "--placement"},
+		{"unknown placement", nil, []string{"--placement", "v4"}, "--placement"},
 		{"unknown placement from env", map[string]string{"NSNODE_PLACEMENT": "2"}, nil, "--placement"},
 		{"bad gossip addr", nil, []string{"--gossip-addr", "nope"}, "--gossip-addr"},
 		{"bad log level", nil, []string{"--log-level", "loud"}, "--log-level"},
