@@ -123,7 +123,7 @@ func TestFaultPauseLong(t *testing.T) {
 	wg.Wait()
 	rejoin := fc.settled(60*time.Second, all...)
 	phase(2 * time.Second)
-	finish(t, "sigstop past detector backups=1", w, c, from, false,
+	finish(t, "sigstop past detector backups=1", w, c, from, true,
 		fmt.Sprintf("paused=%v detected=%v direct_writes_acked=%d refused=%d rejoined_after_cont=%v",
 			paused.Round(time.Millisecond), detect.Round(time.Millisecond), acked, refused, rejoin.Round(time.Millisecond)))
 }

@@ -51,7 +51,7 @@ func TestFaultRollingRestart(t *testing.T) {
 		steps = append(steps, fmt.Sprintf("%s(leave=%v,rejoin=%v)", id, left.Round(time.Millisecond), back.Round(time.Millisecond)))
 		phase(2 * time.Second)
 	}
-	v := finish(t, "rolling restart 3 nodes backups=1", w, c, from, false, fmt.Sprintf("steps=%v", steps))
+	v := finish(t, "rolling restart 3 nodes backups=1", w, c, from, true, fmt.Sprintf("steps=%v", steps))
 	if v.stats.Acked == 0 {
 		t.Fatal("no write acknowledged: the workload did not run")
 	}

@@ -257,12 +257,16 @@ type Stats struct {
 	MaxGap time.Duration
 	// MaxGapAt is when (recorder clock) that gap began.
 	MaxGapAt time.Duration
-	// MaxUnavailable is the longest time one key could not be served: over
-	// every call (invoked within Window's bounds when set), the time from
-	// its invocation to the first OK return of a call on the same key
-	// invoked no earlier (the call itself when it succeeded; the end of the
-	// history when none did). MaxUnavailableKey and MaxUnavailableAt name
-	// the key and when (recorder clock) that call was invoked.
+	// MaxUnavailable is the longest time one key could not be served while
+	// someone asked for it: per key, calls in invocation order form
+	// streaks of unsuccessful calls (failed, or unknown: given up) closed
+	// by the next call that succeeded; a streak counts the time its calls
+	// were outstanding (the union of their call-to-return intervals, the
+	// closing call's included), so time in which nobody asked for the key
+	// does not count. A successful call alone counts its own latency.
+	// Calls invoked within Window's bounds when set. MaxUnavailableKey and
+	// MaxUnavailableAt name the key and when (recorder clock) its streak
+	// began.
 	MaxUnavailable    time.Duration
 	MaxUnavailableKey string
 	MaxUnavailableAt  time.Duration
@@ -307,30 +311,31 @@ func Summarize(ops []Op, from, to time.Duration) Stats {
 	return s
 }
 
-// maxUnavailable fills in s.MaxUnavailable (see Stats). Per key, calls are
-// visited latest invocation first, carrying the earliest OK return among
-// the calls seen so far: that is when the key was next served.
+// maxUnavailable fills in s.MaxUnavailable (see Stats).
 func (s *Stats) maxUnavailable(ops []Op, from, to time.Duration) {
-	var end time.Duration
-	for _, op := range ops {
-		end = max(end, op.Return)
-	}
 	for key, kops := range ByKey(ops) {
-		next := time.Duration(-1)
-		for i := len(kops) - 1; i >= 0; i-- {
-			op := kops[i]
-			if op.Outcome == OK && (next < 0 || op.Return < next) {
-				next = op.Return
-			}
+		var (
+			in         bool          // inside a streak
+			start      time.Duration // the streak's first invocation
+			union      time.Duration // time covered by the streak's calls so far
+			coveredEnd time.Duration // end of the covered time so far
+		)
+		for _, op := range kops {
 			if to > from && (op.Call < from || op.Call > to) {
 				continue
 			}
-			served := next
-			if served < 0 {
-				served = end
+			if !in {
+				in, start, union, coveredEnd = true, op.Call, 0, op.Call
 			}
-			if d := served - op.Call; d > s.MaxUnavailable {
-				s.MaxUnavailable, s.MaxUnavailableKey, s.MaxUnavailableAt = d, key, op.Call
+			if op.Return > coveredEnd { // calls come in invocation order
+				union += op.Return - max(op.Call, coveredEnd)
+				coveredEnd = op.Return
+			}
+			if union > s.MaxUnavailable {
+				s.MaxUnavailable, s.MaxUnavailableKey, s.MaxUnavailableAt = union, key, start
+			}
+			if op.Outcome == OK {
+				in = false
 			}
 		}
 	}
