@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -72,18 +71,11 @@ func newAdvNS(t *testing.T, i int, addrs ...[]string) *advNS {
 // exec runs bin inside the namespace and returns its exit code and output.
 func (n *advNS) exec(ctx context.Context, bin string, args ...string) (int, string) {
 	n.t.Helper()
-	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", n.name, bin}, args...)...)
-	out, err := cmd.CombinedOutput()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return 0, string(out)
-	case errors.As(err, &ee):
-		return ee.ExitCode(), string(out)
-	default:
+	code, out, err := runExit(exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", n.name, bin}, args...)...))
+	if err != nil {
 		n.t.Fatalf("ip netns exec %s %s: %v", n.name, bin, err)
-		return -1, ""
 	}
+	return code, out
 }
 
 // TestAdvertiseAuto: nsnode --grpc-addr 0.0.0.0:7700 --gossip-addr

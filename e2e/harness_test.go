@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -278,4 +279,18 @@ func agreed(ctx context.Context, nodes []*proc, want int) (bool, string) {
 		}
 	}
 	return true, ""
+}
+
+// runExit runs cmd and returns its exit code and combined output; err is
+// set only when it could not run or did not exit normally.
+func runExit(cmd *exec.Cmd) (int, string, error) {
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, string(out), nil
+	case errors.As(err, &ee) && ee.ExitCode() >= 0:
+		return ee.ExitCode(), string(out), nil
+	}
+	return -1, string(out), err
 }

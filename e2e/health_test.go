@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"os"
 	"os/exec"
@@ -42,16 +41,11 @@ func probe(t *testing.T, bin, addr, service string) (int, string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return 0, string(out)
-	case errors.As(err, &ee):
-		return ee.ExitCode(), string(out)
+	code, out, err := runExit(exec.CommandContext(ctx, bin, args...))
+	if err != nil {
+		t.Fatalf("grpc-health-probe: %v: %s", err, out)
 	}
-	t.Fatalf("grpc-health-probe: %v: %s", err, out)
-	return -1, ""
+	return code, out
 }
 
 func httpStatus(url string) int {

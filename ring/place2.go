@@ -136,19 +136,7 @@ func place2(cfg Config, members []Member) (owners []int, backups [][]int) {
 	// Group the partitions by natural owner (a counting sort), then cut
 	// each member's group at the cap, closest first.
 	limit := capacity(parts, n, cfg.Load)
-	first := make([]int, n+1) // member m's partitions are byOwner[first[m]:first[m+1]]
-	for _, o := range owners {
-		first[o+1]++
-	}
-	for m := range n {
-		first[m+1] += first[m]
-	}
-	byOwner := make([]int, parts)
-	next := slices.Clone(first[:n])
-	for p, o := range owners {
-		byOwner[next[o]] = p
-		next[o]++
-	}
+	first, byOwner := groupByOwner(owners, n, parts)
 	var spill []int
 	for m, l := range loads {
 		if l <= limit {
@@ -289,4 +277,24 @@ func placeBackups2(members []Member, ring []point, starts []int32, owners []int,
 		out[p] = flat[first:len(flat):len(flat)]
 	}
 	return out
+}
+
+// groupByOwner sorts the partitions by natural owner (a counting sort):
+// member m's partitions are byOwner[first[m]:first[m+1]], in the order of
+// owners.
+func groupByOwner(owners []int, n, parts int) (first, byOwner []int) {
+	first = make([]int, n+1)
+	for _, o := range owners {
+		first[o+1]++
+	}
+	for m := range n {
+		first[m+1] += first[m]
+	}
+	byOwner = make([]int, parts)
+	next := slices.Clone(first[:n])
+	for p, o := range owners {
+		byOwner[next[o]] = p
+		next[o]++
+	}
+	return first, byOwner
 }

@@ -97,19 +97,7 @@ func place3(cfg Config, members []Member) (owners []int, backups [][]int) {
 	// its cap. held[m] lists m's partitions; once m is at its cap it is a
 	// heap whose root is the partition m ranks lowest.
 	worse := func(a, b int) bool { return dist[a] > dist[b] || dist[a] == dist[b] && a > b }
-	first := make([]int, n+1)
-	for _, o := range owners {
-		first[o+1]++
-	}
-	for m := range n {
-		first[m+1] += first[m]
-	}
-	byOwner := make([]int, parts)
-	next := slices.Clone(first[:n])
-	for p, o := range owners {
-		byOwner[next[o]] = p
-		next[o]++
-	}
+	first, byOwner := groupByOwner(owners, n, parts)
 	held := make([][]int, n)
 	var free []int
 	for m := range n {
