@@ -262,8 +262,9 @@ type Stats struct {
 	// streaks of unsuccessful calls (failed, or unknown: given up) closed
 	// by the next call that succeeded; a streak counts the time its calls
 	// were outstanding (the union of their call-to-return intervals, the
-	// closing call's included), so time in which nobody asked for the key
-	// does not count. A successful call alone counts its own latency.
+	// closing call's included) and the pauses of up to a second between
+	// them (a caller backing off), but not longer ones, in which nobody
+	// asked for the key. A successful call alone counts its own latency.
 	// Calls invoked within Window's bounds when set. MaxUnavailableKey and
 	// MaxUnavailableAt name the key and when (recorder clock) its streak
 	// began.
@@ -311,6 +312,11 @@ func Summarize(ops []Op, from, to time.Duration) Stats {
 	return s
 }
 
+// retryGap is the longest pause between two calls on one key that still
+// counts as someone waiting for it (a caller backing off between tries);
+// a longer one is time in which nobody asked.
+const retryGap = time.Second
+
 // maxUnavailable fills in s.MaxUnavailable (see Stats).
 func (s *Stats) maxUnavailable(ops []Op, from, to time.Duration) {
 	for key, kops := range ByKey(ops) {
@@ -326,6 +332,9 @@ func (s *Stats) maxUnavailable(ops []Op, from, to time.Duration) {
 			}
 			if !in {
 				in, start, union, coveredEnd = true, op.Call, 0, op.Call
+			}
+			if gap := op.Call - coveredEnd; gap > 0 && gap <= retryGap {
+				union += gap // the caller backing off between tries
 			}
 			if op.Return > coveredEnd { // calls come in invocation order
 				union += op.Return - max(op.Call, coveredEnd)

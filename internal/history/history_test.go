@@ -212,9 +212,9 @@ func TestSummarize(t *testing.T) {
 	if !strings.Contains(s.String(), "max_gap=50ms") {
 		t.Fatalf("String() = %s", s)
 	}
-	// Key a: the unknown put (20-30) and the failed get (60-70) make one
-	// streak never closed: 20 ms outstanding; the first get alone, 45.
-	if s.MaxUnavailable != ms(45) || s.MaxUnavailableKey != "a" || s.MaxUnavailableAt != ms(5) {
+	// Key a: the unknown put (20-30) and the failed get (60-70), 30 ms
+	// apart, make one streak never closed: 50 ms.
+	if s.MaxUnavailable != ms(50) || s.MaxUnavailableKey != "a" || s.MaxUnavailableAt != ms(20) {
 		t.Fatalf("max unavailable %v key %q at %v", s.MaxUnavailable, s.MaxUnavailableKey, s.MaxUnavailableAt)
 	}
 }
@@ -229,14 +229,20 @@ func TestMaxUnavailable(t *testing.T) {
 	ops := h(
 		put("a", "1", 0, 5, OK),
 		fail("a", 10, 20),
-		fail("a", 15, 40),             // overlaps the one before: 10-40 covered
-		put("b", "1", 35, 36, OK),     // another key
-		get("a", "1", true, 500, 530), // nobody asked between 40 and 500
-		fail("a", 600, 610),
+		fail("a", 15, 40),               // overlaps the one before: 10-40 covered
+		put("b", "1", 35, 36, OK),       // another key
+		get("a", "1", true, 1500, 1530), // nobody asked between 40 and 1500
+		fail("a", 1600, 1610),
+		fail("a", 1700, 1710), // 90 ms of backoff before it counts
+		get("a", "1", true, 1800, 1805),
 	)
 	s := Summarize(ops, 0, 0)
-	if s.MaxUnavailable != ms(60) || s.MaxUnavailableKey != "a" || s.MaxUnavailableAt != ms(10) {
-		t.Fatalf("max unavailable %v key %q at %v, want 60ms (10-40 and 500-530) at 10ms", s.MaxUnavailable, s.MaxUnavailableKey, s.MaxUnavailableAt)
+	if s.MaxUnavailable != ms(205) || s.MaxUnavailableKey != "a" || s.MaxUnavailableAt != ms(1600) {
+		t.Fatalf("max unavailable %v key %q at %v, want 205ms (1600-1805) at 1600ms", s.MaxUnavailable, s.MaxUnavailableKey, s.MaxUnavailableAt)
+	}
+	s = Summarize(ops[:5], 0, 0)
+	if s.MaxUnavailable != ms(60) || s.MaxUnavailableAt != ms(10) {
+		t.Fatalf("max unavailable %v at %v, want 60ms (10-40 and 1500-1530, not the idle time between) at 10ms", s.MaxUnavailable, s.MaxUnavailableAt)
 	}
 	// A slow success alone counts its latency.
 	s = Summarize(h(put("c", "1", 0, 90, OK)), 0, 0)
