@@ -267,3 +267,31 @@ func FuzzDecodeMeta(f *testing.F) {
 		}
 	})
 }
+
+// TestMetaSizeTypical: what one member's metadata costs on the wire, for
+// docs/scale.md's gossip audit. Every view change makes every member
+// re-advertise it (its epoch and set hash change), so its size times the
+// member count is what a membership change puts in every gossip queue.
+// The bound is the audit's assumption: the test fails if the encoding
+// grows past it.
+func TestMetaSizeTypical(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		w    wireMeta
+		max  int
+	}{
+		{"nsnode, IPv4, zone, release version", wireMeta{Meta: Meta{GRPCAddr: "10.213.221.200:7700", Zone: "eu-west-1a",
+			Workers: 64, Version: "v1.12.3"}, Epoch: 1 << 20, SetHash: 1<<64 - 1}, 64},
+		{"--resp-cluster adds the RESP address", wireMeta{Meta: Meta{GRPCAddr: "10.213.221.200:7700", Zone: "eu-west-1a",
+			Workers: 64, Version: "v1.12.3", Placement: 3, KeyHash: 1, RESPAddr: "10.213.221.200:7379"}, Epoch: 1 << 20, SetHash: 1<<64 - 1}, 96},
+	} {
+		b, err := tc.w.appendTo(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: %d bytes", tc.name, len(b))
+		if len(b) > tc.max {
+			t.Errorf("%s: %d bytes, more than the %d docs/scale.md's gossip audit assumes", tc.name, len(b), tc.max)
+		}
+	}
+}
