@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 
+	"github.com/nothingshared/ns/kv"
 	nsv1 "github.com/nothingshared/ns/proto/ns/v1"
 	"github.com/nothingshared/ns/ring"
 	"github.com/nothingshared/ns/transport"
@@ -250,6 +252,12 @@ func (h *handler) apply(s *shard, ps *partState, env *envelope, j int, now time.
 	}
 	if !write {
 		h.holdRead(s, ps, p, env, env.pos[j], t)
+		return
+	}
+	if err != nil && errors.Is(err, kv.ErrMemoryFull) {
+		// Refused for lack of memory: it changed nothing here, and a copy
+		// that replays it (a backup, the log at restart) would apply it
+		// (kv.Store.HandleReplay is never refused). Nothing to record.
 		return
 	}
 	ps.lsn++

@@ -208,3 +208,28 @@ func TestMaxMemoryReplayNeverRefused(t *testing.T) {
 		t.Fatalf("new write after replay past the limit: %v, want RESOURCE_EXHAUSTED", err)
 	}
 }
+
+// TestMaxMemoryRefusedWriteNotLogged: a write the owner refused for lack of
+// memory changed nothing, so nothing may replay it: after a restart without
+// the limit, its key is still absent.
+func TestMaxMemoryRefusedWriteNotLogged(t *testing.T) {
+	dir := t.TempDir()
+	n := startDurable(t, 0, dir, nil, func(cfg *node.Config) { cfg.MaxMemory = 64 << 10 })
+	waitReady(t, 10*time.Second, n)
+	accepted, err := fillUntilFull(t, nsv1.NewKVServiceClient(dialNode(t, n)), "k", 1000, nil)
+	if status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("fill: %v, want RESOURCE_EXHAUSTED", err)
+	}
+	n.Abort()
+
+	n = startDurable(t, 0, dir, nil, nil)
+	waitReady(t, 10*time.Second, n)
+	kvc := nsv1.NewKVServiceClient(dialNode(t, n))
+	refused := fmt.Sprint("k", accepted)
+	if _, err := kvc.Get(context.Background(), &nsv1.GetRequest{Key: []byte(refused)}); status.Code(err) != codes.NotFound {
+		t.Fatalf("the refused write %s after a restart: %v, want NotFound", refused, err)
+	}
+	if _, err := kvc.Get(context.Background(), &nsv1.GetRequest{Key: []byte(fmt.Sprint("k", accepted-1))}); err != nil {
+		t.Fatalf("the last accepted write after a restart: %v", err)
+	}
+}
