@@ -243,6 +243,17 @@ func (h *handler) apply(s *shard, ps *partState, env *envelope, j int, now time.
 			}
 			return
 		}
+		// The entry this write leaves in the dedup table counts in
+		// --max-memory: it is reserved first, so that a write the node
+		// has no room to remember is refused before it changes anything.
+		// A KV write that can only remove keys is let through (its entry
+		// charged past the limit): it is how room is made.
+		_, isKV := st.(*kvPartition)
+		if !ps.dedup.reserve(n.mem, id, dedupItemBytes(it), isKV && kv.OnlyFrees(it.GetPayload())) {
+			n.memRefused.Add(1)
+			*res = transport.ResultError(n.memoryFullError(fmt.Errorf("%w: no room for the request id's entry", kv.ErrMemoryFull)))
+			return
+		}
 	}
 	out, err := h.handleOwner(st, s.worker, p, it, now) // the owner: may refuse for memory (memory.go)
 	if err != nil {
@@ -258,11 +269,12 @@ func (h *handler) apply(s *shard, ps *partState, env *envelope, j int, now time.
 		// Refused for lack of memory: it changed nothing here, and a copy
 		// that replays it (a backup, the log at restart) would apply it
 		// (kv.Store.HandleReplay is never refused). Nothing to record.
+		ps.dedup.unreserve()
 		return
 	}
 	ps.lsn++
 	if id != 0 {
-		ps.dedup.put(id, dedupEntry{lsn: ps.lsn, code: (*res).GetCode(), payload: (*res).GetPayload(), now: now.UnixNano(), item: it})
+		ps.dedup.put(n.mem, id, dedupEntry{lsn: ps.lsn, code: (*res).GetCode(), payload: (*res).GetPayload(), now: now.UnixNano(), item: it})
 	}
 	if s.log == nil && t.BackupCount() == 0 {
 		return

@@ -2,12 +2,18 @@ package node
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+
 	"github.com/nothingshared/ns/kv"
+	nsv1 "github.com/nothingshared/ns/proto/ns/v1"
 )
 
 func encode(t testing.TB, r kv.Request) []byte {
@@ -75,5 +81,162 @@ func TestKVOwnerReadResponses(t *testing.T) {
 	}
 	if _, err := p.Handle(now, big); err != nil {
 		t.Fatalf("replayed write past the limit: %v", err)
+	}
+}
+
+// dedupSum is the sum of the size estimates of d's entries.
+func dedupSum(d *dedup) int64 {
+	var s int64
+	if d.t != nil {
+		for _, e := range d.t.m {
+			s += int64(e.size)
+		}
+	}
+	return s
+}
+
+func dedupItem(i int) *nsv1.Item {
+	return &nsv1.Item{Service: "kv", Key: fmt.Append(nil, "k", i), Payload: make([]byte, i%300)}
+}
+
+// TestDedupAccounting: a dedup table's charge is, after every put, the sum
+// of its entries' estimates, through evictions (3x its bound) and
+// replacements; reserve then unreserve changes nothing; once the table is
+// dropped and collected, the Limit is back to zero.
+func TestDedupAccounting(t *testing.T) {
+	lim := kv.NewLimit(0)
+	func() {
+		var d dedup
+		for i := range 3 * dedupSize {
+			id := uint64(i + 1)
+			it := dedupItem(i)
+			if !d.reserve(lim, id, dedupItemBytes(it), false) {
+				t.Fatal("reserve refused without a limit")
+			}
+			d.put(lim, id, dedupEntry{payload: make([]byte, i%7), item: it})
+			if i%100 == 0 { // replaced, as a snapshot's entry may be
+				d.put(lim, id, dedupEntry{payload: []byte("replaced")})
+			}
+			if got, want := lim.Used(), dedupSum(&d); got != want || d.bytes() != want {
+				t.Fatalf("after put %d: limit used %d, table charged %d, entries sum to %d", i, got, d.bytes(), want)
+			}
+		}
+		if d.len() != dedupSize {
+			t.Fatalf("table holds %d ids, want its bound %d", d.len(), dedupSize)
+		}
+		before := lim.Used()
+		if !d.reserve(lim, 1<<40, 1<<20, false) || lim.Used() <= before {
+			t.Fatalf("reserve of 1 MiB: used %d, was %d", lim.Used(), before)
+		}
+		d.unreserve()
+		if lim.Used() != before {
+			t.Fatalf("after unreserve: used %d, was %d", lim.Used(), before)
+		}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for lim.Used() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("dropped dedup table still charged %d bytes", lim.Used())
+		}
+		runtime.GC()
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestDedupReserveAtTheEdge: entries fill the budget alone; the first that
+// does not fit is refused by reserve and charges nothing; with force (a
+// delete's entry) it is taken past the limit.
+func TestDedupReserveAtTheEdge(t *testing.T) {
+	it := dedupItem(100)
+	size := dedupItemBytes(it)
+	lim := kv.NewLimit(3*size + size/2)
+	var d dedup
+	for i := range 3 {
+		if !d.reserve(lim, uint64(i+1), size, false) {
+			t.Fatalf("entry %d of 3 refused: used %d of %d", i, lim.Used(), lim.Max())
+		}
+		d.put(lim, uint64(i+1), dedupEntry{item: it})
+	}
+	if lim.Used() != 3*size {
+		t.Fatalf("used %d, want 3 entries of %d", lim.Used(), size)
+	}
+	if d.reserve(lim, 4, size, false) || lim.Used() != 3*size {
+		t.Fatalf("a 4th entry past the limit was reserved (used %d of %d)", lim.Used(), lim.Max())
+	}
+	if !d.reserve(lim, 4, size, true) {
+		t.Fatal("forced reserve refused")
+	}
+	d.put(lim, 4, dedupEntry{item: it})
+	if lim.Used() != 4*size || lim.Used() <= lim.Max() {
+		t.Fatalf("after a forced entry: used %d of %d", lim.Used(), lim.Max())
+	}
+}
+
+// TestDedupAloneCrossesLimit: on a running node, writes that need no new
+// memory for data (overwrites of one key in place) but carry request ids
+// fill --max-memory with dedup entries alone; the first one whose entry
+// does not fit is refused with RESOURCE_EXHAUSTED naming the limit and
+// changes nothing; a write without a request id that needs no memory, and a
+// delete with one, still succeed; the usage is exactly what the stores and
+// tables hold throughout.
+func TestDedupAloneCrossesLimit(t *testing.T) {
+	n := startTestNode(t, func(cfg *Config) { cfg.Ring.Partitions = 2 })
+	ctx := context.Background()
+	val := func(b byte) []byte { return bytes.Repeat([]byte{b}, 1000) }
+	put := func(id uint64, v []byte) *nsv1.Result {
+		t.Helper()
+		it := &nsv1.Item{Service: "kv", Key: []byte("k"), Payload: encode(t, kv.Request{Op: kv.OpPut, Key: []byte("k"), Value: v}), RequestId: id}
+		return n.dispatch(ctx, []*nsv1.Item{it}, false)[0]
+	}
+	exact := func(when string) {
+		t.Helper()
+		if used, counted, _ := MemoryAccountForTest(n); used != counted {
+			t.Fatalf("%s: usage %d, the copies hold %d", when, used, counted)
+		}
+	}
+	first := put(1, val('a'))
+	if first.GetCode() != 0 {
+		t.Fatalf("first put: %v", first)
+	}
+	exact("after the first put")
+	it := &nsv1.Item{Service: "kv", Key: []byte("k"), Payload: encode(t, kv.Request{Op: kv.OpPut, Key: []byte("k"), Value: val('b')})}
+	entry := dedupItemBytes(it) + int64(len(first.GetPayload()))
+	base := n.mem.Used()
+	n.mem.SetMax(base + 5*entry + entry/2)
+	var res *nsv1.Result
+	accepted := 0
+	for id := uint64(2); ; id++ {
+		res = put(id, val(byte('b'+id%20)))
+		if res.GetCode() != 0 {
+			break
+		}
+		accepted++
+		if accepted > 100 {
+			t.Fatal("dedup entries never reached the limit")
+		}
+	}
+	if accepted != 5 || codes.Code(res.GetCode()) != codes.ResourceExhausted || !strings.Contains(res.GetMessage(), "--max-memory") {
+		t.Fatalf("%d overwrites accepted (want 5 entries of %d bytes) before %v, want RESOURCE_EXHAUSTED naming --max-memory", accepted, entry, res)
+	}
+	exact("at the limit")
+	if used := n.mem.Used(); used != base+5*entry {
+		t.Fatalf("usage %d at the limit, want the data %d and 5 entries of %d", used, base, entry)
+	}
+	get := n.dispatch(ctx, []*nsv1.Item{{Service: "kv", Key: []byte("k"), Payload: encode(t, kv.Request{Op: kv.OpGet, Key: []byte("k")})}}, false)[0]
+	if r, err := kv.DecodeResponse(get.GetPayload()); err != nil || !bytes.Equal(r.Value, val(byte('b'+6%20))) {
+		t.Fatalf("the refused write changed the value: %q... (%v)", r.Value[:4], err)
+	}
+	if r := put(0, val('z')); r.GetCode() != 0 {
+		t.Fatalf("an overwrite in place without a request id at the limit: %v", r)
+	}
+	_, _, before := MemoryAccountForTest(n)
+	n.mem.SetMax(n.mem.Used()) // not a byte left for the delete's entry
+	del := &nsv1.Item{Service: "kv", Key: []byte("k"), Payload: encode(t, kv.Request{Op: kv.OpDelete, Key: []byte("k")}), RequestId: 1000}
+	if r := n.dispatch(ctx, []*nsv1.Item{del}, false)[0]; r.GetCode() != 0 {
+		t.Fatalf("a delete with a request id at the limit: %v", r)
+	}
+	exact("after the delete") // its entry charged, even past the limit
+	if _, _, after := MemoryAccountForTest(n); after != before+1 {
+		t.Fatalf("dedup entries %d after the delete, %d before", after, before)
 	}
 }

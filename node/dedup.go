@@ -1,0 +1,181 @@
+package node
+
+import (
+	"runtime"
+
+	"github.com/nothingshared/ns/kv"
+	nsv1 "github.com/nothingshared/ns/proto/ns/v1"
+)
+
+// dedup remembers the results of recent writes that carried a request id,
+// so a retried write takes effect once. It is bounded: the oldest ids are
+// forgotten first (evicted) once it holds dedupSize of them.
+//
+// Its entries count in the node's memory budget (--max-memory, memory.go)
+// like KV data: each has a size estimate (dedupEntryBytes) charged to the
+// node's kv.Limit when it is added and given back when it is replaced or
+// evicted. A table that is dropped (a partition released after a handoff, a
+// backup copy no longer needed, a copy recovery did not keep) gives its
+// charge back when the garbage collector frees it, as a dropped kv.Store
+// does: copies of a dedup share one table, so no holder can tell it is the
+// last.
+//
+// The zero dedup is empty; the first reserve or put makes its table. Only
+// the worker that owns the partition touches it.
+type dedup struct{ t *dedupTable }
+
+type dedupTable struct {
+	m     map[uint64]dedupEntry
+	order []uint64 // ring of ids in insertion order
+	next  int
+	acct  *dedupAccount
+}
+
+// dedupAccount is what a table has charged to its Limit. It is kept apart
+// from the table so that the cleanup of a dropped table can credit it.
+type dedupAccount struct {
+	limit    *kv.Limit
+	held     int64 // bytes charged for the entries held
+	reserved int64 // bytes charged by reserve for the next put
+}
+
+func releaseDedup(a *dedupAccount) { a.limit.Release(a.held + a.reserved) }
+
+type dedupEntry struct {
+	lsn     uint64
+	code    int32
+	size    int32 // the entry's size estimate, charged to the Limit
+	payload []byte
+	now     int64
+	item    *nsv1.Item // the write as applied, to re-replicate on a retry
+}
+
+// dedupSize bounds the request ids each partition remembers.
+const dedupSize = 1024
+
+// Size estimates of a dedup entry, in bytes: dedupOverhead for the map
+// entry (id and dedupEntry, with the map's own room) and the id's slot in
+// the ring; dedupItemOverhead for the retained nsv1.Item's struct, to which
+// its service name, key and payload are added; then the result's payload.
+const (
+	dedupOverhead     = 112
+	dedupItemOverhead = 128
+)
+
+// dedupItemBytes is the estimate of an entry for it, before its result is
+// known.
+func dedupItemBytes(it *nsv1.Item) int64 {
+	if it == nil {
+		return dedupOverhead
+	}
+	return dedupOverhead + dedupItemOverhead + int64(len(it.GetService())+len(it.GetKey())+len(it.GetPayload()))
+}
+
+// entryBytes is the estimate of e.
+func entryBytes(e *dedupEntry) int64 { return dedupItemBytes(e.item) + int64(len(e.payload)) }
+
+// init makes d's table, charging lim.
+func (d *dedup) init(lim *kv.Limit) {
+	if d.t != nil {
+		return
+	}
+	t := &dedupTable{
+		m:     make(map[uint64]dedupEntry, 64),
+		order: make([]uint64, 0, 64),
+		acct:  &dedupAccount{limit: lim},
+	}
+	runtime.AddCleanup(t, releaseDedup, t.acct)
+	d.t = t
+}
+
+func (d *dedup) get(id uint64) (dedupEntry, bool) {
+	if d.t == nil {
+		return dedupEntry{}, false
+	}
+	e, ok := d.t.m[id]
+	return e, ok
+}
+
+// len returns the number of ids d remembers.
+func (d *dedup) len() int {
+	if d.t == nil {
+		return 0
+	}
+	return len(d.t.m)
+}
+
+// bytes returns what d has charged to its Limit.
+func (d *dedup) bytes() int64 {
+	if d.t == nil {
+		return 0
+	}
+	return d.t.acct.held + d.t.acct.reserved
+}
+
+// leaving returns the size of the entry a put of id would replace or
+// evict, 0 if none.
+func (t *dedupTable) leaving(id uint64) int64 {
+	if e, ok := t.m[id]; ok {
+		return int64(e.size)
+	}
+	if len(t.order) < dedupSize {
+		return 0
+	}
+	return int64(t.m[t.order[t.next]].size)
+}
+
+// reserve charges lim, ahead of the write, for a coming put of an entry of
+// size bytes for id, net of the entry that put will replace or evict; put
+// charges the rest. Without force it reports false, charging nothing, when
+// lim cannot hold it. Every reserve is followed by a put or an unreserve.
+func (d *dedup) reserve(lim *kv.Limit, id uint64, size int64, force bool) bool {
+	d.init(lim)
+	a := d.t.acct
+	need := size - d.t.leaving(id)
+	if need <= 0 {
+		return true
+	}
+	if !a.limit.Charge(need, force) {
+		return false
+	}
+	a.reserved += need
+	return true
+}
+
+// unreserve gives back what reserve charged: the put will not happen.
+func (d *dedup) unreserve() {
+	if d.t == nil {
+		return
+	}
+	a := d.t.acct
+	a.limit.Release(a.reserved)
+	a.reserved = 0
+}
+
+// put remembers e for id, charging lim (never refused: the write it
+// records was applied) what reserve did not.
+func (d *dedup) put(lim *kv.Limit, id uint64, e dedupEntry) {
+	d.init(lim)
+	t, a := d.t, d.t.acct
+	e.size = int32(min(entryBytes(&e), 1<<31-1))
+	delta := int64(e.size) - t.leaving(id) // what the table grows by
+	if more := delta - a.reserved; more >= 0 {
+		a.limit.Charge(more, true)
+	} else {
+		a.limit.Release(-more)
+	}
+	a.held += delta
+	a.reserved = 0
+	if _, ok := t.m[id]; ok {
+		t.m[id] = e
+		return
+	}
+	if len(t.order) < dedupSize {
+		t.order = append(t.order, id)
+	} else {
+		delete(t.m, t.order[t.next])
+		t.order[t.next] = id
+		t.next = (t.next + 1) % dedupSize
+	}
+	t.m[id] = e
+}
