@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"runtime"
 
 	"github.com/nothingshared/ns/kv"
@@ -42,12 +43,37 @@ type dedupAccount struct {
 func releaseDedup(a *dedupAccount) { a.limit.Release(a.held + a.reserved) }
 
 type dedupEntry struct {
-	lsn     uint64
-	code    int32
-	size    int32 // the entry's size estimate, charged to the Limit
+	lsn  uint64
+	code int32
+	size int32 // the entry's size estimate, charged to the Limit
+	// payload is the result's payload. put keeps a copy of its own, inline
+	// (inl) when it is short, as a put's or an incr's is, so the entry
+	// never keeps alive the chunk the result was carved from (kvOwner).
 	payload []byte
+	inl     [dedupInline]byte
+	inlLen  uint8
 	now     int64
 	item    *nsv1.Item // the write as applied, to re-replicate on a retry
+}
+
+// dedupInline is the longest result payload an entry keeps inline.
+const dedupInline = 15
+
+// result returns e's result payload; an inline one is copied (only a retry
+// needs it, or a snapshot).
+func (e *dedupEntry) result() []byte {
+	if e.payload != nil || e.inlLen == 0 {
+		return e.payload
+	}
+	return bytes.Clone(e.inl[:e.inlLen])
+}
+
+// resultLen is the length of e's result payload.
+func (e *dedupEntry) resultLen() int {
+	if e.payload != nil {
+		return len(e.payload)
+	}
+	return int(e.inlLen)
 }
 
 // dedupSize bounds the request ids each partition remembers.
@@ -72,7 +98,12 @@ func dedupItemBytes(it *nsv1.Item) int64 {
 }
 
 // entryBytes is the estimate of e.
-func entryBytes(e *dedupEntry) int64 { return dedupItemBytes(e.item) + int64(len(e.payload)) }
+func entryBytes(e *dedupEntry) int64 {
+	if e.payload == nil {
+		return dedupItemBytes(e.item) // inline, in the overhead
+	}
+	return dedupItemBytes(e.item) + int64(len(e.payload))
+}
 
 // init makes d's table, charging lim.
 func (d *dedup) init(lim *kv.Limit) {
@@ -153,10 +184,19 @@ func (d *dedup) unreserve() {
 }
 
 // put remembers e for id, charging lim (never refused: the write it
-// records was applied) what reserve did not.
-func (d *dedup) put(lim *kv.Limit, id uint64, e dedupEntry) {
+// records was applied) what reserve did not. A short e.payload is copied
+// inline; a longer one is kept as it is if own (the caller gives it up),
+// else copied: the caller may share it (a result carved from a chunk).
+func (d *dedup) put(lim *kv.Limit, id uint64, e dedupEntry, own bool) {
 	d.init(lim)
 	t, a := d.t, d.t.acct
+	switch {
+	case len(e.payload) <= dedupInline:
+		e.inlLen = uint8(copy(e.inl[:], e.payload))
+		e.payload = nil
+	case !own:
+		e.payload = bytes.Clone(e.payload)
+	}
 	e.size = int32(min(entryBytes(&e), 1<<31-1))
 	delta := int64(e.size) - t.leaving(id) // what the table grows by
 	if more := delta - a.reserved; more >= 0 {

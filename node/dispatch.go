@@ -229,9 +229,9 @@ func (h *handler) apply(s *shard, ps *partState, env *envelope, j int, now time.
 		if e, ok := ps.dedup.get(id); ok {
 			// A retry of a write already applied: answer as the first time,
 			// and make sure the backups have it (they skip what they have).
-			*res = &nsv1.Result{Code: e.code, Payload: e.payload}
+			*res = &nsv1.Result{Code: e.code, Payload: e.result()}
 			if e.code != int32(codes.OK) {
-				*res = &nsv1.Result{Code: e.code, Message: "retried request failed the first time", Payload: e.payload}
+				*res = &nsv1.Result{Code: e.code, Message: "retried request failed the first time", Payload: e.result()}
 			}
 			if e.item != nil && t.BackupCount() > 0 {
 				op := &nsv1.ReplicaOp{Partition: uint32(p), Epoch: ps.epoch, Lsn: e.lsn, NowUnixNano: e.now, Item: e.item}
@@ -274,7 +274,7 @@ func (h *handler) apply(s *shard, ps *partState, env *envelope, j int, now time.
 	}
 	ps.lsn++
 	if id != 0 {
-		ps.dedup.put(n.mem, id, dedupEntry{lsn: ps.lsn, code: (*res).GetCode(), payload: (*res).GetPayload(), now: now.UnixNano(), item: it})
+		ps.dedup.put(n.mem, id, dedupEntry{lsn: ps.lsn, code: (*res).GetCode(), payload: (*res).GetPayload(), now: now.UnixNano(), item: it}, false)
 	}
 	if s.log == nil && t.BackupCount() == 0 {
 		return

@@ -140,7 +140,12 @@ func (n *Node) encodePartition(epoch, lsn uint64, svcs []Partition, d *dedup) ([
 			uv(id)
 			uv(e.lsn)
 			uv(uint64(e.code))
-			bs(e.payload)
+			uv(uint64(e.resultLen()))
+			if e.payload != nil {
+				buf.Write(e.payload)
+			} else {
+				buf.Write(e.inl[:e.inlLen])
+			}
 		}
 	}
 	sum := crc32.Checksum(buf.Bytes(), castagnoli)
@@ -218,7 +223,7 @@ func (n *Node) decodePartition(p int, b []byte) (*decodedPartition, error) {
 		e := dedupEntry{lsn: uv(), code: int32(uv())}
 		e.payload = bs()
 		if err == nil {
-			d.dedup.put(n.mem, id, e) // charged even past the limit, like the data
+			d.dedup.put(n.mem, id, e, true) // charged even past the limit, like the data
 		}
 	}
 	if err != nil {

@@ -347,7 +347,7 @@ func (h *handler) applyReplicaOp(rs *replicaState, op *nsv1.ReplicaOp, p int32) 
 			if err != nil {
 				code = int32(transport.Code(err))
 			}
-			rs.dedup.put(n.mem, id, dedupEntry{lsn: op.GetLsn(), code: code, payload: out, now: op.GetNowUnixNano(), item: it})
+			rs.dedup.put(n.mem, id, dedupEntry{lsn: op.GetLsn(), code: code, payload: out, now: op.GetNowUnixNano(), item: it}, true)
 		}
 	}
 	rs.lsn = op.GetLsn()
