@@ -25,11 +25,11 @@ func encode(t testing.TB, r kv.Request) []byte {
 	return p
 }
 
-// TestKVOwnerReadResponses: the owner's read responses, carved from one
-// chunk, stay intact while later reads are answered (across chunk
-// boundaries and with values too big for the chunk), are capped at their
-// length, and cost no allocation of their own; writes are refused at the
-// limit on the owner path only.
+// TestKVOwnerReadResponses: the owner's responses, carved from one chunk,
+// stay intact while later items are answered (across chunk boundaries and
+// with values too big for the chunk), are capped at their length, and cost
+// no allocation of their own; writes are refused at the limit on the owner
+// path only.
 func TestKVOwnerReadResponses(t *testing.T) {
 	lim := kv.NewLimit(0)
 	p := kvService{limit: lim}.NewPartition(0).(*kvPartition)
@@ -71,6 +71,28 @@ func TestKVOwnerReadResponses(t *testing.T) {
 	get := encode(t, kv.Request{Op: kv.OpGet, Key: []byte("k1")})
 	if a := testing.AllocsPerRun(1000, func() { _, _ = owner.Handle(now, get) }); a >= 0.1 {
 		t.Fatalf("a GET on the owner allocates %.2f times, want (amortized) 0", a)
+	}
+
+	// Write responses are carved too: intact after later writes, capped.
+	var incrs [][]byte
+	for i := range keys {
+		out, err := owner.Handle(now, encode(t, kv.Request{Op: kv.OpIncr, Key: fmt.Append(nil, "c", i), Delta: int64(i + 1)}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cap(out) != len(out) {
+			t.Fatalf("incr c%d: response of len %d has cap %d", i, len(out), cap(out))
+		}
+		incrs = append(incrs, out)
+	}
+	for i, out := range incrs {
+		if r, err := kv.DecodeResponse(out); err != nil || r.Counter != int64(i+1) {
+			t.Fatalf("incr c%d: response %+v (%v) changed after later writes", i, r, err)
+		}
+	}
+	put := encode(t, kv.Request{Op: kv.OpPut, Key: []byte("k1"), Value: val(1)})
+	if a := testing.AllocsPerRun(1000, func() { _, _ = owner.Handle(now, put) }); a >= 0.1 {
+		t.Fatalf("an overwrite on the owner allocates %.2f times, want (amortized) 0", a)
 	}
 
 	// At the limit only the owner refuses a write that needs memory.
