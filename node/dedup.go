@@ -27,8 +27,8 @@ type dedup struct{ t *dedupTable }
 
 type dedupTable struct {
 	m     map[uint64]dedupEntry
-	order []uint64 // ring of ids in insertion order
-	next  int
+	order []dedupSlot // ring of ids in insertion order
+	next  int         // once the ring is full, its oldest slot
 	acct  *dedupAccount
 }
 
@@ -41,6 +41,13 @@ type dedupAccount struct {
 }
 
 func releaseDedup(a *dedupAccount) { a.limit.Release(a.held + a.reserved) }
+
+// dedupSlot is an id in the ring, with its entry's size: an eviction
+// knows what it gives back without looking the id up.
+type dedupSlot struct {
+	id   uint64
+	size int64
+}
 
 type dedupEntry struct {
 	lsn  uint64
@@ -112,7 +119,7 @@ func (d *dedup) init(lim *kv.Limit) {
 	}
 	t := &dedupTable{
 		m:     make(map[uint64]dedupEntry, 64),
-		order: make([]uint64, 0, 64),
+		order: make([]dedupSlot, 0, 64),
 		acct:  &dedupAccount{limit: lim},
 	}
 	runtime.AddCleanup(t, releaseDedup, t.acct)
@@ -143,26 +150,24 @@ func (d *dedup) bytes() int64 {
 	return d.t.acct.held + d.t.acct.reserved
 }
 
-// leaving returns the size of the entry a put of id would replace or
-// evict, 0 if none.
-func (t *dedupTable) leaving(id uint64) int64 {
-	if e, ok := t.m[id]; ok {
-		return int64(e.size)
-	}
+// evicted returns the size of the entry a put of a new id would evict, 0
+// if none.
+func (t *dedupTable) evicted() int64 {
 	if len(t.order) < dedupSize {
 		return 0
 	}
-	return int64(t.m[t.order[t.next]].size)
+	return t.order[t.next].size
 }
 
 // reserve charges lim, ahead of the write, for a coming put of an entry of
-// size bytes for id, net of the entry that put will replace or evict; put
-// charges the rest. Without force it reports false, charging nothing, when
-// lim cannot hold it. Every reserve is followed by a put or an unreserve.
-func (d *dedup) reserve(lim *kv.Limit, id uint64, size int64, force bool) bool {
+// size bytes for an id d does not hold, net of the entry that put will
+// evict; put charges the rest. Without force it reports false, charging
+// nothing, when lim cannot hold it. Every reserve is followed by a put or
+// an unreserve.
+func (d *dedup) reserve(lim *kv.Limit, size int64, force bool) bool {
 	d.init(lim)
 	a := d.t.acct
-	need := size - d.t.leaving(id)
+	need := size - d.t.evicted()
 	if need <= 0 {
 		return true
 	}
@@ -198,7 +203,12 @@ func (d *dedup) put(lim *kv.Limit, id uint64, e dedupEntry, own bool) {
 		e.payload = bytes.Clone(e.payload)
 	}
 	e.size = int32(min(entryBytes(&e), 1<<31-1))
-	delta := int64(e.size) - t.leaving(id) // what the table grows by
+	old, replaced := t.m[id]
+	leaving := t.evicted()
+	if replaced {
+		leaving = int64(old.size)
+	}
+	delta := int64(e.size) - leaving // what the table grows by
 	if more := delta - a.reserved; more >= 0 {
 		a.limit.Charge(more, true)
 	} else {
@@ -206,15 +216,20 @@ func (d *dedup) put(lim *kv.Limit, id uint64, e dedupEntry, own bool) {
 	}
 	a.held += delta
 	a.reserved = 0
-	if _, ok := t.m[id]; ok {
-		t.m[id] = e
-		return
-	}
-	if len(t.order) < dedupSize {
-		t.order = append(t.order, id)
-	} else {
-		delete(t.m, t.order[t.next])
-		t.order[t.next] = id
+	switch {
+	case replaced:
+		// Its slot keeps its place in the ring; only its size changes.
+		for i := range t.order {
+			if t.order[i].id == id {
+				t.order[i].size = int64(e.size)
+				break
+			}
+		}
+	case len(t.order) < dedupSize:
+		t.order = append(t.order, dedupSlot{id, int64(e.size)})
+	default:
+		delete(t.m, t.order[t.next].id)
+		t.order[t.next] = dedupSlot{id, int64(e.size)}
 		t.next = (t.next + 1) % dedupSize
 	}
 	t.m[id] = e

@@ -77,6 +77,39 @@ type shard struct {
 	scratch  []byte      // encoding buffer for log records
 	logFail  bool        // the log failed; reported once, retried by tick
 	lastSnap time.Time
+
+	// results is the chunk the worker's results are carved from
+	// (newResult), so that an item's result costs no allocation of its
+	// own. A result is never reused: a chunk lives while any result carved
+	// from it does.
+	results []nsv1.Result
+
+	// selfIn is the table self was looked up in: self is this node's
+	// index in it (memberIndex).
+	selfIn *ring.Table
+	self   int
+}
+
+// memberIndex returns this node's index in t's members (-1: not one),
+// looked up once per table rather than once per item.
+func (s *shard) memberIndex(t *ring.Table, id string) int {
+	if s.selfIn != t {
+		s.selfIn, s.self = t, t.MemberIndex(id)
+	}
+	return s.self
+}
+
+// resultChunk is how many results a chunk holds.
+const resultChunk = 64
+
+// newResult returns a zero result carved from s's chunk.
+func (s *shard) newResult() *nsv1.Result {
+	if len(s.results) == 0 {
+		s.results = make([]nsv1.Result, resultChunk)
+	}
+	r := &s.results[0]
+	s.results = s.results[1:]
+	return r
 }
 
 // handler adapts the node to worker.Handler.
@@ -159,7 +192,7 @@ func (h *handler) process(s *shard, env *envelope, j int, now time.Time, t *ring
 		return
 	}
 	ps := s.parts[p]
-	self := t.MemberIndex(n.cfg.NodeID)
+	self := s.memberIndex(t, n.cfg.NodeID)
 	it := owner.Item{Ours: t.OwnerIndex(int(p)) == self && self >= 0}
 	var gen uint64
 	if ps != nil {
@@ -249,7 +282,7 @@ func (h *handler) apply(s *shard, ps *partState, env *envelope, j int, now time.
 		// A KV write that can only remove keys is let through (its entry
 		// charged past the limit): it is how room is made.
 		_, isKV := st.(*kvPartition)
-		if !ps.dedup.reserve(n.mem, id, dedupItemBytes(it), isKV && kv.OnlyFrees(it.GetPayload())) {
+		if !ps.dedup.reserve(n.mem, dedupItemBytes(it), isKV && kv.OnlyFrees(it.GetPayload())) {
 			n.memRefused.Add(1)
 			*res = transport.ResultError(n.memoryFullError(fmt.Errorf("%w: no room for the request id's entry", kv.ErrMemoryFull)))
 			return
@@ -259,7 +292,9 @@ func (h *handler) apply(s *shard, ps *partState, env *envelope, j int, now time.
 	if err != nil {
 		*res = transport.ResultError(err)
 	} else {
-		*res = &nsv1.Result{Payload: out}
+		r := s.newResult()
+		r.Payload = out
+		*res = r
 	}
 	if !write {
 		h.holdRead(s, ps, p, env, env.pos[j], t)

@@ -132,7 +132,7 @@ func TestDedupAccounting(t *testing.T) {
 		for i := range 3 * dedupSize {
 			id := uint64(i + 1)
 			it := dedupItem(i)
-			if !d.reserve(lim, id, dedupItemBytes(it), false) {
+			if !d.reserve(lim, dedupItemBytes(it), false) {
 				t.Fatal("reserve refused without a limit")
 			}
 			d.put(lim, id, dedupEntry{payload: make([]byte, i%30), item: it}, i%2 == 0)
@@ -147,7 +147,7 @@ func TestDedupAccounting(t *testing.T) {
 			t.Fatalf("table holds %d ids, want its bound %d", d.len(), dedupSize)
 		}
 		before := lim.Used()
-		if !d.reserve(lim, 1<<40, 1<<20, false) || lim.Used() <= before {
+		if !d.reserve(lim, 1<<20, false) || lim.Used() <= before {
 			t.Fatalf("reserve of 1 MiB: used %d, was %d", lim.Used(), before)
 		}
 		d.unreserve()
@@ -174,7 +174,7 @@ func TestDedupReserveAtTheEdge(t *testing.T) {
 	lim := kv.NewLimit(3*size + size/2)
 	var d dedup
 	for i := range 3 {
-		if !d.reserve(lim, uint64(i+1), size, false) {
+		if !d.reserve(lim, size, false) {
 			t.Fatalf("entry %d of 3 refused: used %d of %d", i, lim.Used(), lim.Max())
 		}
 		d.put(lim, uint64(i+1), dedupEntry{item: it}, false)
@@ -182,10 +182,10 @@ func TestDedupReserveAtTheEdge(t *testing.T) {
 	if lim.Used() != 3*size {
 		t.Fatalf("used %d, want 3 entries of %d", lim.Used(), size)
 	}
-	if d.reserve(lim, 4, size, false) || lim.Used() != 3*size {
+	if d.reserve(lim, size, false) || lim.Used() != 3*size {
 		t.Fatalf("a 4th entry past the limit was reserved (used %d of %d)", lim.Used(), lim.Max())
 	}
-	if !d.reserve(lim, 4, size, true) {
+	if !d.reserve(lim, size, true) {
 		t.Fatal("forced reserve refused")
 	}
 	d.put(lim, 4, dedupEntry{item: it}, false)

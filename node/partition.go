@@ -132,7 +132,8 @@ func (n *Node) encodePartition(epoch, lsn uint64, svcs []Partition, d *dedup) ([
 	}
 	uv(uint64(d.len()))
 	if d.t != nil {
-		for _, id := range d.t.order {
+		for _, sl := range d.t.order {
+			id := sl.id
 			e, ok := d.t.m[id]
 			if !ok {
 				continue

@@ -317,7 +317,7 @@ func (h *handler) applyReplica(s *shard, env *envelope, j int) {
 		return
 	}
 	h.applyReplicaOp(rs, op, p)
-	*res = &nsv1.Result{}
+	*res = s.newResult()
 }
 
 // applyReplicaOp applies op to an in-sync copy (duplicates are skipped).
