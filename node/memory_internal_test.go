@@ -262,3 +262,33 @@ func TestDedupAloneCrossesLimit(t *testing.T) {
 		t.Fatalf("dedup entries %d after the delete, %d before", after, before)
 	}
 }
+
+// TestDedupSnapshotKeepsOrder: a dedup table that has wrapped around
+// travels in a snapshot oldest first, so the decoded table forgets the same
+// ids first: after 1.5x its bound and one more id, the newest ids are all
+// still known.
+func TestDedupSnapshotKeepsOrder(t *testing.T) {
+	n := decodeOnly()
+	var d dedup
+	const ids = dedupSize + dedupSize/2
+	for id := uint64(1); id <= ids; id++ {
+		d.put(nil, id, dedupEntry{lsn: id, payload: []byte("ok")}, false)
+	}
+	b, err := n.encodePartition(1, ids, []Partition{nil}, &d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dp, err := n.decodePartition(0, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dp.dedup.put(nil, ids+1, dedupEntry{lsn: ids + 1}, false)
+	for id := uint64(ids - dedupSize + 2); id <= ids+1; id++ {
+		if _, ok := dp.dedup.get(id); !ok {
+			t.Fatalf("id %d forgotten after a snapshot and one more id; the oldest should go first", id)
+		}
+	}
+	if _, ok := dp.dedup.get(ids - dedupSize + 1); ok {
+		t.Fatalf("the oldest id %d is still known", ids-dedupSize+1)
+	}
+}

@@ -132,8 +132,9 @@ func (n *Node) encodePartition(epoch, lsn uint64, svcs []Partition, d *dedup) ([
 	}
 	uv(uint64(d.len()))
 	if d.t != nil {
-		for _, sl := range d.t.order {
-			id := sl.id
+		// Oldest first, so a decoded table forgets them first too.
+		for i := range d.t.order {
+			id := d.t.order[(d.t.next+i)%len(d.t.order)].id
 			e, ok := d.t.m[id]
 			if !ok {
 				continue
