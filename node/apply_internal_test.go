@@ -145,3 +145,34 @@ func BenchmarkApply(b *testing.B) {
 		})
 	}
 }
+
+// TestRouteBatches: batches below and above route's stack buffers (64
+// items, 64 workers), spread over every worker, come back with each item's
+// own result in its place.
+func TestRouteBatches(t *testing.T) {
+	n := startTestNode(t, func(cfg *Config) { cfg.Ring.Partitions = 64; cfg.Worker.Workers = 3 })
+	ctx := context.Background()
+	for _, size := range []int{1, 16, 64, 65, 300} {
+		items := make([]*nsv1.Item, size)
+		gets := make([]*nsv1.Item, size)
+		for i := range items {
+			k := fmt.Appendf(nil, "b%d-%d", size, i)
+			v := fmt.Appendf(nil, "v%d", i)
+			p, _ := (&kv.Request{Op: kv.OpPut, Key: k, Value: v}).AppendBinary(nil)
+			g, _ := (&kv.Request{Op: kv.OpGet, Key: k}).AppendBinary(nil)
+			items[i] = &nsv1.Item{Service: transport.KVServiceName, Key: k, Payload: p}
+			gets[i] = &nsv1.Item{Service: transport.KVServiceName, Key: k, Payload: g}
+		}
+		for i, r := range n.dispatch(ctx, items, false) {
+			if r.GetCode() != 0 {
+				t.Fatalf("batch of %d, put %d: %v", size, i, r)
+			}
+		}
+		for i, r := range n.dispatch(ctx, gets, false) {
+			resp, err := kv.DecodeResponse(r.GetPayload())
+			if r.GetCode() != 0 || err != nil || string(resp.Value) != fmt.Sprintf("v%d", i) {
+				t.Fatalf("batch of %d, get %d: %v %q (%v)", size, i, r, resp.Value, err)
+			}
+		}
+	}
+}

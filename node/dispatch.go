@@ -515,7 +515,17 @@ func (n *Node) route(ctx context.Context, items []*nsv1.Item, idx []int32, resul
 	W := n.pool.Size()
 	c := newCall()
 
-	var local []*envelope // by worker, allocated lazily
+	// First each item's partition and destination; local items are counted
+	// by worker, so that the envelopes then take their items from one
+	// allocation of each kind instead of growing by appends.
+	var pbuf [64]int32
+	part := pbuf[:0] // by item of idx: its partition if local, else -1
+	if len(idx) > len(pbuf) {
+		part = make([]int32, 0, len(idx))
+	}
+	var cbuf [64]int32
+	var count []int32 // local items by worker, made at the first
+	nlocal := 0
 	var remote map[string][]int32
 	var remoteAddr map[string]string
 	for _, i := range idx {
@@ -529,18 +539,17 @@ func (n *Node) route(ctx context.Context, items []*nsv1.Item, idx []int32, resul
 		}
 		switch {
 		case ownerID == n.cfg.NodeID && self >= 0:
-			if local == nil {
-				local = make([]*envelope, W)
+			if count == nil {
+				count = cbuf[:0]
+				if W > len(cbuf) {
+					count = make([]int32, 0, W)
+				}
+				count = count[:W]
 			}
-			w := p % W
-			env := local[w]
-			if env == nil {
-				env = &envelope{kind: envItems, ctx: ctx, results: results, call: c}
-				local[w] = env
-			}
-			env.items = append(env.items, it)
-			env.parts = append(env.parts, int32(p))
-			env.pos = append(env.pos, i)
+			count[p%W]++
+			nlocal++
+			part = append(part, int32(p))
+			continue
 		case forwarded:
 			// At most one hop: the sender's table differs from ours.
 			results[i] = transport.ResultError(movedError(t, p))
@@ -551,6 +560,33 @@ func (n *Node) route(ctx context.Context, items []*nsv1.Item, idx []int32, resul
 			}
 			remote[ownerID] = append(remote[ownerID], i)
 			remoteAddr[ownerID] = ownerAddr
+		}
+		part = append(part, -1)
+	}
+	var local []*envelope // by worker
+	if nlocal > 0 {
+		local = make([]*envelope, W)
+		envs := make([]envelope, 0, W)
+		its := make([]*nsv1.Item, nlocal)
+		ints := make([]int32, 2*nlocal) // parts, then pos
+		off := 0
+		for w, k := range count {
+			if k == 0 {
+				continue
+			}
+			end := off + int(k)
+			envs = append(envs, envelope{kind: envItems, ctx: ctx, results: results, call: c,
+				items: its[off:off:end], parts: ints[off:off:end], pos: ints[nlocal+off : nlocal+off : nlocal+end]})
+			local[w] = &envs[len(envs)-1]
+			off = end
+		}
+		for k, i := range idx {
+			if p := part[k]; p >= 0 {
+				env := local[int(p)%W]
+				env.items = append(env.items, items[i])
+				env.parts = append(env.parts, p)
+				env.pos = append(env.pos, i)
+			}
 		}
 	}
 	var pending int32
