@@ -30,6 +30,10 @@ type dedupTable struct {
 	order []dedupSlot // ring of ids in insertion order
 	next  int         // once the ring is full, its oldest slot
 	acct  *dedupAccount
+	// missed is the last id get did not find, if missedOK: put of it needs
+	// no lookup (the owner looks an id up, then puts it). Any put clears it.
+	missed   uint64
+	missedOK bool
 }
 
 // dedupAccount is what a table has charged to its Limit. It is kept apart
@@ -131,6 +135,9 @@ func (d *dedup) get(id uint64) (dedupEntry, bool) {
 		return dedupEntry{}, false
 	}
 	e, ok := d.t.m[id]
+	if !ok {
+		d.t.missed, d.t.missedOK = id, true
+	}
 	return e, ok
 }
 
@@ -203,7 +210,12 @@ func (d *dedup) put(lim *kv.Limit, id uint64, e dedupEntry, own bool) {
 		e.payload = bytes.Clone(e.payload)
 	}
 	e.size = int32(min(entryBytes(&e), 1<<31-1))
-	old, replaced := t.m[id]
+	var old dedupEntry
+	replaced := false
+	if !t.missedOK || t.missed != id {
+		old, replaced = t.m[id]
+	}
+	t.missedOK = false
 	leaving := t.evicted()
 	if replaced {
 		leaving = int64(old.size)

@@ -132,11 +132,19 @@ func TestDedupAccounting(t *testing.T) {
 		for i := range 3 * dedupSize {
 			id := uint64(i + 1)
 			it := dedupItem(i)
+			if i%3 == 0 { // as the owner does: look it up first
+				if _, ok := d.get(id); ok {
+					t.Fatalf("id %d known before its put", id)
+				}
+			}
 			if !d.reserve(lim, dedupItemBytes(it), false) {
 				t.Fatal("reserve refused without a limit")
 			}
 			d.put(lim, id, dedupEntry{payload: make([]byte, i%30), item: it}, i%2 == 0)
 			if i%100 == 0 { // replaced, as a snapshot's entry may be
+				if i%200 == 0 {
+					_, _ = d.get(id + 1) // a miss of another id
+				}
 				d.put(lim, id, dedupEntry{payload: []byte("replaced")}, false)
 			}
 			if got, want := lim.Used(), dedupSum(&d); got != want || d.bytes() != want {
