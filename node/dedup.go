@@ -25,15 +25,26 @@ import (
 // the worker that owns the partition touches it.
 type dedup struct{ t *dedupTable }
 
+// dedupTable is a ring of up to dedupSize slots in insertion order, found
+// by id through an open-addressing index (linear probing) of slot numbers:
+// no Go map, and a lookup touches one small array of uint16s.
 type dedupTable struct {
-	m     map[uint64]dedupEntry
-	order []dedupSlot // ring of ids in insertion order
+	slots []dedupSlot // the ring; it grows to dedupSize, then wraps
 	next  int         // once the ring is full, its oldest slot
+	// index holds slot number + 1 (0: empty) at the position of the id's
+	// hash, or after it; its length is a power of two, at least twice the
+	// slots held.
+	index []uint16
 	acct  *dedupAccount
 	// missed is the last id get did not find, if missedOK: put of it needs
 	// no lookup (the owner looks an id up, then puts it). Any put clears it.
 	missed   uint64
 	missedOK bool
+}
+
+type dedupSlot struct {
+	id uint64
+	e  dedupEntry
 }
 
 // dedupAccount is what a table has charged to its Limit. It is kept apart
@@ -45,13 +56,6 @@ type dedupAccount struct {
 }
 
 func releaseDedup(a *dedupAccount) { a.limit.Release(a.held + a.reserved) }
-
-// dedupSlot is an id in the ring, with its entry's size: an eviction
-// knows what it gives back without looking the id up.
-type dedupSlot struct {
-	id   uint64
-	size int64
-}
 
 type dedupEntry struct {
 	lsn  uint64
@@ -90,9 +94,9 @@ func (e *dedupEntry) resultLen() int {
 // dedupSize bounds the request ids each partition remembers.
 const dedupSize = 1024
 
-// Size estimates of a dedup entry, in bytes: dedupOverhead for the map
-// entry (id and dedupEntry, with the map's own room) and the id's slot in
-// the ring; dedupItemOverhead for the retained nsv1.Item's struct, to which
+// Size estimates of a dedup entry, in bytes: dedupOverhead for its slot
+// (id and dedupEntry, 80 bytes) and its share of the index and of the
+// ring's spare room; dedupItemOverhead for the retained nsv1.Item's struct, to which
 // its service name, key and payload are added; then the result's payload.
 const (
 	dedupOverhead     = 112
@@ -122,23 +126,78 @@ func (d *dedup) init(lim *kv.Limit) {
 		return
 	}
 	t := &dedupTable{
-		m:     make(map[uint64]dedupEntry, 64),
-		order: make([]dedupSlot, 0, 64),
+		slots: make([]dedupSlot, 0, 16),
+		index: make([]uint16, 32),
 		acct:  &dedupAccount{limit: lim},
 	}
 	runtime.AddCleanup(t, releaseDedup, t.acct)
 	d.t = t
 }
 
+// home is the index position where a probe for id starts.
+func (t *dedupTable) home(id uint64) int {
+	return int((id * 0x9e3779b97f4a7c15) >> 32 & uint64(len(t.index)-1))
+}
+
+// find returns the index position holding id's slot, or -1.
+func (t *dedupTable) find(id uint64) int {
+	mask := len(t.index) - 1
+	for i := t.home(id); ; i = (i + 1) & mask {
+		v := t.index[i]
+		if v == 0 {
+			return -1
+		}
+		if t.slots[v-1].id == id {
+			return i
+		}
+	}
+}
+
+// link indexes slot s, whose id the index does not hold.
+func (t *dedupTable) link(s int) {
+	mask := len(t.index) - 1
+	i := t.home(t.slots[s].id)
+	for t.index[i] != 0 {
+		i = (i + 1) & mask
+	}
+	t.index[i] = uint16(s + 1)
+}
+
+// unlink removes index position i, moving later entries of its probe run
+// back so that every id stays reachable from its home.
+func (t *dedupTable) unlink(i int) {
+	mask := len(t.index) - 1
+	for j := (i + 1) & mask; t.index[j] != 0; j = (j + 1) & mask {
+		h := t.home(t.slots[t.index[j]-1].id)
+		// The entry at j may fill the hole at i unless its home lies
+		// cyclically in (i, j].
+		if (j > i && (h <= i || h > j)) || (j < i && h <= i && h > j) {
+			t.index[i] = t.index[j]
+			i = j
+		}
+	}
+	t.index[i] = 0
+}
+
+// grow doubles the index and indexes every slot again.
+func (t *dedupTable) grow() {
+	t.index = make([]uint16, 2*len(t.index))
+	for s := range t.slots {
+		t.link(s)
+	}
+}
+
 func (d *dedup) get(id uint64) (dedupEntry, bool) {
 	if d.t == nil {
 		return dedupEntry{}, false
 	}
-	e, ok := d.t.m[id]
-	if !ok {
-		d.t.missed, d.t.missedOK = id, true
+	t := d.t
+	i := t.find(id)
+	if i < 0 {
+		t.missed, t.missedOK = id, true
+		return dedupEntry{}, false
 	}
-	return e, ok
+	return t.slots[t.index[i]-1].e, true
 }
 
 // len returns the number of ids d remembers.
@@ -146,7 +205,19 @@ func (d *dedup) len() int {
 	if d.t == nil {
 		return 0
 	}
-	return len(d.t.m)
+	return len(d.t.slots)
+}
+
+// each calls fn with every id d remembers and its entry, oldest first.
+func (d *dedup) each(fn func(id uint64, e *dedupEntry)) {
+	if d.t == nil {
+		return
+	}
+	t := d.t
+	for i := range t.slots {
+		s := &t.slots[(t.next+i)%len(t.slots)]
+		fn(s.id, &s.e)
+	}
 }
 
 // bytes returns what d has charged to its Limit.
@@ -160,10 +231,10 @@ func (d *dedup) bytes() int64 {
 // evicted returns the size of the entry a put of a new id would evict, 0
 // if none.
 func (t *dedupTable) evicted() int64 {
-	if len(t.order) < dedupSize {
+	if len(t.slots) < dedupSize {
 		return 0
 	}
-	return t.order[t.next].size
+	return int64(t.slots[t.next].e.size)
 }
 
 // reserve charges lim, ahead of the write, for a coming put of an entry of
@@ -210,15 +281,14 @@ func (d *dedup) put(lim *kv.Limit, id uint64, e dedupEntry, own bool) {
 		e.payload = bytes.Clone(e.payload)
 	}
 	e.size = int32(min(entryBytes(&e), 1<<31-1))
-	var old dedupEntry
-	replaced := false
+	at := -1 // index position of id, if held
 	if !t.missedOK || t.missed != id {
-		old, replaced = t.m[id]
+		at = t.find(id)
 	}
 	t.missedOK = false
 	leaving := t.evicted()
-	if replaced {
-		leaving = int64(old.size)
+	if at >= 0 {
+		leaving = int64(t.slots[t.index[at]-1].e.size)
 	}
 	delta := int64(e.size) - leaving // what the table grows by
 	if more := delta - a.reserved; more >= 0 {
@@ -229,20 +299,20 @@ func (d *dedup) put(lim *kv.Limit, id uint64, e dedupEntry, own bool) {
 	a.held += delta
 	a.reserved = 0
 	switch {
-	case replaced:
-		// Its slot keeps its place in the ring; only its size changes.
-		for i := range t.order {
-			if t.order[i].id == id {
-				t.order[i].size = int64(e.size)
-				break
-			}
+	case at >= 0:
+		// Replaced: its slot keeps its place in the ring.
+		t.slots[t.index[at]-1].e = e
+	case len(t.slots) < dedupSize:
+		t.slots = append(t.slots, dedupSlot{id, e})
+		if 2*len(t.slots) > len(t.index) {
+			t.grow()
+		} else {
+			t.link(len(t.slots) - 1)
 		}
-	case len(t.order) < dedupSize:
-		t.order = append(t.order, dedupSlot{id, int64(e.size)})
 	default:
-		delete(t.m, t.order[t.next].id)
-		t.order[t.next] = dedupSlot{id, int64(e.size)}
+		t.unlink(t.find(t.slots[t.next].id))
+		t.slots[t.next] = dedupSlot{id, e}
+		t.link(t.next)
 		t.next = (t.next + 1) % dedupSize
 	}
-	t.m[id] = e
 }

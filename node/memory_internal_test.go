@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -110,8 +112,8 @@ func TestKVOwnerReadResponses(t *testing.T) {
 func dedupSum(d *dedup) int64 {
 	var s int64
 	if d.t != nil {
-		for _, e := range d.t.m {
-			s += int64(e.size)
+		for _, sl := range d.t.slots {
+			s += int64(sl.e.size)
 		}
 	}
 	return s
@@ -298,5 +300,55 @@ func TestDedupSnapshotKeepsOrder(t *testing.T) {
 	}
 	if _, ok := dp.dedup.get(ids - dedupSize + 1); ok {
 		t.Fatalf("the oldest id %d is still known", ids-dedupSize+1)
+	}
+}
+
+// TestDedupModel runs random puts and gets (new ids, known ids, ids from a
+// small range so that probe runs collide and wrap) against a naive model:
+// a map and a FIFO of ids in first-insertion order, the oldest forgotten
+// past dedupSize. Every get agrees, the table holds the model's ids oldest
+// first, and the charge is the sum of the entries' sizes.
+func TestDedupModel(t *testing.T) {
+	for seed := range int64(20) {
+		rng := rand.New(rand.NewPCG(uint64(seed), 0))
+		lim := kv.NewLimit(0)
+		var d dedup
+		model := map[uint64]uint64{} // id -> lsn
+		var fifo []uint64
+		span := uint64(600 + rng.IntN(3000))
+		for step := range 20000 {
+			id := rng.Uint64N(span) * (1 + uint64(seed%3)*0x10000) // strided ids too
+			if rng.IntN(3) == 0 {
+				e, ok := d.get(id)
+				lsn, want := model[id]
+				if ok != want || (ok && e.lsn != lsn) {
+					t.Fatalf("seed %d step %d: get(%d) = %d, %v; model %d, %v", seed, step, id, e.lsn, ok, lsn, want)
+				}
+				continue
+			}
+			lsn := uint64(step + 1)
+			d.put(lim, id, dedupEntry{lsn: lsn, payload: make([]byte, rng.IntN(40))}, rng.IntN(2) == 0)
+			if _, ok := model[id]; !ok {
+				fifo = append(fifo, id)
+				if len(fifo) > dedupSize {
+					delete(model, fifo[0])
+					fifo = fifo[1:]
+				}
+			}
+			model[id] = lsn
+		}
+		var got []uint64
+		d.each(func(id uint64, e *dedupEntry) {
+			got = append(got, id)
+			if model[id] != e.lsn {
+				t.Fatalf("seed %d: each: id %d at lsn %d, model %d", seed, id, e.lsn, model[id])
+			}
+		})
+		if !slices.Equal(got, fifo) {
+			t.Fatalf("seed %d: table holds %d ids, model %d, or in another order", seed, len(got), len(fifo))
+		}
+		if lim.Used() != dedupSum(&d) || d.bytes() != lim.Used() {
+			t.Fatalf("seed %d: charged %d, entries sum to %d", seed, lim.Used(), dedupSum(&d))
+		}
 	}
 }

@@ -131,25 +131,18 @@ func (n *Node) encodePartition(epoch, lsn uint64, svcs []Partition, d *dedup) ([
 		bs(sb.Bytes())
 	}
 	uv(uint64(d.len()))
-	if d.t != nil {
-		// Oldest first, so a decoded table forgets them first too.
-		for i := range d.t.order {
-			id := d.t.order[(d.t.next+i)%len(d.t.order)].id
-			e, ok := d.t.m[id]
-			if !ok {
-				continue
-			}
-			uv(id)
-			uv(e.lsn)
-			uv(uint64(e.code))
-			uv(uint64(e.resultLen()))
-			if e.payload != nil {
-				buf.Write(e.payload)
-			} else {
-				buf.Write(e.inl[:e.inlLen])
-			}
+	// Oldest first, so a decoded table forgets them first too.
+	d.each(func(id uint64, e *dedupEntry) {
+		uv(id)
+		uv(e.lsn)
+		uv(uint64(e.code))
+		uv(uint64(e.resultLen()))
+		if e.payload != nil {
+			buf.Write(e.payload)
+		} else {
+			buf.Write(e.inl[:e.inlLen])
 		}
-	}
+	})
 	sum := crc32.Checksum(buf.Bytes(), castagnoli)
 	buf.Write(binary.BigEndian.AppendUint32(nil, sum))
 	return buf.Bytes(), nil
