@@ -291,9 +291,10 @@ func (d *dedup) put(lim *kv.Limit, id uint64, e dedupEntry, own bool) {
 		leaving = int64(t.slots[t.index[at]-1].e.size)
 	}
 	delta := int64(e.size) - leaving // what the table grows by
-	if more := delta - a.reserved; more >= 0 {
+	switch more := delta - a.reserved; {
+	case more > 0:
 		a.limit.Charge(more, true)
-	} else {
+	case more < 0:
 		a.limit.Release(-more)
 	}
 	a.held += delta
