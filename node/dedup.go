@@ -13,7 +13,7 @@ import (
 // forgotten first (evicted) once it holds dedupSize of them.
 //
 // Its entries count in the node's memory budget (--max-memory, memory.go)
-// like KV data: each has a size estimate (dedupEntryBytes) charged to the
+// like KV data: each has a size estimate (entryBytes) charged to the
 // node's kv.Limit when it is added and given back when it is replaced or
 // evicted. A table that is dropped (a partition released after a handoff, a
 // backup copy no longer needed, a copy recovery did not keep) gives its
@@ -75,7 +75,7 @@ type dedupEntry struct {
 const dedupInline = 15
 
 // result returns e's result payload; an inline one is copied (only a retry
-// needs it, or a snapshot).
+// needs it).
 func (e *dedupEntry) result() []byte {
 	if e.payload != nil || e.inlLen == 0 {
 		return e.payload
@@ -96,8 +96,9 @@ const dedupSize = 1024
 
 // Size estimates of a dedup entry, in bytes: dedupOverhead for its slot
 // (id and dedupEntry, 80 bytes) and its share of the index and of the
-// ring's spare room; dedupItemOverhead for the retained nsv1.Item's struct, to which
-// its service name, key and payload are added; then the result's payload.
+// ring's spare room; dedupItemOverhead for the retained nsv1.Item's struct
+// (120 bytes, in a 128-byte size class), to which its service name, key
+// and payload are added; then a result payload too long to be inline.
 const (
 	dedupOverhead     = 112
 	dedupItemOverhead = 128
