@@ -20,6 +20,10 @@ import "sync/atomic"
 // accepted, or they diverge. They call Store.HandleReplay, which is charged
 // to the Limit but never refused; the owner calls Handle or Apply.
 //
+// Memory held outside any store (the node's request-id dedup tables) is
+// charged with Charge and given back with Release, and counts like stored
+// data.
+//
 // A Limit is safe for concurrent use; stores touch it only when they take or
 // free a page (at most every few KiB of writes), never per operation.
 type Limit struct {
