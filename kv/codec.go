@@ -355,5 +355,20 @@ func ReadOnly(payload []byte) bool {
 	return len(payload) >= 2 && payload[0] == codecVersion && (Op(payload[1]) == OpGet || Op(payload[1]) == OpScan)
 }
 
+// OnlyFrees reports whether payload encodes a request that can only remove
+// keys (a delete, a getdel or a flush): at its memory limit a node still
+// lets such a write run, since it is how room is made. It looks at the
+// operation only.
+func OnlyFrees(payload []byte) bool {
+	if len(payload) < 2 || payload[0] != codecVersion {
+		return false
+	}
+	switch Op(payload[1]) {
+	case OpDelete, OpGetDel, OpFlush:
+		return true
+	}
+	return false
+}
+
 // ReadOnly implements the node's read classifier; see the function ReadOnly.
 func (s *Store) ReadOnly(payload []byte) bool { return ReadOnly(payload) }

@@ -20,6 +20,10 @@ import "sync/atomic"
 // accepted, or they diverge. They call Store.HandleReplay, which is charged
 // to the Limit but never refused; the owner calls Handle or Apply.
 //
+// Memory held outside any store (the node's request-id dedup tables) is
+// charged with Charge and given back with Release, and counts like stored
+// data.
+//
 // A Limit is safe for concurrent use; stores touch it only when they take or
 // free a page (at most every few KiB of writes), never per operation.
 type Limit struct {
@@ -60,6 +64,26 @@ func (l *Limit) reserve(n int64, force bool) bool {
 
 // release credits n bytes.
 func (l *Limit) release(n int64) { l.used.Add(-n) }
+
+// Charge takes n bytes from the budget for memory held outside any Store
+// (the node's request-id dedup tables), so that it counts like stored data,
+// and reports whether it could. Without force, a charge that would take the
+// budget past its maximum is refused and nothing changes; with force it is
+// always made. The holder gives the bytes back with Release. A nil Limit
+// accepts every charge.
+func (l *Limit) Charge(n int64, force bool) bool {
+	if l == nil {
+		return true
+	}
+	return l.reserve(n, force)
+}
+
+// Release gives back n bytes taken by Charge. A nil Limit ignores it.
+func (l *Limit) Release(n int64) {
+	if l != nil {
+		l.release(n)
+	}
+}
 
 // account is what a store has charged. It is kept apart from the Store so
 // that the cleanup of a dropped store can credit the Limit.

@@ -399,3 +399,44 @@ func TestHandleReplayPastLimit(t *testing.T) {
 	}
 	checkInvariants(t, s)
 }
+
+// TestLimitCharge: Charge without force is refused past the maximum and
+// changes nothing; with force it always succeeds; Release gives the bytes
+// back; a nil Limit accepts everything.
+func TestLimitCharge(t *testing.T) {
+	lim := NewLimit(100)
+	if !lim.Charge(60, false) || lim.Used() != 60 {
+		t.Fatalf("charge 60 of 100: used %d", lim.Used())
+	}
+	if lim.Charge(41, false) || lim.Used() != 60 {
+		t.Fatalf("charge 41 more was accepted or changed usage: used %d", lim.Used())
+	}
+	if !lim.Charge(40, false) || !lim.Charge(10, true) || lim.Used() != 110 {
+		t.Fatalf("charges to the edge and past it with force: used %d", lim.Used())
+	}
+	lim.Release(110)
+	if lim.Used() != 0 {
+		t.Fatalf("after release: used %d", lim.Used())
+	}
+	var none *Limit
+	if !none.Charge(1<<40, false) {
+		t.Fatal("a nil Limit refused a charge")
+	}
+	none.Release(1)
+}
+
+func TestOnlyFrees(t *testing.T) {
+	for op := OpGet; op <= OpFlush; op++ {
+		p, err := (&Request{Op: op, Key: []byte("k"), Value: []byte("v"), Delta: 1}).AppendBinary(nil)
+		if err != nil {
+			t.Fatal(op, err)
+		}
+		want := op == OpDelete || op == OpGetDel || op == OpFlush
+		if got := OnlyFrees(p); got != want {
+			t.Errorf("OnlyFrees(%v) = %v, want %v", op, got, want)
+		}
+	}
+	if OnlyFrees(nil) || OnlyFrees([]byte{0xff, byte(OpDelete)}) {
+		t.Error("OnlyFrees of a malformed payload")
+	}
+}

@@ -70,10 +70,11 @@ type Config struct {
 	Worker worker.Config
 	// Limits bound every request.
 	Limits transport.Limits
-	// MaxMemory bounds, in bytes, what the node's KV stores hold for data:
-	// the partitions it owns and its backup copies (kv.Store.Bytes: pages,
-	// indexes, expiry heaps; not the request-id dedup tables). Once it is
-	// reached, a client's write that needs more memory is refused with
+	// MaxMemory bounds, in bytes, what the node's KV stores hold for data
+	// and its request-id dedup tables: the partitions it owns and its backup
+	// copies (kv.Store.Bytes: pages, indexes, expiry heaps; an estimate per
+	// dedup entry). Once it is reached, a client's write that needs more
+	// memory (for data or its request id's entry) is refused with
 	// kv.ErrMemoryFull (RESOURCE_EXHAUSTED, -OOM over RESP); nothing is
 	// evicted, and backups, handoffs and log replay are never refused
 	// (memory.go). 0, the default, means no limit; negative is invalid.

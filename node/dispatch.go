@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 
+	"github.com/nothingshared/ns/kv"
 	nsv1 "github.com/nothingshared/ns/proto/ns/v1"
 	"github.com/nothingshared/ns/ring"
 	"github.com/nothingshared/ns/transport"
@@ -75,6 +77,39 @@ type shard struct {
 	scratch  []byte      // encoding buffer for log records
 	logFail  bool        // the log failed; reported once, retried by tick
 	lastSnap time.Time
+
+	// results is the chunk the worker's results are carved from
+	// (newResult), so that an item's result costs no allocation of its
+	// own. A result is never reused: a chunk lives while any result carved
+	// from it does.
+	results []nsv1.Result
+
+	// selfIn is the table self was looked up in: self is this node's
+	// index in it (memberIndex).
+	selfIn *ring.Table
+	self   int
+}
+
+// memberIndex returns this node's index in t's members (-1: not one),
+// looked up once per table rather than once per item.
+func (s *shard) memberIndex(t *ring.Table, id string) int {
+	if s.selfIn != t {
+		s.selfIn, s.self = t, t.MemberIndex(id)
+	}
+	return s.self
+}
+
+// resultChunk is how many results a chunk holds.
+const resultChunk = 64
+
+// newResult returns a zero result carved from s's chunk.
+func (s *shard) newResult() *nsv1.Result {
+	if len(s.results) == 0 {
+		s.results = make([]nsv1.Result, resultChunk)
+	}
+	r := &s.results[0]
+	s.results = s.results[1:]
+	return r
 }
 
 // handler adapts the node to worker.Handler.
@@ -157,7 +192,7 @@ func (h *handler) process(s *shard, env *envelope, j int, now time.Time, t *ring
 		return
 	}
 	ps := s.parts[p]
-	self := t.MemberIndex(n.cfg.NodeID)
+	self := s.memberIndex(t, n.cfg.NodeID)
 	it := owner.Item{Ours: t.OwnerIndex(int(p)) == self && self >= 0}
 	var gen uint64
 	if ps != nil {
@@ -227,9 +262,9 @@ func (h *handler) apply(s *shard, ps *partState, env *envelope, j int, now time.
 		if e, ok := ps.dedup.get(id); ok {
 			// A retry of a write already applied: answer as the first time,
 			// and make sure the backups have it (they skip what they have).
-			*res = &nsv1.Result{Code: e.code, Payload: e.payload}
+			*res = &nsv1.Result{Code: e.code, Payload: e.result()}
 			if e.code != int32(codes.OK) {
-				*res = &nsv1.Result{Code: e.code, Message: "retried request failed the first time", Payload: e.payload}
+				*res = &nsv1.Result{Code: e.code, Message: "retried request failed the first time", Payload: e.result()}
 			}
 			if e.item != nil && t.BackupCount() > 0 {
 				op := &nsv1.ReplicaOp{Partition: uint32(p), Epoch: ps.epoch, Lsn: e.lsn, NowUnixNano: e.now, Item: e.item}
@@ -241,20 +276,40 @@ func (h *handler) apply(s *shard, ps *partState, env *envelope, j int, now time.
 			}
 			return
 		}
+		// The entry this write leaves in the dedup table counts in
+		// --max-memory: it is reserved first, so that a write the node
+		// has no room to remember is refused before it changes anything.
+		// A KV write that can only remove keys is let through (its entry
+		// charged past the limit): it is how room is made.
+		_, isKV := st.(*kvPartition)
+		if !ps.dedup.reserve(n.mem, dedupItemBytes(it), isKV && kv.OnlyFrees(it.GetPayload())) {
+			n.memRefused.Add(1)
+			*res = transport.ResultError(n.memoryFullError(fmt.Errorf("%w: no room for the request id's entry", kv.ErrMemoryFull)))
+			return
+		}
 	}
 	out, err := h.handleOwner(st, s.worker, p, it, now) // the owner: may refuse for memory (memory.go)
 	if err != nil {
 		*res = transport.ResultError(err)
 	} else {
-		*res = &nsv1.Result{Payload: out}
+		r := s.newResult()
+		r.Payload = out
+		*res = r
 	}
 	if !write {
 		h.holdRead(s, ps, p, env, env.pos[j], t)
 		return
 	}
+	if err != nil && errors.Is(err, kv.ErrMemoryFull) {
+		// Refused for lack of memory: it changed nothing here, and a copy
+		// that replays it (a backup, the log at restart) would apply it
+		// (kv.Store.HandleReplay is never refused). Nothing to record.
+		ps.dedup.unreserve()
+		return
+	}
 	ps.lsn++
 	if id != 0 {
-		ps.dedup.put(id, dedupEntry{lsn: ps.lsn, code: (*res).GetCode(), payload: (*res).GetPayload(), now: now.UnixNano(), item: it})
+		ps.dedup.put(n.mem, id, dedupEntry{lsn: ps.lsn, code: (*res).GetCode(), payload: (*res).GetPayload(), now: now.UnixNano(), item: it}, false)
 	}
 	if s.log == nil && t.BackupCount() == 0 {
 		return
@@ -460,7 +515,17 @@ func (n *Node) route(ctx context.Context, items []*nsv1.Item, idx []int32, resul
 	W := n.pool.Size()
 	c := newCall()
 
-	var local []*envelope // by worker, allocated lazily
+	// First each item's partition and destination; local items are counted
+	// by worker, so that the envelopes then take their items from one
+	// allocation of each kind instead of growing by appends.
+	var pbuf [64]int32
+	part := pbuf[:0] // by item of idx: its partition if local, else -1
+	if len(idx) > len(pbuf) {
+		part = make([]int32, 0, len(idx))
+	}
+	var cbuf [64]int32
+	var count []int32 // local items by worker, made at the first
+	nlocal := 0
 	var remote map[string][]int32
 	var remoteAddr map[string]string
 	for _, i := range idx {
@@ -474,18 +539,17 @@ func (n *Node) route(ctx context.Context, items []*nsv1.Item, idx []int32, resul
 		}
 		switch {
 		case ownerID == n.cfg.NodeID && self >= 0:
-			if local == nil {
-				local = make([]*envelope, W)
+			if count == nil {
+				count = cbuf[:0]
+				if W > len(cbuf) {
+					count = make([]int32, 0, W)
+				}
+				count = count[:W]
 			}
-			w := p % W
-			env := local[w]
-			if env == nil {
-				env = &envelope{kind: envItems, ctx: ctx, results: results, call: c}
-				local[w] = env
-			}
-			env.items = append(env.items, it)
-			env.parts = append(env.parts, int32(p))
-			env.pos = append(env.pos, i)
+			count[p%W]++
+			nlocal++
+			part = append(part, int32(p))
+			continue
 		case forwarded:
 			// At most one hop: the sender's table differs from ours.
 			results[i] = transport.ResultError(movedError(t, p))
@@ -496,6 +560,33 @@ func (n *Node) route(ctx context.Context, items []*nsv1.Item, idx []int32, resul
 			}
 			remote[ownerID] = append(remote[ownerID], i)
 			remoteAddr[ownerID] = ownerAddr
+		}
+		part = append(part, -1)
+	}
+	var local []*envelope // by worker
+	if nlocal > 0 {
+		local = make([]*envelope, W)
+		envs := make([]envelope, 0, W)
+		its := make([]*nsv1.Item, nlocal)
+		ints := make([]int32, 2*nlocal) // parts, then pos
+		off := 0
+		for w, k := range count {
+			if k == 0 {
+				continue
+			}
+			end := off + int(k)
+			envs = append(envs, envelope{kind: envItems, ctx: ctx, results: results, call: c,
+				items: its[off:off:end], parts: ints[off:off:end], pos: ints[nlocal+off : nlocal+off : nlocal+end]})
+			local[w] = &envs[len(envs)-1]
+			off = end
+		}
+		for k, i := range idx {
+			if p := part[k]; p >= 0 {
+				env := local[int(p)%W]
+				env.items = append(env.items, items[i])
+				env.parts = append(env.parts, p)
+				env.pos = append(env.pos, i)
+			}
 		}
 	}
 	var pending int32

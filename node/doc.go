@@ -39,6 +39,16 @@
 // function on the worker. The few mutexes and the order in which they may be
 // held are listed in locksordering.txt.
 //
+// # Memory
+//
+// One kv.Limit (Config.MaxMemory) is charged by every KV store and every
+// request-id dedup table of the node's copies, owned and backup
+// (memory.go, dedup.go); only a client's write at the owner is refused at
+// it. The worker's path allocates nothing per item in steady state: results
+// and responses are carved from per-worker and per-partition chunks, and a
+// dedup entry keeps copies, never the buffers a result shares
+// (BenchmarkApply; docs/benchmarks.md).
+//
 // # Durability and operations
 //
 // With Config.DataDir, each worker keeps a write-ahead log of its partitions

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"time"
 
@@ -87,4 +88,44 @@ func RepullForTest(n *Node, key []byte) bool {
 // benchmarks.
 func (n *Node) DispatchForTest(ctx context.Context, items []*nsv1.Item, forwarded bool) []*nsv1.Result {
 	return n.dispatch(ctx, items, forwarded)
+}
+
+// MemoryAccountForTest returns n's memory usage (what --max-memory counts)
+// and, counted afresh on the workers, what the copies n holds account for:
+// the bytes of every KV store and request-id dedup table reachable from its
+// partitions (owned, incoming with a fallback, fenced) and backup copies,
+// each counted once, and how many dedup entries they hold. It collects
+// garbage first, so that the charges of dropped copies have been given back
+// (a cleanup runs soon after, not during, the collection: callers poll).
+func MemoryAccountForTest(n *Node) (used, counted int64, entries int) {
+	runtime.GC()
+	stores := map[*kvPartition]bool{}
+	tables := map[*dedupTable]bool{}
+	add := func(svcs []Partition, d dedup) {
+		for _, p := range svcs {
+			if kp, ok := p.(*kvPartition); ok && !stores[kp] {
+				stores[kp] = true
+				counted += int64(kp.Bytes())
+			}
+		}
+		if d.t != nil && !tables[d.t] {
+			tables[d.t] = true
+			counted += d.bytes()
+			entries += d.len()
+		}
+	}
+	for w := 0; w < n.pool.Size(); w++ {
+		// Run on the worker: the copies are its alone.
+		_ = n.exec(context.Background(), w, func(s *shard) {
+			for _, ps := range s.parts {
+				for q := ps; q != nil; q = q.fallback {
+					add(q.svcs, q.dedup)
+				}
+			}
+			for _, rs := range s.replicas {
+				add(rs.svcs, rs.dedup)
+			}
+		})
+	}
+	return n.mem.Used(), counted, entries
 }

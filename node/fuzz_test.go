@@ -35,7 +35,7 @@ func FuzzDecodePartition(f *testing.F) {
 		}
 	}
 	var d dedup
-	d.put(42, dedupEntry{lsn: 3, code: 0, payload: []byte("ok")})
+	d.put(nil, 42, dedupEntry{lsn: 3, code: 0, payload: []byte("ok")}, true)
 	good, err := n.encodePartition(7, 3, []Partition{st}, &d)
 	if err != nil {
 		f.Fatal(err)

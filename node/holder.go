@@ -190,7 +190,7 @@ func (n *Node) release(p int32, to string) {
 	_ = n.exec(ctx, w, func(s *shard) {
 		if ps := s.parts[p]; ps != nil && ps.status == owner.Fenced && ps.movedTo.id == to {
 			ps.svcs = nil
-			ps.dedup = dedup{}
+			ps.dedup = dedup{} // its charge returns when the table is freed (dedup.go)
 			n.unlog(s, p, ps.fence)
 		}
 	})

@@ -16,11 +16,13 @@ import (
 // The node's memory budget (Config.MaxMemory, --max-memory).
 //
 // One kv.Limit is shared by every partition store of the built-in KV
-// service on the node: the copies it owns and its backup copies. It counts
-// what those stores hold for data: their pages (keys, values, deadlines,
-// room not yet compacted away), hash indexes and expiry heaps (kv.Store.Bytes).
-// It does not count the request-id dedup tables (at most 1,024 entries per
-// partition copy), other services' state, nor the Go runtime's own overhead.
+// service on the node and by every partition's request-id dedup table: the
+// copies it owns and its backup copies. It counts what those stores hold for
+// data: their pages (keys, values, deadlines, room not yet compacted away),
+// hash indexes and expiry heaps (kv.Store.Bytes); and an estimate of each
+// dedup entry (at most 1,024 per partition copy: the id, the result and the
+// write it keeps to re-replicate on a retry, dedup.go). It does not count
+// other services' state, nor the Go runtime's own overhead.
 //
 // Only a client's write at the partition's owner is ever refused
 // (ErrMemoryFull, RESOURCE_EXHAUSTED over gRPC, -OOM over RESP): backup
@@ -28,7 +30,12 @@ import (
 // whatever an owner accepted, even past the limit, so nothing acknowledged
 // is ever dropped and no copy diverges (kv.Store.HandleReplay, Restore).
 // A write that needs no new memory (an overwrite that fits its record, a
-// delete, a write into room a page still has) succeeds at the limit.
+// delete, a write into room a page still has) succeeds at the limit, unless
+// it carries a request id: its dedup entry needs memory too, reserved before
+// the write runs (apply, dispatch.go), so a node full of dedup entries
+// refuses writes as a node full of data does. A KV write that can only
+// remove keys (delete, getdel, flush) is never refused for its entry: it is
+// how room is made, as Redis lets DEL run at its maxmemory.
 
 // OwnerHandler is implemented by partitions that may refuse a client's
 // write for lack of memory. The node calls HandleOwner for a write a client
@@ -62,11 +69,11 @@ func (s kvService) NewPartition(int) Partition {
 // that owns the partition calls it.
 type kvPartition struct {
 	*kv.Store
-	// out is the chunk the owner's read responses are carved from, so that
-	// a read allocates nothing of its own (the GET profile at -P 16 spent
-	// 4% of the node's CPU allocating them one by one). Write responses
-	// are allocated apart: a write's may stay in the request-id dedup
-	// table long after, and would keep a whole chunk alive.
+	// out is the chunk the owner's responses are carved from, so that an
+	// item allocates nothing of its own (the GET profile at -P 16 spent 4%
+	// of the node's CPU allocating them one by one). The request-id dedup
+	// table keeps a copy of a write's response (dedup.put), never the
+	// response itself, so no chunk outlives the results carved from it.
 	out []byte
 }
 
@@ -93,12 +100,9 @@ func (p *kvPartition) HandleOwner(now time.Time, payload []byte) ([]byte, error)
 type kvOwner kvPartition
 
 // Handle runs a client's request on the owner: a write may be refused for
-// lack of memory; a read's response is carved from p.out, capped at its
-// length (nothing can append into the next one) and never reused.
+// lack of memory; the response is carved from p.out, capped at its length
+// (nothing can append into the next one) and never reused.
 func (p *kvOwner) Handle(now time.Time, payload []byte) ([]byte, error) {
-	if !kv.ReadOnly(payload) {
-		return p.Store.Handle(now, payload)
-	}
 	if cap(p.out)-len(p.out) < respChunkMin {
 		p.out = make([]byte, 0, respChunk)
 	}
@@ -170,16 +174,16 @@ func (n *Node) memoryFullError(err error) error {
 	if n.mem.Max() <= 0 {
 		return fmt.Errorf("%w (node %s has no --max-memory)", err, n.cfg.NodeID)
 	}
-	return fmt.Errorf("%w: node %s holds %d bytes of data, its --max-memory is %d (owned and backup copies count; backups are never refused): delete keys or raise the limit",
+	return fmt.Errorf("%w: node %s holds %d bytes of data and request-id entries, its --max-memory is %d (owned and backup copies count; backups are never refused): delete keys or raise the limit",
 		err, n.cfg.NodeID, n.mem.Used(), n.mem.Max())
 }
 
-// MemoryUsed returns the bytes the node's KV stores hold (owned and backup
-// copies) and its --max-memory (0: no limit).
+// MemoryUsed returns the bytes the node's KV stores and request-id dedup
+// tables hold (owned and backup copies) and its --max-memory (0: no limit).
 func (n *Node) MemoryUsed() (used, max int64) { return n.mem.Used(), n.mem.Max() }
 
 var (
-	descMemUsed    = desc("ns_memory_used_bytes", "Bytes the node's KV stores hold for data, owned and backup copies (pages, indexes, expiry heaps; what --max-memory counts).")
+	descMemUsed    = desc("ns_memory_used_bytes", "Bytes the node's KV stores and request-id dedup tables hold, owned and backup copies (pages, indexes, expiry heaps, dedup entries; what --max-memory counts).")
 	descMemMax     = desc("ns_memory_max_bytes", "The node's --max-memory in bytes; 0 means no limit.")
 	descMemRefused = desc("ns_memory_refused_writes_total", "Client writes refused because the node reached --max-memory.")
 	memDescs       = []*prometheus.Desc{descMemUsed, descMemMax, descMemRefused}

@@ -208,3 +208,121 @@ func TestMaxMemoryReplayNeverRefused(t *testing.T) {
 		t.Fatalf("new write after replay past the limit: %v, want RESOURCE_EXHAUSTED", err)
 	}
 }
+
+// TestMaxMemoryRefusedWriteNotLogged: a write the owner refused for lack of
+// memory changed nothing, so nothing may replay it: after a restart without
+// the limit, its key is still absent.
+func TestMaxMemoryRefusedWriteNotLogged(t *testing.T) {
+	dir := t.TempDir()
+	n := startDurable(t, 0, dir, nil, func(cfg *node.Config) { cfg.MaxMemory = 64 << 10 })
+	waitReady(t, 10*time.Second, n)
+	accepted, err := fillUntilFull(t, nsv1.NewKVServiceClient(dialNode(t, n)), "k", 1000, nil)
+	if status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("fill: %v, want RESOURCE_EXHAUSTED", err)
+	}
+	n.Abort()
+
+	n = startDurable(t, 0, dir, nil, nil)
+	waitReady(t, 10*time.Second, n)
+	kvc := nsv1.NewKVServiceClient(dialNode(t, n))
+	refused := fmt.Sprint("k", accepted)
+	if _, err := kvc.Get(context.Background(), &nsv1.GetRequest{Key: []byte(refused)}); status.Code(err) != codes.NotFound {
+		t.Fatalf("the refused write %s after a restart: %v, want NotFound", refused, err)
+	}
+	if _, err := kvc.Get(context.Background(), &nsv1.GetRequest{Key: []byte(fmt.Sprint("k", accepted-1))}); err != nil {
+		t.Fatalf("the last accepted write after a restart: %v", err)
+	}
+}
+
+// waitExactMemory waits until n's usage is exactly what its copies hold
+// (KV stores and request-id dedup tables): dropped copies give their charge
+// back once collected. It returns the dedup entries n holds.
+func waitExactMemory(t *testing.T, n *node.Node, when string) int {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		used, counted, entries := node.MemoryAccountForTest(n)
+		if used == counted {
+			return entries
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: node %s's usage is %d, its copies hold %d", when, n.ID(), used, counted)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// putWithIDs writes count keys prefix0... with request ids from id on.
+func putWithIDs(t *testing.T, kvc nsv1.KVServiceClient, prefix string, count int, id uint64) {
+	t.Helper()
+	for i := range count {
+		if _, err := kvc.Put(context.Background(), &nsv1.PutRequest{Key: []byte(fmt.Sprint(prefix, i)), Value: make([]byte, 100), RequestId: id + uint64(i)}); err != nil {
+			t.Fatalf("put %s%d: %v", prefix, i, err)
+		}
+	}
+}
+
+// TestMaxMemoryCountsDedupExactly: the request-id dedup tables count in
+// --max-memory, and a node's usage stays exactly what its copies hold
+// (owned and backup, data and dedup entries) through a handoff to a node
+// that joins, backup copies made then, and a graceful leave that hands
+// everything back.
+func TestMaxMemoryCountsDedupExactly(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Config{Nodes: 1, Modify: func(_ int, cfg *node.Config) {
+		cfg.Ring.Partitions, cfg.Ring.Backups = 8, 1
+	}})
+	n0 := c.Nodes[0]
+	putWithIDs(t, nsv1.NewKVServiceClient(c.Dial(0)), "a", 300, 1)
+	if e := waitExactMemory(t, n0, "one node"); e != 300 {
+		t.Fatalf("%d dedup entries for 300 writes with request ids", e)
+	}
+
+	cfg := clustertest.NodeConfig(t, 1)
+	cfg.Ring.Partitions, cfg.Ring.Backups = 8, 1
+	cfg.Cluster.Join = []string{n0.GossipAddr()}
+	n1, err := node.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n1.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n1.Abort)
+	c.Nodes = append(c.Nodes, n1)
+	c.WaitAgreed(30 * time.Second)
+	waitReady(t, 20*time.Second, n0, n1)
+	putWithIDs(t, nsv1.NewKVServiceClient(c.Dial(1)), "b", 300, 1000)
+	// Every write is on both nodes now: one owns it, the other backs it up.
+	for _, n := range c.Nodes {
+		if e := waitExactMemory(t, n, "two nodes, after the handoff"); e != 600 {
+			t.Fatalf("node %s holds %d dedup entries, want all 600 (owned or backup)", n.ID(), e)
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := n1.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// n0 owns everything again; its backup copies of what n1 owned stay
+	// (charged) for orphanTTL, in case a new owner needs them.
+	if e := waitExactMemory(t, n0, "after n1 left"); e < 600 {
+		t.Fatalf("after n1 left, n0 holds %d dedup entries, want at least 600", e)
+	}
+}
+
+// TestMaxMemoryCountsDedupAfterRestart: a node recovered from its data
+// directory charges exactly what it recovered, the dedup tables included.
+func TestMaxMemoryCountsDedupAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	n := startDurable(t, 0, dir, nil, nil)
+	waitReady(t, 10*time.Second, n)
+	putWithIDs(t, nsv1.NewKVServiceClient(dialNode(t, n)), "k", 300, 1)
+	waitExactMemory(t, n, "before the restart")
+	n.Abort()
+	n = startDurable(t, 0, dir, nil, nil)
+	waitReady(t, 10*time.Second, n)
+	if e := waitExactMemory(t, n, "after the restart"); e != 300 {
+		t.Fatalf("%d dedup entries recovered, want 300", e)
+	}
+}

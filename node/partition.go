@@ -12,7 +12,6 @@ import (
 
 	"github.com/nothingshared/ns/node/internal/owner"
 
-	nsv1 "github.com/nothingshared/ns/proto/ns/v1"
 	"github.com/nothingshared/ns/transport"
 )
 
@@ -86,50 +85,6 @@ type parkedOp struct {
 	j   int
 }
 
-// dedup remembers the results of recent writes that carried a request id,
-// so a retried write takes effect once. It is bounded: the oldest ids are
-// forgotten first.
-type dedup struct {
-	m     map[uint64]dedupEntry
-	order []uint64 // ring of ids in insertion order
-	next  int
-}
-
-type dedupEntry struct {
-	lsn     uint64
-	code    int32
-	payload []byte
-	now     int64
-	item    *nsv1.Item // the write as applied, to re-replicate on a retry
-}
-
-// dedupSize bounds the request ids each partition remembers.
-const dedupSize = 1024
-
-func (d *dedup) get(id uint64) (dedupEntry, bool) {
-	e, ok := d.m[id]
-	return e, ok
-}
-
-func (d *dedup) put(id uint64, e dedupEntry) {
-	if d.m == nil {
-		d.m = make(map[uint64]dedupEntry, 64)
-		d.order = make([]uint64, 0, 64)
-	}
-	if _, ok := d.m[id]; ok {
-		d.m[id] = e
-		return
-	}
-	if len(d.order) < dedupSize {
-		d.order = append(d.order, id)
-	} else {
-		delete(d.m, d.order[d.next])
-		d.order[d.next] = id
-		d.next = (d.next + 1) % dedupSize
-	}
-	d.m[id] = e
-}
-
 // Snapshot format of one partition, node level (the services' own snapshots
 // are embedded):
 //
@@ -175,17 +130,19 @@ func (n *Node) encodePartition(epoch, lsn uint64, svcs []Partition, d *dedup) ([
 		bs([]byte(n.svcList[i].Name()))
 		bs(sb.Bytes())
 	}
-	uv(uint64(len(d.m)))
-	for _, id := range d.order {
-		e, ok := d.m[id]
-		if !ok {
-			continue
-		}
+	uv(uint64(d.len()))
+	// Oldest first, so a decoded table forgets them first too.
+	d.each(func(id uint64, e *dedupEntry) {
 		uv(id)
 		uv(e.lsn)
 		uv(uint64(e.code))
-		bs(e.payload)
-	}
+		uv(uint64(e.resultLen()))
+		if e.payload != nil {
+			buf.Write(e.payload)
+		} else {
+			buf.Write(e.inl[:e.inlLen])
+		}
+	})
 	sum := crc32.Checksum(buf.Bytes(), castagnoli)
 	buf.Write(binary.BigEndian.AppendUint32(nil, sum))
 	return buf.Bytes(), nil
@@ -261,7 +218,7 @@ func (n *Node) decodePartition(p int, b []byte) (*decodedPartition, error) {
 		e := dedupEntry{lsn: uv(), code: int32(uv())}
 		e.payload = bs()
 		if err == nil {
-			d.dedup.put(id, e)
+			d.dedup.put(n.mem, id, e, true) // charged even past the limit, like the data
 		}
 	}
 	if err != nil {

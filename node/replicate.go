@@ -283,7 +283,7 @@ func (h *handler) applyReplica(s *shard, env *envelope, j int) {
 			// this node's owned copy is stale. Never serve it again.
 			ps.status = owner.Fenced
 			ps.svcs = nil
-			ps.dedup = dedup{}
+			ps.dedup = dedup{} // its charge returns when the table is freed (dedup.go)
 			ps.movedTo = moved{id: env.from}
 			n.unlog(s, p, ps.epoch)
 			if m, ok := cur.Member(env.from); ok {
@@ -317,7 +317,7 @@ func (h *handler) applyReplica(s *shard, env *envelope, j int) {
 		return
 	}
 	h.applyReplicaOp(rs, op, p)
-	*res = &nsv1.Result{}
+	*res = s.newResult()
 }
 
 // applyReplicaOp applies op to an in-sync copy (duplicates are skipped).
@@ -347,7 +347,7 @@ func (h *handler) applyReplicaOp(rs *replicaState, op *nsv1.ReplicaOp, p int32) 
 			if err != nil {
 				code = int32(transport.Code(err))
 			}
-			rs.dedup.put(id, dedupEntry{lsn: op.GetLsn(), code: code, payload: out, now: op.GetNowUnixNano(), item: it})
+			rs.dedup.put(n.mem, id, dedupEntry{lsn: op.GetLsn(), code: code, payload: out, now: op.GetNowUnixNano(), item: it}, true)
 		}
 	}
 	rs.lsn = op.GetLsn()

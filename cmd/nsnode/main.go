@@ -167,7 +167,7 @@ Exit codes: 0 ok, 1 runtime failure, 2 bad flags or configuration.`,
 	fl.IntVar(&f.maxKey, "max-key-bytes", 1024, "largest key accepted")
 	fl.IntVar(&f.maxValue, "max-value-bytes", 1<<20, "largest value or payload accepted")
 	fl.IntVar(&f.maxBatch, "max-batch", 1024, "most items in one stream frame or batch")
-	fl.Int64Var(&f.maxMemory, "max-memory", 0, "bytes of data the node's KV stores may hold, owned and backup copies (not the request-id dedup tables); past it client writes are refused (RESOURCE_EXHAUSTED, -OOM), never backups (0: no limit)")
+	fl.Int64Var(&f.maxMemory, "max-memory", 0, "bytes the node's KV stores and request-id dedup tables may hold, owned and backup copies; past it client writes are refused (RESOURCE_EXHAUSTED, -OOM), never backups (0: no limit)")
 	fl.IntVar(&f.maxRecvMsg, "max-recv-msg-bytes", 0, "largest gRPC message accepted (0: a full batch of maximal values, 4-64 MiB)")
 	fl.IntVar(&f.maxInFlight, "max-stream-in-flight", transport.DefaultMaxStreamInFlight, "frames one stream may have in flight; more wait")
 	fl.IntVar(&f.maxStreams, "max-concurrent-streams", transport.DefaultMaxConcurrentStreams, "calls open at once on one connection; more wait")
