@@ -18,6 +18,7 @@ import (
 	"github.com/nothingshared/ns/kv"
 	nsv1 "github.com/nothingshared/ns/proto/ns/v1"
 	"github.com/nothingshared/ns/ring"
+	"github.com/nothingshared/ns/wire"
 )
 
 // Dispatcher is the data path: it serves NodeService (Send, Stream),
@@ -389,12 +390,20 @@ func (c *clusterService) WatchTable(req *nsv1.WatchTableRequest, stream nsv1.Clu
 	defer cancel()
 	sent := req.GetKnownEpoch()
 	var sentHash uint64
+	var last *ring.Table // the table this stream carried last: a diff's base
 	for {
 		if t := c.s.cluster.Table(); t != nil && (t.Epoch() != sent || t.Hash() != sentHash) {
-			if err := stream.Send(&nsv1.WatchTableResponse{Table: TableToProto(t)}); err != nil {
+			resp := &nsv1.WatchTableResponse{}
+			if req.GetAcceptDiffs() {
+				resp.Diff = wire.TableDiffToProto(last, t)
+			}
+			if resp.Diff == nil {
+				resp.Table = TableToProto(t)
+			}
+			if err := stream.Send(resp); err != nil {
 				return err
 			}
-			sent, sentHash = t.Epoch(), t.Hash()
+			sent, sentHash, last = t.Epoch(), t.Hash(), t
 		}
 		select {
 		case <-ch:

@@ -611,7 +611,11 @@ func (x *TableResponse) GetNodeId() string {
 type WatchTableRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// KnownEpoch suppresses the first message when the node's table has this epoch.
-	KnownEpoch    uint64 `protobuf:"varint,1,opt,name=known_epoch,json=knownEpoch,proto3" json:"known_epoch,omitempty"`
+	KnownEpoch uint64 `protobuf:"varint,1,opt,name=known_epoch,json=knownEpoch,proto3" json:"known_epoch,omitempty"`
+	// AcceptDiffs lets the node send a TableDiff against the table it sent
+	// last on this stream instead of the whole table, when that is smaller.
+	// The first message of a stream is always a whole table.
+	AcceptDiffs   bool `protobuf:"varint,2,opt,name=accept_diffs,json=acceptDiffs,proto3" json:"accept_diffs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -653,11 +657,21 @@ func (x *WatchTableRequest) GetKnownEpoch() uint64 {
 	return 0
 }
 
-// WatchTableResponse carries one table.
+func (x *WatchTableRequest) GetAcceptDiffs() bool {
+	if x != nil {
+		return x.AcceptDiffs
+	}
+	return false
+}
+
+// WatchTableResponse carries one table, whole or as a diff.
 type WatchTableResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Table is the node's table at the time of sending.
-	Table         *Table `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	// Table is the node's table at the time of sending; unset when diff is set.
+	Table *Table `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	// Diff turns the table this stream carried last into the node's table at
+	// the time of sending (only when the request set accept_diffs).
+	Diff          *TableDiff `protobuf:"bytes,2,opt,name=diff,proto3" json:"diff,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -699,6 +713,135 @@ func (x *WatchTableResponse) GetTable() *Table {
 	return nil
 }
 
+func (x *WatchTableResponse) GetDiff() *TableDiff {
+	if x != nil {
+		return x.Diff
+	}
+	return nil
+}
+
+// TableDiff turns the table of (base_epoch, base_hash) into the table of
+// (epoch, hash). The partition count, backup count and key hash stay those of
+// the base; a change of them is sent as a whole table. Members are named by
+// id; indexes refer to the new table's members, sorted by id.
+type TableDiff struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// BaseEpoch and BaseHash name the table the diff applies to.
+	BaseEpoch uint64 `protobuf:"varint,1,opt,name=base_epoch,json=baseEpoch,proto3" json:"base_epoch,omitempty"`
+	BaseHash  uint64 `protobuf:"varint,2,opt,name=base_hash,json=baseHash,proto3" json:"base_hash,omitempty"`
+	// Epoch and Hash are the new table's; the receiver checks the hash.
+	Epoch uint64 `protobuf:"varint,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Hash  uint64 `protobuf:"varint,4,opt,name=hash,proto3" json:"hash,omitempty"`
+	// Removed are the ids of base members not in the new table, or whose
+	// address or zone changed (those are in added again).
+	Removed []string `protobuf:"bytes,5,rep,name=removed,proto3" json:"removed,omitempty"`
+	// Added are the new table's members not in the base as they are.
+	Added []*TableMember `protobuf:"bytes,6,rep,name=added,proto3" json:"added,omitempty"`
+	// Partitions are the partitions whose owner or backups changed (by id).
+	Partitions []uint32 `protobuf:"varint,7,rep,packed,name=partitions,proto3" json:"partitions,omitempty"`
+	// Owners has one entry per element of partitions: an index into the new
+	// table's members.
+	Owners []uint32 `protobuf:"varint,8,rep,packed,name=owners,proto3" json:"owners,omitempty"`
+	// Backups has one entry per element of partitions (empty when the table
+	// has no backups).
+	Backups       []*PartitionBackups `protobuf:"bytes,9,rep,name=backups,proto3" json:"backups,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TableDiff) Reset() {
+	*x = TableDiff{}
+	mi := &file_ns_v1_cluster_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TableDiff) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TableDiff) ProtoMessage() {}
+
+func (x *TableDiff) ProtoReflect() protoreflect.Message {
+	mi := &file_ns_v1_cluster_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TableDiff.ProtoReflect.Descriptor instead.
+func (*TableDiff) Descriptor() ([]byte, []int) {
+	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *TableDiff) GetBaseEpoch() uint64 {
+	if x != nil {
+		return x.BaseEpoch
+	}
+	return 0
+}
+
+func (x *TableDiff) GetBaseHash() uint64 {
+	if x != nil {
+		return x.BaseHash
+	}
+	return 0
+}
+
+func (x *TableDiff) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *TableDiff) GetHash() uint64 {
+	if x != nil {
+		return x.Hash
+	}
+	return 0
+}
+
+func (x *TableDiff) GetRemoved() []string {
+	if x != nil {
+		return x.Removed
+	}
+	return nil
+}
+
+func (x *TableDiff) GetAdded() []*TableMember {
+	if x != nil {
+		return x.Added
+	}
+	return nil
+}
+
+func (x *TableDiff) GetPartitions() []uint32 {
+	if x != nil {
+		return x.Partitions
+	}
+	return nil
+}
+
+func (x *TableDiff) GetOwners() []uint32 {
+	if x != nil {
+		return x.Owners
+	}
+	return nil
+}
+
+func (x *TableDiff) GetBackups() []*PartitionBackups {
+	if x != nil {
+		return x.Backups
+	}
+	return nil
+}
+
 // StatsRequest asks for runtime statistics.
 type StatsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -708,7 +851,7 @@ type StatsRequest struct {
 
 func (x *StatsRequest) Reset() {
 	*x = StatsRequest{}
-	mi := &file_ns_v1_cluster_proto_msgTypes[10]
+	mi := &file_ns_v1_cluster_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -720,7 +863,7 @@ func (x *StatsRequest) String() string {
 func (*StatsRequest) ProtoMessage() {}
 
 func (x *StatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ns_v1_cluster_proto_msgTypes[10]
+	mi := &file_ns_v1_cluster_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -733,7 +876,7 @@ func (x *StatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsRequest.ProtoReflect.Descriptor instead.
 func (*StatsRequest) Descriptor() ([]byte, []int) {
-	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{10}
+	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{11}
 }
 
 // WorkerStats are one worker's counters.
@@ -771,7 +914,7 @@ type WorkerStats struct {
 
 func (x *WorkerStats) Reset() {
 	*x = WorkerStats{}
-	mi := &file_ns_v1_cluster_proto_msgTypes[11]
+	mi := &file_ns_v1_cluster_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -783,7 +926,7 @@ func (x *WorkerStats) String() string {
 func (*WorkerStats) ProtoMessage() {}
 
 func (x *WorkerStats) ProtoReflect() protoreflect.Message {
-	mi := &file_ns_v1_cluster_proto_msgTypes[11]
+	mi := &file_ns_v1_cluster_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -796,7 +939,7 @@ func (x *WorkerStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkerStats.ProtoReflect.Descriptor instead.
 func (*WorkerStats) Descriptor() ([]byte, []int) {
-	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{11}
+	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *WorkerStats) GetId() uint32 {
@@ -925,7 +1068,7 @@ type StatsResponse struct {
 
 func (x *StatsResponse) Reset() {
 	*x = StatsResponse{}
-	mi := &file_ns_v1_cluster_proto_msgTypes[12]
+	mi := &file_ns_v1_cluster_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -937,7 +1080,7 @@ func (x *StatsResponse) String() string {
 func (*StatsResponse) ProtoMessage() {}
 
 func (x *StatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ns_v1_cluster_proto_msgTypes[12]
+	mi := &file_ns_v1_cluster_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -950,7 +1093,7 @@ func (x *StatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsResponse.ProtoReflect.Descriptor instead.
 func (*StatsResponse) Descriptor() ([]byte, []int) {
-	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{12}
+	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *StatsResponse) GetNodeId() string {
@@ -1053,7 +1196,7 @@ type LeaveRequest struct {
 
 func (x *LeaveRequest) Reset() {
 	*x = LeaveRequest{}
-	mi := &file_ns_v1_cluster_proto_msgTypes[13]
+	mi := &file_ns_v1_cluster_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1065,7 +1208,7 @@ func (x *LeaveRequest) String() string {
 func (*LeaveRequest) ProtoMessage() {}
 
 func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ns_v1_cluster_proto_msgTypes[13]
+	mi := &file_ns_v1_cluster_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1078,7 +1221,7 @@ func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveRequest.ProtoReflect.Descriptor instead.
 func (*LeaveRequest) Descriptor() ([]byte, []int) {
-	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{13}
+	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{14}
 }
 
 // LeaveResponse acknowledges the leave; the node leaves after answering.
@@ -1090,7 +1233,7 @@ type LeaveResponse struct {
 
 func (x *LeaveResponse) Reset() {
 	*x = LeaveResponse{}
-	mi := &file_ns_v1_cluster_proto_msgTypes[14]
+	mi := &file_ns_v1_cluster_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1102,7 +1245,7 @@ func (x *LeaveResponse) String() string {
 func (*LeaveResponse) ProtoMessage() {}
 
 func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ns_v1_cluster_proto_msgTypes[14]
+	mi := &file_ns_v1_cluster_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1115,7 +1258,7 @@ func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveResponse.ProtoReflect.Descriptor instead.
 func (*LeaveResponse) Descriptor() ([]byte, []int) {
-	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{14}
+	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{15}
 }
 
 // HotKeysRequest asks for a node's hot keys.
@@ -1129,7 +1272,7 @@ type HotKeysRequest struct {
 
 func (x *HotKeysRequest) Reset() {
 	*x = HotKeysRequest{}
-	mi := &file_ns_v1_cluster_proto_msgTypes[15]
+	mi := &file_ns_v1_cluster_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1141,7 +1284,7 @@ func (x *HotKeysRequest) String() string {
 func (*HotKeysRequest) ProtoMessage() {}
 
 func (x *HotKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ns_v1_cluster_proto_msgTypes[15]
+	mi := &file_ns_v1_cluster_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1154,7 +1297,7 @@ func (x *HotKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HotKeysRequest.ProtoReflect.Descriptor instead.
 func (*HotKeysRequest) Descriptor() ([]byte, []int) {
-	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{15}
+	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *HotKeysRequest) GetLimit() uint32 {
@@ -1185,7 +1328,7 @@ type HotKey struct {
 
 func (x *HotKey) Reset() {
 	*x = HotKey{}
-	mi := &file_ns_v1_cluster_proto_msgTypes[16]
+	mi := &file_ns_v1_cluster_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1197,7 +1340,7 @@ func (x *HotKey) String() string {
 func (*HotKey) ProtoMessage() {}
 
 func (x *HotKey) ProtoReflect() protoreflect.Message {
-	mi := &file_ns_v1_cluster_proto_msgTypes[16]
+	mi := &file_ns_v1_cluster_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1210,7 +1353,7 @@ func (x *HotKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HotKey.ProtoReflect.Descriptor instead.
 func (*HotKey) Descriptor() ([]byte, []int) {
-	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{16}
+	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *HotKey) GetKey() []byte {
@@ -1268,7 +1411,7 @@ type HotKeysResponse struct {
 
 func (x *HotKeysResponse) Reset() {
 	*x = HotKeysResponse{}
-	mi := &file_ns_v1_cluster_proto_msgTypes[17]
+	mi := &file_ns_v1_cluster_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1280,7 +1423,7 @@ func (x *HotKeysResponse) String() string {
 func (*HotKeysResponse) ProtoMessage() {}
 
 func (x *HotKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ns_v1_cluster_proto_msgTypes[17]
+	mi := &file_ns_v1_cluster_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1293,7 +1436,7 @@ func (x *HotKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HotKeysResponse.ProtoReflect.Descriptor instead.
 func (*HotKeysResponse) Descriptor() ([]byte, []int) {
-	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{17}
+	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *HotKeysResponse) GetNodeId() string {
@@ -1325,7 +1468,7 @@ type GossipKeyring struct {
 
 func (x *GossipKeyring) Reset() {
 	*x = GossipKeyring{}
-	mi := &file_ns_v1_cluster_proto_msgTypes[18]
+	mi := &file_ns_v1_cluster_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1337,7 +1480,7 @@ func (x *GossipKeyring) String() string {
 func (*GossipKeyring) ProtoMessage() {}
 
 func (x *GossipKeyring) ProtoReflect() protoreflect.Message {
-	mi := &file_ns_v1_cluster_proto_msgTypes[18]
+	mi := &file_ns_v1_cluster_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1350,7 +1493,7 @@ func (x *GossipKeyring) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GossipKeyring.ProtoReflect.Descriptor instead.
 func (*GossipKeyring) Descriptor() ([]byte, []int) {
-	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{18}
+	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GossipKeyring) GetNodeId() string {
@@ -1383,7 +1526,7 @@ type ListGossipKeysRequest struct {
 
 func (x *ListGossipKeysRequest) Reset() {
 	*x = ListGossipKeysRequest{}
-	mi := &file_ns_v1_cluster_proto_msgTypes[19]
+	mi := &file_ns_v1_cluster_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1395,7 +1538,7 @@ func (x *ListGossipKeysRequest) String() string {
 func (*ListGossipKeysRequest) ProtoMessage() {}
 
 func (x *ListGossipKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ns_v1_cluster_proto_msgTypes[19]
+	mi := &file_ns_v1_cluster_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1408,7 +1551,7 @@ func (x *ListGossipKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGossipKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListGossipKeysRequest) Descriptor() ([]byte, []int) {
-	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{19}
+	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{20}
 }
 
 // ListGossipKeysResponse is the node's keyring.
@@ -1422,7 +1565,7 @@ type ListGossipKeysResponse struct {
 
 func (x *ListGossipKeysResponse) Reset() {
 	*x = ListGossipKeysResponse{}
-	mi := &file_ns_v1_cluster_proto_msgTypes[20]
+	mi := &file_ns_v1_cluster_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1434,7 +1577,7 @@ func (x *ListGossipKeysResponse) String() string {
 func (*ListGossipKeysResponse) ProtoMessage() {}
 
 func (x *ListGossipKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ns_v1_cluster_proto_msgTypes[20]
+	mi := &file_ns_v1_cluster_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1447,7 +1590,7 @@ func (x *ListGossipKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGossipKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListGossipKeysResponse) Descriptor() ([]byte, []int) {
-	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{20}
+	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListGossipKeysResponse) GetKeyring() *GossipKeyring {
@@ -1468,7 +1611,7 @@ type InstallGossipKeyRequest struct {
 
 func (x *InstallGossipKeyRequest) Reset() {
 	*x = InstallGossipKeyRequest{}
-	mi := &file_ns_v1_cluster_proto_msgTypes[21]
+	mi := &file_ns_v1_cluster_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1480,7 +1623,7 @@ func (x *InstallGossipKeyRequest) String() string {
 func (*InstallGossipKeyRequest) ProtoMessage() {}
 
 func (x *InstallGossipKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ns_v1_cluster_proto_msgTypes[21]
+	mi := &file_ns_v1_cluster_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1493,7 +1636,7 @@ func (x *InstallGossipKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstallGossipKeyRequest.ProtoReflect.Descriptor instead.
 func (*InstallGossipKeyRequest) Descriptor() ([]byte, []int) {
-	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{21}
+	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *InstallGossipKeyRequest) GetKey() []byte {
@@ -1514,7 +1657,7 @@ type InstallGossipKeyResponse struct {
 
 func (x *InstallGossipKeyResponse) Reset() {
 	*x = InstallGossipKeyResponse{}
-	mi := &file_ns_v1_cluster_proto_msgTypes[22]
+	mi := &file_ns_v1_cluster_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1526,7 +1669,7 @@ func (x *InstallGossipKeyResponse) String() string {
 func (*InstallGossipKeyResponse) ProtoMessage() {}
 
 func (x *InstallGossipKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ns_v1_cluster_proto_msgTypes[22]
+	mi := &file_ns_v1_cluster_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1539,7 +1682,7 @@ func (x *InstallGossipKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstallGossipKeyResponse.ProtoReflect.Descriptor instead.
 func (*InstallGossipKeyResponse) Descriptor() ([]byte, []int) {
-	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{22}
+	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *InstallGossipKeyResponse) GetKeyring() *GossipKeyring {
@@ -1560,7 +1703,7 @@ type UseGossipKeyRequest struct {
 
 func (x *UseGossipKeyRequest) Reset() {
 	*x = UseGossipKeyRequest{}
-	mi := &file_ns_v1_cluster_proto_msgTypes[23]
+	mi := &file_ns_v1_cluster_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1572,7 +1715,7 @@ func (x *UseGossipKeyRequest) String() string {
 func (*UseGossipKeyRequest) ProtoMessage() {}
 
 func (x *UseGossipKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ns_v1_cluster_proto_msgTypes[23]
+	mi := &file_ns_v1_cluster_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1585,7 +1728,7 @@ func (x *UseGossipKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UseGossipKeyRequest.ProtoReflect.Descriptor instead.
 func (*UseGossipKeyRequest) Descriptor() ([]byte, []int) {
-	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{23}
+	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *UseGossipKeyRequest) GetKey() []byte {
@@ -1606,7 +1749,7 @@ type UseGossipKeyResponse struct {
 
 func (x *UseGossipKeyResponse) Reset() {
 	*x = UseGossipKeyResponse{}
-	mi := &file_ns_v1_cluster_proto_msgTypes[24]
+	mi := &file_ns_v1_cluster_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1618,7 +1761,7 @@ func (x *UseGossipKeyResponse) String() string {
 func (*UseGossipKeyResponse) ProtoMessage() {}
 
 func (x *UseGossipKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ns_v1_cluster_proto_msgTypes[24]
+	mi := &file_ns_v1_cluster_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1631,7 +1774,7 @@ func (x *UseGossipKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UseGossipKeyResponse.ProtoReflect.Descriptor instead.
 func (*UseGossipKeyResponse) Descriptor() ([]byte, []int) {
-	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{24}
+	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *UseGossipKeyResponse) GetKeyring() *GossipKeyring {
@@ -1652,7 +1795,7 @@ type RemoveGossipKeyRequest struct {
 
 func (x *RemoveGossipKeyRequest) Reset() {
 	*x = RemoveGossipKeyRequest{}
-	mi := &file_ns_v1_cluster_proto_msgTypes[25]
+	mi := &file_ns_v1_cluster_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1664,7 +1807,7 @@ func (x *RemoveGossipKeyRequest) String() string {
 func (*RemoveGossipKeyRequest) ProtoMessage() {}
 
 func (x *RemoveGossipKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ns_v1_cluster_proto_msgTypes[25]
+	mi := &file_ns_v1_cluster_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1677,7 +1820,7 @@ func (x *RemoveGossipKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveGossipKeyRequest.ProtoReflect.Descriptor instead.
 func (*RemoveGossipKeyRequest) Descriptor() ([]byte, []int) {
-	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{25}
+	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RemoveGossipKeyRequest) GetKey() []byte {
@@ -1698,7 +1841,7 @@ type RemoveGossipKeyResponse struct {
 
 func (x *RemoveGossipKeyResponse) Reset() {
 	*x = RemoveGossipKeyResponse{}
-	mi := &file_ns_v1_cluster_proto_msgTypes[26]
+	mi := &file_ns_v1_cluster_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1710,7 +1853,7 @@ func (x *RemoveGossipKeyResponse) String() string {
 func (*RemoveGossipKeyResponse) ProtoMessage() {}
 
 func (x *RemoveGossipKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ns_v1_cluster_proto_msgTypes[26]
+	mi := &file_ns_v1_cluster_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1723,7 +1866,7 @@ func (x *RemoveGossipKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveGossipKeyResponse.ProtoReflect.Descriptor instead.
 func (*RemoveGossipKeyResponse) Descriptor() ([]byte, []int) {
-	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{26}
+	return file_ns_v1_cluster_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RemoveGossipKeyResponse) GetKeyring() *GossipKeyring {
@@ -1773,12 +1916,27 @@ const file_ns_v1_cluster_proto_rawDesc = "" +
 	"\fTableRequest\"L\n" +
 	"\rTableResponse\x12\"\n" +
 	"\x05table\x18\x01 \x01(\v2\f.ns.v1.TableR\x05table\x12\x17\n" +
-	"\anode_id\x18\x02 \x01(\tR\x06nodeId\"4\n" +
+	"\anode_id\x18\x02 \x01(\tR\x06nodeId\"W\n" +
 	"\x11WatchTableRequest\x12\x1f\n" +
 	"\vknown_epoch\x18\x01 \x01(\x04R\n" +
-	"knownEpoch\"8\n" +
+	"knownEpoch\x12!\n" +
+	"\faccept_diffs\x18\x02 \x01(\bR\vacceptDiffs\"^\n" +
 	"\x12WatchTableResponse\x12\"\n" +
-	"\x05table\x18\x01 \x01(\v2\f.ns.v1.TableR\x05table\"\x0e\n" +
+	"\x05table\x18\x01 \x01(\v2\f.ns.v1.TableR\x05table\x12$\n" +
+	"\x04diff\x18\x02 \x01(\v2\x10.ns.v1.TableDiffR\x04diff\"\xa0\x02\n" +
+	"\tTableDiff\x12\x1d\n" +
+	"\n" +
+	"base_epoch\x18\x01 \x01(\x04R\tbaseEpoch\x12\x1b\n" +
+	"\tbase_hash\x18\x02 \x01(\x04R\bbaseHash\x12\x14\n" +
+	"\x05epoch\x18\x03 \x01(\x04R\x05epoch\x12\x12\n" +
+	"\x04hash\x18\x04 \x01(\x04R\x04hash\x12\x18\n" +
+	"\aremoved\x18\x05 \x03(\tR\aremoved\x12(\n" +
+	"\x05added\x18\x06 \x03(\v2\x12.ns.v1.TableMemberR\x05added\x12\x1e\n" +
+	"\n" +
+	"partitions\x18\a \x03(\rR\n" +
+	"partitions\x12\x16\n" +
+	"\x06owners\x18\b \x03(\rR\x06owners\x121\n" +
+	"\abackups\x18\t \x03(\v2\x17.ns.v1.PartitionBackupsR\abackups\"\x0e\n" +
 	"\fStatsRequest\"\xea\x02\n" +
 	"\vWorkerStats\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12\x1a\n" +
@@ -1880,7 +2038,7 @@ func file_ns_v1_cluster_proto_rawDescGZIP() []byte {
 }
 
 var file_ns_v1_cluster_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_ns_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_ns_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_ns_v1_cluster_proto_goTypes = []any{
 	(MemberState)(0),                 // 0: ns.v1.MemberState
 	(*Member)(nil),                   // 1: ns.v1.Member
@@ -1893,23 +2051,24 @@ var file_ns_v1_cluster_proto_goTypes = []any{
 	(*TableResponse)(nil),            // 8: ns.v1.TableResponse
 	(*WatchTableRequest)(nil),        // 9: ns.v1.WatchTableRequest
 	(*WatchTableResponse)(nil),       // 10: ns.v1.WatchTableResponse
-	(*StatsRequest)(nil),             // 11: ns.v1.StatsRequest
-	(*WorkerStats)(nil),              // 12: ns.v1.WorkerStats
-	(*StatsResponse)(nil),            // 13: ns.v1.StatsResponse
-	(*LeaveRequest)(nil),             // 14: ns.v1.LeaveRequest
-	(*LeaveResponse)(nil),            // 15: ns.v1.LeaveResponse
-	(*HotKeysRequest)(nil),           // 16: ns.v1.HotKeysRequest
-	(*HotKey)(nil),                   // 17: ns.v1.HotKey
-	(*HotKeysResponse)(nil),          // 18: ns.v1.HotKeysResponse
-	(*GossipKeyring)(nil),            // 19: ns.v1.GossipKeyring
-	(*ListGossipKeysRequest)(nil),    // 20: ns.v1.ListGossipKeysRequest
-	(*ListGossipKeysResponse)(nil),   // 21: ns.v1.ListGossipKeysResponse
-	(*InstallGossipKeyRequest)(nil),  // 22: ns.v1.InstallGossipKeyRequest
-	(*InstallGossipKeyResponse)(nil), // 23: ns.v1.InstallGossipKeyResponse
-	(*UseGossipKeyRequest)(nil),      // 24: ns.v1.UseGossipKeyRequest
-	(*UseGossipKeyResponse)(nil),     // 25: ns.v1.UseGossipKeyResponse
-	(*RemoveGossipKeyRequest)(nil),   // 26: ns.v1.RemoveGossipKeyRequest
-	(*RemoveGossipKeyResponse)(nil),  // 27: ns.v1.RemoveGossipKeyResponse
+	(*TableDiff)(nil),                // 11: ns.v1.TableDiff
+	(*StatsRequest)(nil),             // 12: ns.v1.StatsRequest
+	(*WorkerStats)(nil),              // 13: ns.v1.WorkerStats
+	(*StatsResponse)(nil),            // 14: ns.v1.StatsResponse
+	(*LeaveRequest)(nil),             // 15: ns.v1.LeaveRequest
+	(*LeaveResponse)(nil),            // 16: ns.v1.LeaveResponse
+	(*HotKeysRequest)(nil),           // 17: ns.v1.HotKeysRequest
+	(*HotKey)(nil),                   // 18: ns.v1.HotKey
+	(*HotKeysResponse)(nil),          // 19: ns.v1.HotKeysResponse
+	(*GossipKeyring)(nil),            // 20: ns.v1.GossipKeyring
+	(*ListGossipKeysRequest)(nil),    // 21: ns.v1.ListGossipKeysRequest
+	(*ListGossipKeysResponse)(nil),   // 22: ns.v1.ListGossipKeysResponse
+	(*InstallGossipKeyRequest)(nil),  // 23: ns.v1.InstallGossipKeyRequest
+	(*InstallGossipKeyResponse)(nil), // 24: ns.v1.InstallGossipKeyResponse
+	(*UseGossipKeyRequest)(nil),      // 25: ns.v1.UseGossipKeyRequest
+	(*UseGossipKeyResponse)(nil),     // 26: ns.v1.UseGossipKeyResponse
+	(*RemoveGossipKeyRequest)(nil),   // 27: ns.v1.RemoveGossipKeyRequest
+	(*RemoveGossipKeyResponse)(nil),  // 28: ns.v1.RemoveGossipKeyResponse
 }
 var file_ns_v1_cluster_proto_depIdxs = []int32{
 	0,  // 0: ns.v1.Member.state:type_name -> ns.v1.MemberState
@@ -1918,37 +2077,40 @@ var file_ns_v1_cluster_proto_depIdxs = []int32{
 	5,  // 3: ns.v1.Table.backups:type_name -> ns.v1.PartitionBackups
 	6,  // 4: ns.v1.TableResponse.table:type_name -> ns.v1.Table
 	6,  // 5: ns.v1.WatchTableResponse.table:type_name -> ns.v1.Table
-	12, // 6: ns.v1.StatsResponse.workers:type_name -> ns.v1.WorkerStats
-	17, // 7: ns.v1.HotKeysResponse.keys:type_name -> ns.v1.HotKey
-	19, // 8: ns.v1.ListGossipKeysResponse.keyring:type_name -> ns.v1.GossipKeyring
-	19, // 9: ns.v1.InstallGossipKeyResponse.keyring:type_name -> ns.v1.GossipKeyring
-	19, // 10: ns.v1.UseGossipKeyResponse.keyring:type_name -> ns.v1.GossipKeyring
-	19, // 11: ns.v1.RemoveGossipKeyResponse.keyring:type_name -> ns.v1.GossipKeyring
-	2,  // 12: ns.v1.ClusterService.Members:input_type -> ns.v1.MembersRequest
-	7,  // 13: ns.v1.ClusterService.Table:input_type -> ns.v1.TableRequest
-	9,  // 14: ns.v1.ClusterService.WatchTable:input_type -> ns.v1.WatchTableRequest
-	11, // 15: ns.v1.ClusterService.Stats:input_type -> ns.v1.StatsRequest
-	14, // 16: ns.v1.ClusterService.Leave:input_type -> ns.v1.LeaveRequest
-	16, // 17: ns.v1.ClusterService.HotKeys:input_type -> ns.v1.HotKeysRequest
-	20, // 18: ns.v1.GossipKeyService.ListGossipKeys:input_type -> ns.v1.ListGossipKeysRequest
-	22, // 19: ns.v1.GossipKeyService.InstallGossipKey:input_type -> ns.v1.InstallGossipKeyRequest
-	24, // 20: ns.v1.GossipKeyService.UseGossipKey:input_type -> ns.v1.UseGossipKeyRequest
-	26, // 21: ns.v1.GossipKeyService.RemoveGossipKey:input_type -> ns.v1.RemoveGossipKeyRequest
-	3,  // 22: ns.v1.ClusterService.Members:output_type -> ns.v1.MembersResponse
-	8,  // 23: ns.v1.ClusterService.Table:output_type -> ns.v1.TableResponse
-	10, // 24: ns.v1.ClusterService.WatchTable:output_type -> ns.v1.WatchTableResponse
-	13, // 25: ns.v1.ClusterService.Stats:output_type -> ns.v1.StatsResponse
-	15, // 26: ns.v1.ClusterService.Leave:output_type -> ns.v1.LeaveResponse
-	18, // 27: ns.v1.ClusterService.HotKeys:output_type -> ns.v1.HotKeysResponse
-	21, // 28: ns.v1.GossipKeyService.ListGossipKeys:output_type -> ns.v1.ListGossipKeysResponse
-	23, // 29: ns.v1.GossipKeyService.InstallGossipKey:output_type -> ns.v1.InstallGossipKeyResponse
-	25, // 30: ns.v1.GossipKeyService.UseGossipKey:output_type -> ns.v1.UseGossipKeyResponse
-	27, // 31: ns.v1.GossipKeyService.RemoveGossipKey:output_type -> ns.v1.RemoveGossipKeyResponse
-	22, // [22:32] is the sub-list for method output_type
-	12, // [12:22] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	11, // 6: ns.v1.WatchTableResponse.diff:type_name -> ns.v1.TableDiff
+	4,  // 7: ns.v1.TableDiff.added:type_name -> ns.v1.TableMember
+	5,  // 8: ns.v1.TableDiff.backups:type_name -> ns.v1.PartitionBackups
+	13, // 9: ns.v1.StatsResponse.workers:type_name -> ns.v1.WorkerStats
+	18, // 10: ns.v1.HotKeysResponse.keys:type_name -> ns.v1.HotKey
+	20, // 11: ns.v1.ListGossipKeysResponse.keyring:type_name -> ns.v1.GossipKeyring
+	20, // 12: ns.v1.InstallGossipKeyResponse.keyring:type_name -> ns.v1.GossipKeyring
+	20, // 13: ns.v1.UseGossipKeyResponse.keyring:type_name -> ns.v1.GossipKeyring
+	20, // 14: ns.v1.RemoveGossipKeyResponse.keyring:type_name -> ns.v1.GossipKeyring
+	2,  // 15: ns.v1.ClusterService.Members:input_type -> ns.v1.MembersRequest
+	7,  // 16: ns.v1.ClusterService.Table:input_type -> ns.v1.TableRequest
+	9,  // 17: ns.v1.ClusterService.WatchTable:input_type -> ns.v1.WatchTableRequest
+	12, // 18: ns.v1.ClusterService.Stats:input_type -> ns.v1.StatsRequest
+	15, // 19: ns.v1.ClusterService.Leave:input_type -> ns.v1.LeaveRequest
+	17, // 20: ns.v1.ClusterService.HotKeys:input_type -> ns.v1.HotKeysRequest
+	21, // 21: ns.v1.GossipKeyService.ListGossipKeys:input_type -> ns.v1.ListGossipKeysRequest
+	23, // 22: ns.v1.GossipKeyService.InstallGossipKey:input_type -> ns.v1.InstallGossipKeyRequest
+	25, // 23: ns.v1.GossipKeyService.UseGossipKey:input_type -> ns.v1.UseGossipKeyRequest
+	27, // 24: ns.v1.GossipKeyService.RemoveGossipKey:input_type -> ns.v1.RemoveGossipKeyRequest
+	3,  // 25: ns.v1.ClusterService.Members:output_type -> ns.v1.MembersResponse
+	8,  // 26: ns.v1.ClusterService.Table:output_type -> ns.v1.TableResponse
+	10, // 27: ns.v1.ClusterService.WatchTable:output_type -> ns.v1.WatchTableResponse
+	14, // 28: ns.v1.ClusterService.Stats:output_type -> ns.v1.StatsResponse
+	16, // 29: ns.v1.ClusterService.Leave:output_type -> ns.v1.LeaveResponse
+	19, // 30: ns.v1.ClusterService.HotKeys:output_type -> ns.v1.HotKeysResponse
+	22, // 31: ns.v1.GossipKeyService.ListGossipKeys:output_type -> ns.v1.ListGossipKeysResponse
+	24, // 32: ns.v1.GossipKeyService.InstallGossipKey:output_type -> ns.v1.InstallGossipKeyResponse
+	26, // 33: ns.v1.GossipKeyService.UseGossipKey:output_type -> ns.v1.UseGossipKeyResponse
+	28, // 34: ns.v1.GossipKeyService.RemoveGossipKey:output_type -> ns.v1.RemoveGossipKeyResponse
+	25, // [25:35] is the sub-list for method output_type
+	15, // [15:25] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_ns_v1_cluster_proto_init() }
@@ -1962,7 +2124,7 @@ func file_ns_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ns_v1_cluster_proto_rawDesc), len(file_ns_v1_cluster_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   27,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
