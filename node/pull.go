@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -261,6 +262,13 @@ func (n *Node) pullOnce(k pullKey, told, t *ring.Table, ws waitState) (bool, err
 		f.mode = nsv1.HandoffMode_HANDOFF_MODE_REPLICA
 	}
 	res := owner.Pull(pp, f)
+	if k.kind == pullOwner && (res.Outcome == owner.InstallBest || res.Outcome == owner.NoCopy) &&
+		owner.PullAgain(n.ownershipEpoch(t) == 0, n.ownershipEpoch(n.table.Load()) > 0) {
+		if res.Outcome == owner.InstallBest {
+			f.Release(res.Best)
+		}
+		return false, fmt.Errorf("pull began under a table without quorum (epoch %d) and quorum is back: pulling again under the current table", t.Epoch())
+	}
 	switch res.Outcome {
 	case owner.Installed:
 		return true, nil

@@ -400,6 +400,12 @@ func (m *model) installHeld(id string) {
 	}
 	pulled, t := n.held, n.heldAt
 	n.held, n.heldAt, n.fetching = nil, nil, false
+	if PullAgain(t.minority, !n.t.minority) {
+		// node.pullOnce: the copy stays with its holder, fenced; the pull
+		// starts again under the current table.
+		m.printf("%s: began under a minority table, quorum is back: pull again\n", id)
+		return
+	}
 	m.install(n, pulled, t)
 }
 

@@ -329,7 +329,11 @@ func (pl *pull) finish() PullResult {
 	}
 	if pl.Kind == ReplicaPull || pl.blocked {
 		pl.res.Outcome = Retry
-		pl.res.Err = fmt.Errorf("%w (answers %v)", errors.Join(pl.errs...), pl.res.Answers)
+		if len(pl.errs) == 0 {
+			pl.res.Err = fmt.Errorf("no copy yet (answers %v)", pl.res.Answers)
+		} else {
+			pl.res.Err = fmt.Errorf("%w (answers %v)", errors.Join(pl.errs...), pl.res.Answers)
+		}
 		return pl.res
 	}
 	pl.res.Outcome = NoCopy
@@ -387,3 +391,16 @@ func (pl *pull) unsafe() (Holding, bool) {
 	}
 	return Holding{}, false
 }
+
+// PullAgain reports whether an owner pull that found its copy (or none)
+// must start again rather than install: it began under a table built
+// without quorum (beganMinority) and the node has quorum again (quorumNow).
+// Under the minority table the copy would keep its data's epoch (section 7:
+// no copy takes the epoch of a table built without quorum), while the pull
+// fenced its holders at that table's epoch, above it: installed under the
+// quorum table, the owner's snapshots and writes would be refused by a
+// backup so fenced, for good. Pulled again under the current table, the
+// holders are fenced at its epoch and the copy installs at it. Found by
+// make soak (seed 1796678799204286712); script
+// minority-pull-installed-after-heal.
+func PullAgain(beganMinority, quorumNow bool) bool { return beganMinority && quorumNow }
