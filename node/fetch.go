@@ -59,16 +59,24 @@ func (s *silentDead) note(id string, now time.Time) {
 	s.until[id] = now.Add(deadSilence)
 }
 
-// meta receives what the holder says of p besides the copy. dead: the
-// failure detector declared m dead (see deadAnswerTimeout).
-func (n *Node) fetch(m ring.Member, p int32, epoch uint64, mode nsv1.HandoffMode, takeFenced, dead bool, meta *fetchMeta) (data []byte, found bool, redirect ring.Member, err error) {
-	if dead && n.silent.skip(m.ID, time.Now()) {
+// fetchReq is what a pull asks a holder for.
+type fetchReq struct {
+	epoch      uint64 // the puller's table epoch (HandoffStart.epoch)
+	mode       nsv1.HandoffMode
+	takeFenced bool
+	dead       bool   // the failure detector declared the holder dead (see deadAnswerTimeout)
+	fence      uint64 // replica mode: the epoch this node's copy is fenced at (HandoffStart.fence)
+}
+
+// meta receives what the holder says of p besides the copy.
+func (n *Node) fetch(m ring.Member, p int32, rq fetchReq, meta *fetchMeta) (data []byte, found bool, redirect ring.Member, err error) {
+	if rq.dead && n.silent.skip(m.ID, time.Now()) {
 		return nil, false, redirect, errDeadSilent
 	}
-	data, found, redirect, err = n.fetchOnce(m, p, epoch, mode, takeFenced, dead, meta)
+	data, found, redirect, err = n.fetchOnce(m, p, rq, meta)
 	if err != nil {
 		answered := fromHolder(err)
-		if dead && !answered {
+		if rq.dead && !answered {
 			n.silent.note(m.ID, time.Now())
 		}
 		err = transport.FromError(err)
@@ -79,7 +87,7 @@ func (n *Node) fetch(m ring.Member, p int32, epoch uint64, mode nsv1.HandoffMode
 	return data, found, redirect, err
 }
 
-func (n *Node) fetchOnce(m ring.Member, p int32, epoch uint64, mode nsv1.HandoffMode, takeFenced, dead bool, meta *fetchMeta) (data []byte, found bool, redirect ring.Member, err error) {
+func (n *Node) fetchOnce(m ring.Member, p int32, rq fetchReq, meta *fetchMeta) (data []byte, found bool, redirect ring.Member, err error) {
 	conn, err := n.peers.get(m.Addr)
 	if err != nil {
 		return nil, false, redirect, err
@@ -89,7 +97,7 @@ func (n *Node) fetchOnce(m ring.Member, p int32, epoch uint64, mode nsv1.Handoff
 	// HandoffTimeout.
 	first := 5 * time.Second
 	switch {
-	case dead:
+	case rq.dead:
 		first = deadAnswerTimeout
 	case n.table.Load().MemberIndex(m.ID) < 0:
 		first = 3 * time.Second // not in the table: gone, or leaving
@@ -122,7 +130,7 @@ func (n *Node) fetchOnce(m ring.Member, p int32, epoch uint64, mode nsv1.Handoff
 		}
 	}()
 	if err := st.Send(&nsv1.HandoffRequest{Msg: &nsv1.HandoffRequest_Start{Start: &nsv1.HandoffStart{
-		Partition: uint32(p), Epoch: epoch, Mode: mode, From: n.cfg.NodeID, TakeFenced: takeFenced}}}); err != nil {
+		Partition: uint32(p), Epoch: rq.epoch, Mode: rq.mode, From: n.cfg.NodeID, TakeFenced: rq.takeFenced, Fence: rq.fence}}}); err != nil {
 		return nil, false, redirect, err
 	}
 	var buf []byte

@@ -43,7 +43,7 @@ func (n *Node) serveHandoff(stream nsv1.PeerService_HandoffServer) error {
 		from.Addr = n.memberAddr(n.table.Load(), from.ID)
 	}
 	began := time.Now()
-	data, found, movedTo, covers, err := n.snapshotFor(p, start.GetEpoch(), start.GetMode(), from, start.GetTakeFenced())
+	data, found, movedTo, covers, err := n.snapshotFor(p, start, from)
 	if err != nil {
 		return transport.ToStatus(err).Err()
 	}
@@ -84,7 +84,8 @@ func (n *Node) serveHandoff(stream nsv1.PeerService_HandoffServer) error {
 // snapshotFor takes the snapshot a puller asked for, on the partition's
 // worker.
 // covers is what the copy covers (owner.Reply.Covers).
-func (n *Node) snapshotFor(p int32, epoch uint64, mode nsv1.HandoffMode, from ring.Member, takeFenced bool) (data []byte, found bool, redirect moved, covers uint64, err error) {
+func (n *Node) snapshotFor(p int32, start *nsv1.HandoffStart, from ring.Member) (data []byte, found bool, redirect moved, covers uint64, err error) {
+	epoch, mode, takeFenced := start.GetEpoch(), start.GetMode(), start.GetTakeFenced()
 	w := int(p) % n.pool.Size()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -93,7 +94,7 @@ func (n *Node) snapshotFor(p int32, epoch uint64, mode nsv1.HandoffMode, from ri
 		case nsv1.HandoffMode_HANDOFF_MODE_OWNER:
 			data, found, redirect, covers, err = n.handOwned(s, p, owner.Ask{From: from.ID, Epoch: epoch, TakeFenced: takeFenced}, from)
 		case nsv1.HandoffMode_HANDOFF_MODE_REPLICA:
-			data, found, err = n.handReplica(s, p)
+			data, found, err = n.handReplica(s, p, start.GetFence())
 		default:
 			err = fmt.Errorf("%w: handoff mode %v", transport.ErrInvalidArgument, mode)
 		}
@@ -167,11 +168,20 @@ func (n *Node) handOwned(s *shard, p int32, a owner.Ask, from ring.Member) (data
 
 // handReplica snapshots an owned partition for a backup. A backup starts
 // from what this owner serves: never from a copy it would not serve itself
-// (not verified since the lease lapsed, or dormant).
-func (n *Node) handReplica(s *shard, p int32) (data []byte, found bool, err error) {
+// (not verified since the lease lapsed, or dormant). A backup whose copy is
+// fenced above this owner's epoch (fence) would refuse the snapshot: some
+// other node owned the partition at a newer epoch meanwhile, so this copy
+// is pulled again (as when a backup refuses a write), and the backup
+// retries. Without it, an owned partition nobody wrote to kept a backup
+// refusing its snapshots for good (make soak, seed 1796678799204286712).
+func (n *Node) handReplica(s *shard, p int32, fence uint64) (data []byte, found bool, err error) {
 	ps := s.parts[p]
 	if ps == nil || ps.status != owner.Owned {
 		return nil, false, nil
+	}
+	if fence > ps.epoch {
+		n.requestRepull(p, ps.epoch, time.Now().UnixNano())
+		return nil, false, fmt.Errorf("%w: partition %d is at epoch %d on node %s, below the backup's fence %d: verifying its ownership; retry", transport.ErrUnavailable, p, ps.epoch, n.cfg.NodeID, fence)
 	}
 	gen, ok := n.lease.check(time.Now())
 	if !ok || ps.dormant || ps.gen != gen {

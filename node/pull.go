@@ -170,6 +170,8 @@ type waitState struct {
 	// source (replica kind): the owner replicating to a copy that waits
 	// for a snapshot, if any.
 	source string
+	// fence (replica kind): the epoch this node's copy is fenced at.
+	fence uint64
 	// own (owner kind): this node's own newest copy, if hasOwn, and the
 	// epoch it covers (owner.PullPlan.OwnCovers).
 	own       owner.Version
@@ -187,7 +189,7 @@ func (n *Node) waiting(k pullKey) waitState {
 			rs := s.replicas[k.p]
 			ws.wait = rs == nil || rs.syncing
 			if rs != nil {
-				ws.source = rs.source
+				ws.source, ws.fence = rs.source, rs.fence
 			}
 			return
 		}
@@ -260,6 +262,7 @@ func (n *Node) pullOnce(k pullKey, told, t *ring.Table, ws waitState) (bool, err
 	f := &pullFetcher{n: n, k: k, t: t, gen: gen, mode: nsv1.HandoffMode_HANDOFF_MODE_OWNER, got: map[string]*fetched{}}
 	if k.kind == pullReplica {
 		f.mode = nsv1.HandoffMode_HANDOFF_MODE_REPLICA
+		f.fence = ws.fence
 	}
 	res := owner.Pull(pp, f)
 	if k.kind == pullOwner && (res.Outcome == owner.InstallBest || res.Outcome == owner.NoCopy) &&
@@ -356,12 +359,13 @@ func (n *Node) pullPlan(k pullKey, told, t *ring.Table, ws waitState) owner.Pull
 // Handoff stream, keeps what it fetched until it is installed or released,
 // and acknowledges holders.
 type pullFetcher struct {
-	n    *Node
-	k    pullKey
-	t    *ring.Table
-	gen  uint64
-	mode nsv1.HandoffMode
-	got  map[string]*fetched // fetched copies not yet installed or released, by holder
+	n     *Node
+	k     pullKey
+	t     *ring.Table
+	gen   uint64
+	mode  nsv1.HandoffMode
+	fence uint64              // replica pulls: the epoch this node's copy is fenced at
+	got   map[string]*fetched // fetched copies not yet installed or released, by holder
 }
 
 var _ owner.Fetcher = (*pullFetcher)(nil)
@@ -370,7 +374,7 @@ func (f *pullFetcher) Fetch(m owner.Member, takeFenced bool) owner.Reply {
 	start := time.Now()
 	rm := ring.Member{ID: m.ID, Addr: m.Addr}
 	var meta fetchMeta
-	data, found, redirect, err := f.n.fetch(rm, f.k.p, f.t.Epoch(), f.mode, takeFenced, m.Dead, &meta)
+	data, found, redirect, err := f.n.fetch(rm, f.k.p, fetchReq{epoch: f.t.Epoch(), mode: f.mode, takeFenced: takeFenced, dead: m.Dead, fence: f.fence}, &meta)
 	r := owner.Reply{Found: found, Redirect: owner.Member{ID: redirect.ID, Addr: redirect.Addr}, Err: err, History: meta.history, Covers: meta.covers}
 	if err != nil {
 		var he *holderError

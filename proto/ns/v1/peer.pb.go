@@ -197,7 +197,12 @@ type HandoffStart struct {
 	From string `protobuf:"bytes,4,opt,name=from,proto3" json:"from,omitempty"`
 	// TakeFenced asks a holder that fenced the partition for another node, which
 	// answered that it does not have it, to hand over its fenced copy instead.
-	TakeFenced    bool `protobuf:"varint,5,opt,name=take_fenced,json=takeFenced,proto3" json:"take_fenced,omitempty"`
+	TakeFenced bool `protobuf:"varint,5,opt,name=take_fenced,json=takeFenced,proto3" json:"take_fenced,omitempty"`
+	// Fence (replica mode) is the epoch the caller's own copy is fenced at. An
+	// owner whose copy is older was fenced out by a newer owner somewhere: it
+	// verifies its ownership (pulls the partition again) instead of handing a
+	// snapshot the caller would refuse.
+	Fence         uint64 `protobuf:"varint,6,opt,name=fence,proto3" json:"fence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -265,6 +270,13 @@ func (x *HandoffStart) GetTakeFenced() bool {
 		return x.TakeFenced
 	}
 	return false
+}
+
+func (x *HandoffStart) GetFence() uint64 {
+	if x != nil {
+		return x.Fence
+	}
+	return 0
 }
 
 // HandoffAck tells the holder the state is installed.
@@ -783,14 +795,15 @@ const file_ns_v1_peer_proto_rawDesc = "" +
 	"tableEpoch\x12\x12\n" +
 	"\x04from\x18\x03 \x01(\tR\x04from\":\n" +
 	"\x0fForwardResponse\x12'\n" +
-	"\aresults\x18\x01 \x03(\v2\r.ns.v1.ResultR\aresults\"\x9f\x01\n" +
+	"\aresults\x18\x01 \x03(\v2\r.ns.v1.ResultR\aresults\"\xb5\x01\n" +
 	"\fHandoffStart\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12&\n" +
 	"\x04mode\x18\x03 \x01(\x0e2\x12.ns.v1.HandoffModeR\x04mode\x12\x12\n" +
 	"\x04from\x18\x04 \x01(\tR\x04from\x12\x1f\n" +
 	"\vtake_fenced\x18\x05 \x01(\bR\n" +
-	"takeFenced\"*\n" +
+	"takeFenced\x12\x14\n" +
+	"\x05fence\x18\x06 \x01(\x04R\x05fence\"*\n" +
 	"\n" +
 	"HandoffAck\x12\x1c\n" +
 	"\tinstalled\x18\x01 \x01(\bR\tinstalled\"k\n" +
