@@ -238,8 +238,8 @@ func (c *faultCluster) settled(timeout time.Duration, ids ...string) time.Durati
 	ps := c.procs(ids...)
 	return waitFor(c.t, timeout, fmt.Sprintf("%v ready with one table of %d members", ids, len(ids)), func() (bool, string) {
 		for _, p := range ps {
-			if !p.ready() {
-				return false, p.id + " not ready"
+			if ok, why := p.readiness(); !ok {
+				return false, p.id + " not ready: " + why
 			}
 		}
 		return agreed(c.ctx, ps, len(ps))

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -217,17 +218,25 @@ func (p *proc) clusterAPI() nsv1.ClusterServiceClient {
 
 // ready reports whether /readyz answers 200.
 func (p *proc) ready() bool {
+	ok, _ := p.readiness()
+	return ok
+}
+
+// readiness is ready with the reason: /readyz's answer, or why there is
+// none.
+func (p *proc) readiness() (bool, string) {
 	select {
 	case <-p.exited:
-		return false // whatever answers on its port now, it is not this node
+		return false, "exited" // whatever answers on its port now, it is not this node
 	default:
 	}
 	resp, err := http.Get("http://" + p.http + "/readyz")
 	if err != nil {
-		return false
+		return false, err.Error()
 	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	return resp.StatusCode == http.StatusOK, strings.TrimSpace(string(body))
 }
 
 // table fetches the node's table.
