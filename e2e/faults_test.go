@@ -14,7 +14,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -236,14 +238,45 @@ func (c *faultCluster) grpcAddrs() []string {
 func (c *faultCluster) settled(timeout time.Duration, ids ...string) time.Duration {
 	c.t.Helper()
 	ps := c.procs(ids...)
+	dumpAt := time.Now().Add(timeout - time.Second)
+	dumped := false
 	return waitFor(c.t, timeout, fmt.Sprintf("%v ready with one table of %d members", ids, len(ids)), func() (bool, string) {
 		for _, p := range ps {
 			if ok, why := p.readiness(); !ok {
+				if !dumped && time.Now().After(dumpAt) {
+					dumped = true
+					c.dumpGoroutines(p)
+				}
 				return false, p.id + " not ready: " + why
 			}
 		}
 		return agreed(c.ctx, ps, len(ps))
 	})
+}
+
+// dumpGoroutines saves a node's goroutines (its /debug/pprof) in the log
+// directory (NS_E2E_LOGDIR), for a node that does not become ready: a pull
+// stuck inside one attempt logs nothing.
+func (c *faultCluster) dumpGoroutines(p *proc) {
+	if os.Getenv("NS_E2E_LOGDIR") == "" {
+		c.t.Logf("%s is not ready: set NS_E2E_LOGDIR to keep its goroutines", p.id)
+		return
+	}
+	resp, err := http.Get("http://" + p.http + "/debug/pprof/goroutine?debug=2")
+	if err != nil {
+		c.t.Logf("goroutines of %s: %v", p.id, err)
+		return
+	}
+	defer resp.Body.Close()
+	path := filepath.Join(logDir(c.t), p.id+"-goroutines.txt")
+	f, err := os.Create(path)
+	if err != nil {
+		c.t.Logf("goroutines of %s: %v", p.id, err)
+		return
+	}
+	defer f.Close()
+	_, _ = io.Copy(f, resp.Body)
+	c.t.Logf("goroutines of %s, not ready: %s", p.id, path)
 }
 
 // startInSync starts ids, then waits (30 s each) until they agree on one

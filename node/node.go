@@ -97,10 +97,10 @@ type Node struct {
 	pendingAcks    sync.Map // ackKey -> handoff stream awaiting the install ack
 	pendingCancels sync.Map // ackKey -> its context's cancel
 
-	hist     tableHistory            // tables planned, for the pull rule
-	silent   silentDead              // dead holders that did not answer a pull lately
-	pullMu   sync.Mutex              // guards pulling and stopping
-	pulling  map[pullKey]*ring.Table // running pulls; non-nil: look again with this previous table
+	hist     tableHistory          // tables planned, for the pull rule
+	silent   silentDead            // dead holders that did not answer a pull lately
+	pullMu   sync.Mutex            // guards pulling and stopping
+	pulling  map[pullKey]pullAgain // running pulls, and whether to look again
 	stopping bool
 	pullWG   sync.WaitGroup
 
@@ -221,7 +221,7 @@ func newNode(cfg Config) *Node {
 		syncCh:   make(chan int32, 4096),
 		pullCh:   make(chan int32, 4096),
 		repullCh: make(chan repull, 4096),
-		pulling:  map[pullKey]*ring.Table{},
+		pulling:  map[pullKey]pullAgain{},
 		runCtx:   context.Background(),
 	}
 	n.handoffSem = make(chan struct{}, cfg.HandoffConcurrency)

@@ -28,6 +28,13 @@ type pullKey struct {
 	kind pullKind
 }
 
+// pullAgain is a running pull's mark: again asks its loop, about to end,
+// to look once more (with told as the previous table, nil for none).
+type pullAgain struct {
+	again bool
+	told  *ring.Table
+}
+
 // startPull starts a pull goroutine for k unless one is running.
 func (n *Node) startPull(k pullKey, told *ring.Table) {
 	n.pullMu.Lock()
@@ -37,11 +44,17 @@ func (n *Node) startPull(k pullKey, told *ring.Table) {
 	}
 	if _, running := n.pulling[k]; running {
 		// The running loop may be about to give up: make it look again.
-		n.pulling[k] = told
+		// Found by make soak (seed 1796678799204286712): a request without
+		// a previous table (told nil: a backup's refusal, a replica
+		// resync) was stored as nil, which read as "no look again", and a
+		// loop that had just installed the partition exited while the
+		// request had made it incoming again: incoming for good, and no
+		// pull running.
+		n.pulling[k] = pullAgain{again: true, told: told}
 		n.pullMu.Unlock()
 		return
 	}
-	n.pulling[k] = nil
+	n.pulling[k] = pullAgain{}
 	n.pullWG.Add(1)
 	n.pullMu.Unlock()
 	go func() {
@@ -49,14 +62,14 @@ func (n *Node) startPull(k pullKey, told *ring.Table) {
 		for {
 			n.pullLoop(k, told)
 			n.pullMu.Lock()
-			again, ok := n.pulling[k]
-			if !ok || again == nil || n.stopping {
+			st, ok := n.pulling[k]
+			if !ok || !st.again || n.stopping {
 				delete(n.pulling, k)
 				n.pullMu.Unlock()
 				return
 			}
-			n.pulling[k] = nil
-			told = again
+			n.pulling[k] = pullAgain{}
+			told = st.told
 			n.pullMu.Unlock()
 		}
 	}()
