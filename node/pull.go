@@ -129,7 +129,13 @@ func (n *Node) syncLoop(ctx context.Context) {
 			var again bool
 			ectx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			_ = n.exec(ectx, w, func(s *shard) {
-				if ps := s.parts[p]; ps != nil && ps.status == owner.Owned && ps.epoch <= r.epoch && ps.since.UnixNano() <= r.at {
+				// Only a partition the current table gives this node: one it
+				// moved elsewhere is the plan's (owner.PlanAway). Made
+				// incoming here, its pull would end at once (not needed)
+				// and leave it incoming for good, the node never ready
+				// (make soak seed 1796678799204286712).
+				if ps := s.parts[p]; ps != nil && ps.status == owner.Owned && ps.epoch <= r.epoch && ps.since.UnixNano() <= r.at &&
+					t.Owner(int(p)).ID == n.cfg.NodeID {
 					n.log.Warn("partition was owned elsewhere meanwhile (fenced by a backup); pulling it again", "partition", p)
 					// This copy competes with what the pull finds: the
 					// newest wins (a backup's fence alone says nothing of
