@@ -474,16 +474,7 @@ func execOp(ctx context.Context, c *client.Client, op history.Op) history.Result
 	case history.Incr:
 		res.Counter, err = c.Incr(ctx, key, op.Delta)
 	}
-	res.Err = err
-	switch {
-	case err == nil:
-		res.Outcome = history.OK
-	case op.Kind == history.Get:
-		res.Outcome = history.Fail
-	default:
-		res.Outcome = history.Unknown
-	}
-	return res
+	return withOutcome(res, op.Kind, err)
 }
 
 // readBack reads every key written in the history, retrying each until it
@@ -612,3 +603,18 @@ func newClient(ctx context.Context, t *testing.T, endpoints []string) *client.Cl
 
 // phase runs the workload for d while nothing else happens.
 func phase(d time.Duration) { time.Sleep(d) }
+
+// withOutcome sets res's error and outcome: OK without an error; with one, a
+// failed read or a write of unknown outcome (it may have been applied).
+func withOutcome(res history.Result, kind history.Kind, err error) history.Result {
+	res.Err = err
+	switch {
+	case err == nil:
+		res.Outcome = history.OK
+	case kind == history.Get:
+		res.Outcome = history.Fail
+	default:
+		res.Outcome = history.Unknown
+	}
+	return res
+}

@@ -169,14 +169,5 @@ func execRESP(ctx context.Context, rc *redis.Client, op history.Op) history.Resu
 			res.Found, res.Value = true, v
 		}
 	}
-	res.Err = err
-	switch {
-	case err == nil:
-		res.Outcome = history.OK
-	case op.Kind == history.Get:
-		res.Outcome = history.Fail
-	default:
-		res.Outcome = history.Unknown
-	}
-	return res
+	return withOutcome(res, op.Kind, err)
 }
