@@ -171,6 +171,17 @@ type stream struct {
 	quiet   time.Time // since when pending frames have had no answer
 }
 
+// answered is take for an answer from the node: under the same lock it
+// notes that the stream is not silent (stream.quiet, for watch).
+func (s *stream) answered(id uint64) *frame {
+	s.mu.Lock()
+	s.quiet = time.Now()
+	f := s.pending[id]
+	delete(s.pending, id)
+	s.mu.Unlock()
+	return f
+}
+
 // take removes and returns the frame with the given id, nil when it is not
 // pending (answered, failed, or never sent).
 func (s *stream) take(id uint64) *frame {
@@ -397,10 +408,7 @@ func (n *nodeConn) receive(st *stream) {
 			}
 			return
 		}
-		st.mu.Lock()
-		st.quiet = time.Now()
-		st.mu.Unlock()
-		f := st.take(resp.GetId())
+		f := st.answered(resp.GetId())
 		if f == nil {
 			continue // not ours: ignore
 		}

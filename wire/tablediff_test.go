@@ -116,6 +116,11 @@ func TestTableDiffRejects(t *testing.T) {
 	if _, err := ApplyTableDiff(a, bad); err == nil {
 		t.Fatal("a diff missing a changed partition was accepted")
 	}
+	// Every member replaced: more than half the partitions move, and the
+	// whole table is smaller than a diff would be.
+	if TableDiffToProto(a, mustTable(t, cfg, 2, members(7, 8, 9))) != nil {
+		t.Fatal("a diff where every partition changed")
+	}
 	other := cfg
 	other.Partitions = 64
 	if TableDiffToProto(a, mustTable(t, other, 2, members(1, 2, 3))) != nil {
