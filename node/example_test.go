@@ -47,6 +47,12 @@ func Example() {
 		panic(err)
 	}
 	defer n.Shutdown(ctx)
+	// Start returns before the node has formed its cluster (of one, here).
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := n.WaitReady(wctx); err != nil {
+		panic(err)
+	}
 
 	conn, err := grpc.NewClient(n.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

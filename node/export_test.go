@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"sync"
 	"time"
@@ -128,4 +129,33 @@ func MemoryAccountForTest(n *Node) (used, counted int64, entries int) {
 		})
 	}
 	return n.mem.Used(), counted, entries
+}
+
+// FetchTwiceForTest makes puller fetch the partition of key from holder
+// twice over, in replica mode, as two overlapping pulls of one partition
+// do (an owner pull and a replica pull across a table change), then has
+// each acknowledge its own copy from its own goroutine. It returns each
+// ack's outcome: nil once the holder read it and closed that stream.
+func FetchTwiceForTest(puller, holder *Node, key []byte) ([2]error, error) {
+	var acks [2]error
+	p := int32(puller.Table().PartitionOf(key))
+	h, ok := puller.Table().Member(holder.ID())
+	if !ok {
+		return acks, fmt.Errorf("holder %s not in the puller's table", holder.ID())
+	}
+	var held [2]*heldStream
+	for i := range held {
+		var meta fetchMeta
+		_, found, _, hs, err := puller.fetch(h, p, fetchReq{epoch: puller.Table().Epoch(), mode: nsv1.HandoffMode_HANDOFF_MODE_REPLICA}, &meta)
+		if err != nil || !found {
+			return acks, fmt.Errorf("fetch %d: found=%v err=%v", i, found, err)
+		}
+		held[i] = hs
+	}
+	var wg sync.WaitGroup
+	for i, hs := range held {
+		wg.Go(func() { acks[i] = hs.ack(true) })
+	}
+	wg.Wait()
+	return acks, nil
 }

@@ -2,8 +2,10 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"sync"
 	"time"
 
@@ -68,12 +70,24 @@ type fetchReq struct {
 	fence      uint64 // replica mode: the epoch this node's copy is fenced at (HandoffStart.fence)
 }
 
-// meta receives what the holder says of p besides the copy.
-func (n *Node) fetch(m ring.Member, p int32, rq fetchReq, meta *fetchMeta) (data []byte, found bool, redirect ring.Member, err error) {
+// heldStream is the handoff stream of a copy fetched and not yet installed:
+// it stays open until ack or ackFalse ends it (or its context does), and
+// the holder keeps its copy fenced meanwhile. Each fetch owns its own: two
+// pulls of one partition from one holder (an owner pull and a replica pull
+// that overlap across a table change) must not answer each other's
+// holder.
+type heldStream struct {
+	st     nsv1.PeerService_HandoffClient
+	cancel context.CancelFunc
+}
+
+// meta receives what the holder says of p besides the copy. When found,
+// the returned stream awaits ack or ackFalse.
+func (n *Node) fetch(m ring.Member, p int32, rq fetchReq, meta *fetchMeta) (data []byte, found bool, redirect ring.Member, held *heldStream, err error) {
 	if rq.dead && n.silent.skip(m.ID, time.Now()) {
-		return nil, false, redirect, errDeadSilent
+		return nil, false, redirect, nil, errDeadSilent
 	}
-	data, found, redirect, err = n.fetchOnce(m, p, rq, meta)
+	data, found, redirect, held, err = n.fetchOnce(m, p, rq, meta)
 	if err != nil {
 		answered := fromHolder(err)
 		if rq.dead && !answered {
@@ -84,13 +98,13 @@ func (n *Node) fetch(m ring.Member, p int32, rq fetchReq, meta *fetchMeta) (data
 			err = &holderError{err}
 		}
 	}
-	return data, found, redirect, err
+	return data, found, redirect, held, err
 }
 
-func (n *Node) fetchOnce(m ring.Member, p int32, rq fetchReq, meta *fetchMeta) (data []byte, found bool, redirect ring.Member, err error) {
+func (n *Node) fetchOnce(m ring.Member, p int32, rq fetchReq, meta *fetchMeta) (data []byte, found bool, redirect ring.Member, held *heldStream, err error) {
 	conn, err := n.peers.get(m.Addr)
 	if err != nil {
-		return nil, false, redirect, err
+		return nil, false, redirect, nil, err
 	}
 	// The holder must answer within a few seconds (a paused or cut-off
 	// node must not stall the pull); the whole transfer may take up to
@@ -116,22 +130,17 @@ func (n *Node) fetchOnce(m ring.Member, p int32, rq fetchReq, meta *fetchMeta) (
 	st, err := nsv1.NewPeerServiceClient(conn).Handoff(ctx)
 	if err != nil {
 		cancel()
-		return nil, false, redirect, err
+		return nil, false, redirect, nil, err
 	}
 	// The stream stays open until ack (or a failure) ends it.
-	n.pendingCancels.Store(ackKey{m.ID, p}, cancel)
-	n.pendingAcks.Store(ackKey{m.ID, p}, st)
 	defer func() {
 		if err != nil || !found {
-			n.pendingAcks.Delete(ackKey{m.ID, p})
-			if c, ok := n.pendingCancels.LoadAndDelete(ackKey{m.ID, p}); ok {
-				c.(context.CancelFunc)()
-			}
+			cancel()
 		}
 	}()
 	if err := st.Send(&nsv1.HandoffRequest{Msg: &nsv1.HandoffRequest_Start{Start: &nsv1.HandoffStart{
 		Partition: uint32(p), Epoch: rq.epoch, Mode: rq.mode, From: n.cfg.NodeID, TakeFenced: rq.takeFenced, Fence: rq.fence}}}); err != nil {
-		return nil, false, redirect, err
+		return nil, false, redirect, nil, err
 	}
 	var buf []byte
 	for seq := uint64(0); ; seq++ {
@@ -144,84 +153,64 @@ func (n *Node) fetchOnce(m ring.Member, p int32, rq fetchReq, meta *fetchMeta) (
 			}
 		}
 		if err != nil {
-			return nil, false, redirect, err
+			return nil, false, redirect, nil, err
 		}
 		if !resp.GetFound() {
 			_ = st.CloseSend()
-			return nil, false, ring.Member{ID: resp.GetMovedToId(), Addr: resp.GetMovedToAddr()}, nil
+			return nil, false, ring.Member{ID: resp.GetMovedToId(), Addr: resp.GetMovedToAddr()}, nil, nil
 		}
 		if resp.GetSeq() != seq {
-			return nil, false, redirect, fmt.Errorf("handoff chunk %d arrived as %d", seq, resp.GetSeq())
+			return nil, false, redirect, nil, fmt.Errorf("handoff chunk %d arrived as %d", seq, resp.GetSeq())
 		}
 		if crc32.Checksum(resp.GetData(), castagnoli) != resp.GetCrc32C() {
-			return nil, false, redirect, fmt.Errorf("handoff chunk %d: checksum mismatch", seq)
+			return nil, false, redirect, nil, fmt.Errorf("handoff chunk %d: checksum mismatch", seq)
 		}
 		buf = append(buf, resp.GetData()...)
 		if resp.GetLast() {
 			if uint64(len(buf)) != resp.GetTotalBytes() {
-				return nil, false, redirect, fmt.Errorf("handoff: got %d bytes, sender says %d", len(buf), resp.GetTotalBytes())
+				return nil, false, redirect, nil, fmt.Errorf("handoff: got %d bytes, sender says %d", len(buf), resp.GetTotalBytes())
 			}
-			return buf, true, redirect, nil
+			return buf, true, redirect, &heldStream{st: st, cancel: cancel}, nil
 		}
 	}
 }
 
-type ackKey struct {
-	id string
-	p  int32
-}
-
-// ack tells the holder the state is installed, so it can release it.
-func (n *Node) ack(m ring.Member, p int32) {
-	v, ok := n.pendingAcks.LoadAndDelete(ackKey{m.ID, p})
-	if !ok {
-		return
+// ack tells the holder whether the copy it sent is installed (it can
+// release its copy) or not (it keeps it, fenced), waits for the holder to
+// close the stream, and ends it. It returns nil once the holder has
+// closed the stream after reading the ack.
+func (h *heldStream) ack(installed bool) error {
+	defer h.cancel()
+	_ = h.st.Send(&nsv1.HandoffRequest{Msg: &nsv1.HandoffRequest_Ack{Ack: &nsv1.HandoffAck{Installed: installed}}})
+	_ = h.st.CloseSend()
+	if _, err := h.st.Recv(); !errors.Is(err, io.EOF) { // wait for the holder to close
+		return fmt.Errorf("handoff ack: the holder did not close the stream: %v", err)
 	}
-	st := v.(nsv1.PeerService_HandoffClient)
-	_ = st.Send(&nsv1.HandoffRequest{Msg: &nsv1.HandoffRequest_Ack{Ack: &nsv1.HandoffAck{Installed: true}}})
-	_ = st.CloseSend()
-	_, _ = st.Recv() // wait for the holder to close
-	if c, ok := n.pendingCancels.LoadAndDelete(ackKey{m.ID, p}); ok {
-		c.(context.CancelFunc)()
-	}
+	return nil
 }
 
 // fetched is a copy a pull received, not installed yet.
 type fetched struct {
 	from       ring.Member
+	held       *heldStream // acknowledged once installed or released
 	data       []byte
 	epoch, lsn uint64
 	start      time.Time
 }
 
 // installFetched installs a fetched copy and acknowledges it to its holder.
-func (n *Node) installFetched(k pullKey, t *ring.Table, gen uint64, mode nsv1.HandoffMode, from ring.Member, data []byte, start time.Time, answers []string) (bool, error) {
-	err := n.install(k, n.ownershipEpoch(t), gen, data)
+func (n *Node) installFetched(k pullKey, t *ring.Table, gen uint64, mode nsv1.HandoffMode, fe *fetched, answers []string) (bool, error) {
+	err := n.install(k, n.ownershipEpoch(t), gen, fe.data)
 	if err != nil {
-		n.ackFalse(from, k.p)
-		return false, fmt.Errorf("install from %s: %w", from.ID, err)
+		_ = fe.held.ack(false)
+		return false, fmt.Errorf("install from %s: %w", fe.from.ID, err)
 	}
-	n.ack(from, k.p)
-	n.noteHandoff(true, int64(len(data)), time.Since(start), nil)
+	_ = fe.held.ack(true)
+	n.noteHandoff(true, int64(len(fe.data)), time.Since(fe.start), nil)
 	n.handoffs.Add(1)
-	n.handoffBytes.Add(uint64(len(data)))
-	n.log.Info("partition installed", "partition", k.p, "mode", mode.String(), "from", from.ID, "bytes", len(data), "took", time.Since(start), "answers", answers)
+	n.handoffBytes.Add(uint64(len(fe.data)))
+	n.log.Info("partition installed", "partition", k.p, "mode", mode.String(), "from", fe.from.ID, "bytes", len(fe.data), "took", time.Since(fe.start), "answers", answers)
 	return true, nil
-}
-
-// ackFalse closes a holder's handoff stream without installing its copy
-// (the holder keeps it, fenced).
-func (n *Node) ackFalse(m ring.Member, p int32) {
-	v, ok := n.pendingAcks.LoadAndDelete(ackKey{m.ID, p})
-	if ok {
-		st := v.(nsv1.PeerService_HandoffClient)
-		_ = st.Send(&nsv1.HandoffRequest{Msg: &nsv1.HandoffRequest_Ack{Ack: &nsv1.HandoffAck{Installed: false}}})
-		_ = st.CloseSend()
-		_, _ = st.Recv()
-	}
-	if c, ok := n.pendingCancels.LoadAndDelete(ackKey{m.ID, p}); ok {
-		c.(context.CancelFunc)()
-	}
 }
 
 // holderError is an error the holder itself answered (as opposed to not

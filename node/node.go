@@ -89,13 +89,11 @@ type Node struct {
 	minority   map[*ring.Table]bool
 	planGap    bool
 
-	repl           *replicators
-	syncCh         chan int32  // backup copies to (re)synchronise
-	pullCh         chan int32  // owned partitions found without state
-	repullCh       chan repull // owned partitions found stale
-	handoffSem     chan struct{}
-	pendingAcks    sync.Map // ackKey -> handoff stream awaiting the install ack
-	pendingCancels sync.Map // ackKey -> its context's cancel
+	repl       *replicators
+	syncCh     chan int32  // backup copies to (re)synchronise
+	pullCh     chan int32  // owned partitions found without state
+	repullCh   chan repull // owned partitions found stale
+	handoffSem chan struct{}
 
 	hist     tableHistory          // tables planned, for the pull rule
 	silent   silentDead            // dead holders that did not answer a pull lately
@@ -428,6 +426,27 @@ func (n *Node) start(ctx context.Context) error {
 		"workers", n.pool.Size(), "partitions", n.cfg.Ring.Partitions, "backups", n.cfg.Ring.Backups,
 		"join", n.cfg.Cluster.Join)
 	return nil
+}
+
+// WaitReady waits until Ready reports true (polling every 10 ms) or ctx
+// ends; then it returns an error that carries Ready's last reason. Start
+// returns before the node has joined its cluster, even a cluster of one:
+// an embedding program that serves at once calls WaitReady first (calls
+// made earlier are refused with Unavailable, which the SDK retries).
+func (n *Node) WaitReady(ctx context.Context) error {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		ok, why := n.Ready()
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("node %s not ready: %s: %w", n.cfg.NodeID, why, ctx.Err())
+		case <-tick.C:
+		}
+	}
 }
 
 // Ready reports whether the node has joined its cluster and its table

@@ -283,6 +283,9 @@ func (n *Node) pullOnce(k pullKey, told, t *ring.Table, ws waitState) (bool, err
 		f.mode = nsv1.HandoffMode_HANDOFF_MODE_REPLICA
 		f.fence = ws.fence
 	}
+	// Copies fetched and neither installed nor released when the attempt
+	// ends are released: their holders keep them, fenced.
+	defer f.releaseAll()
 	res := owner.Pull(pp, f)
 	if k.kind == pullOwner && (res.Outcome == owner.InstallBest || res.Outcome == owner.NoCopy) &&
 		owner.PullAgain(n.ownershipEpoch(t) == 0, n.ownershipEpoch(n.table.Load()) > 0) {
@@ -296,7 +299,8 @@ func (n *Node) pullOnce(k pullKey, told, t *ring.Table, ws waitState) (bool, err
 		return true, nil
 	case owner.InstallBest:
 		fe := f.got[res.Best.ID]
-		return n.installFetched(k, t, gen, f.mode, fe.from, fe.data, fe.start, res.Answers)
+		delete(f.got, res.Best.ID)
+		return n.installFetched(k, t, gen, f.mode, fe, res.Answers)
 	case owner.Retry:
 		return false, res.Err
 	}
@@ -393,7 +397,7 @@ func (f *pullFetcher) Fetch(m owner.Member, takeFenced bool) owner.Reply {
 	start := time.Now()
 	rm := ring.Member{ID: m.ID, Addr: m.Addr}
 	var meta fetchMeta
-	data, found, redirect, err := f.n.fetch(rm, f.k.p, fetchReq{epoch: f.t.Epoch(), mode: f.mode, takeFenced: takeFenced, dead: m.Dead, fence: f.fence}, &meta)
+	data, found, redirect, held, err := f.n.fetch(rm, f.k.p, fetchReq{epoch: f.t.Epoch(), mode: f.mode, takeFenced: takeFenced, dead: m.Dead, fence: f.fence}, &meta)
 	r := owner.Reply{Found: found, Redirect: owner.Member{ID: redirect.ID, Addr: redirect.Addr}, Err: err, History: meta.history, Covers: meta.covers}
 	if err != nil {
 		var he *holderError
@@ -403,20 +407,33 @@ func (f *pullFetcher) Fetch(m owner.Member, takeFenced bool) owner.Reply {
 	if found {
 		e, l, ok := peekPartition(data)
 		r.Version, r.Valid = owner.Version{Epoch: e, LSN: l}, ok
-		f.got[m.ID] = &fetched{from: rm, data: data, epoch: e, lsn: l, start: start}
+		if old := f.got[m.ID]; old != nil {
+			_ = old.held.ack(false) // asked again: the newer answer replaces it
+		}
+		f.got[m.ID] = &fetched{from: rm, held: held, data: data, epoch: e, lsn: l, start: start}
 	}
 	return r
 }
 
 func (f *pullFetcher) Release(m owner.Member) {
-	delete(f.got, m.ID)
-	f.n.ackFalse(ring.Member{ID: m.ID, Addr: m.Addr}, f.k.p)
+	if fe := f.got[m.ID]; fe != nil {
+		delete(f.got, m.ID)
+		_ = fe.held.ack(false)
+	}
+}
+
+// releaseAll releases every copy still held.
+func (f *pullFetcher) releaseAll() {
+	for id, fe := range f.got {
+		delete(f.got, id)
+		_ = fe.held.ack(false)
+	}
 }
 
 func (f *pullFetcher) Install(m owner.Member) (bool, error) {
 	fe := f.got[m.ID]
 	delete(f.got, m.ID)
-	return f.n.installFetched(f.k, f.t, f.gen, f.mode, fe.from, fe.data, fe.start, nil)
+	return f.n.installFetched(f.k, f.t, f.gen, f.mode, fe, nil)
 }
 
 func (f *pullFetcher) Resolve(id string) string { return f.n.memberAddr(f.t, id) }

@@ -167,3 +167,28 @@ func TestExpiredItemNotApplied(t *testing.T) {
 		t.Fatalf("get after the expired put: %v, want NotFound (never applied)", err)
 	}
 }
+
+// TestOverlappingFetchesAckTheirOwn: two pulls of one partition from one
+// holder that overlap (an owner pull and a replica pull across a table
+// change) each acknowledge the copy they fetched, on the stream they
+// fetched it on. The streams waiting for their ack were kept in one map
+// per (holder, partition): the second replaced the first, the first pull's
+// ack went down the second pull's stream while it still read from it (a
+// data race, found by CI under -race in TestRepullKeepsNewerOwnCopy), and
+// the first stream was never acknowledged (its holder kept waiting).
+func TestOverlappingFetchesAckTheirOwn(t *testing.T) {
+	c := backupCluster(t)
+	key := []byte("fetched-twice")
+	o, b := ownerAndBackup(t, c, key)
+	kvc := nsv1.NewKVServiceClient(c.Dial(o))
+	mustPut(t, kvc, key, "v")
+	acks, err := node.FetchTwiceForTest(c.Nodes[b], c.Nodes[o], key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, err := range acks {
+		if err != nil {
+			t.Errorf("pull %d: %v", i, err)
+		}
+	}
+}
