@@ -231,19 +231,23 @@ func (c *Cluster) ProbeTimeout() time.Duration { return c.probeTimeout }
 // its ack. On success it reports the contact to Config.OnContact (with the
 // time the ping was sent) and returns that time. It fails when id is not a
 // live member memberlist knows, or does not answer in time.
+//
+// The address comes from this node's own member table, not from
+// memberlist.Members: that returns pointers to memberlist's live node
+// records, which it rewrites under its lock when a member's alive message
+// arrives, so reading one after the call is a data race (seen under -race).
 func (c *Cluster) Ping(id string) (time.Time, error) {
-	var addr net.Addr
-	for _, m := range c.ml.Members() {
-		if m.Name == id {
-			addr = &net.UDPAddr{IP: m.Addr, Port: int(m.Port)}
-			break
-		}
+	c.mu.Lock()
+	var addr string
+	if r, ok := c.tr.members[id]; ok && r.State.Live() {
+		addr = r.GossipAddr
 	}
-	if addr == nil {
+	c.mu.Unlock()
+	if addr == "" {
 		return time.Time{}, fmt.Errorf("%w: %s", ErrUnknownMember, id)
 	}
 	sent := time.Now()
-	if _, err := c.ml.Ping(id, addr); err != nil {
+	if _, err := c.ml.Ping(id, gossipAddr(addr)); err != nil {
 		return time.Time{}, fmt.Errorf("cluster: ping %s: %w", id, err)
 	}
 	if f := c.cfg.OnContact; f != nil {
@@ -251,6 +255,13 @@ func (c *Cluster) Ping(id string) (time.Time, error) {
 	}
 	return sent, nil
 }
+
+// gossipAddr is a member's gossip address (host:port) as the net.Addr
+// memberlist.Ping takes; memberlist reads only its String.
+type gossipAddr string
+
+func (a gossipAddr) Network() string { return "udp" }
+func (a gossipAddr) String() string  { return string(a) }
 
 // LocalID returns this node's id.
 func (c *Cluster) LocalID() string { return c.cfg.NodeID }

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -747,5 +748,52 @@ func TestKeyHashRefused(t *testing.T) {
 	})
 	if err := a.SetMeta(Meta{RESPAddr: "127.0.0.1:1"}); !errors.Is(err, ErrBadMeta) {
 		t.Fatalf("SetMeta changing the key hash: %v, want ErrBadMeta", err)
+	}
+}
+
+// TestPing: Ping reaches a live member at the address this node's member
+// table holds for it, reports the contact, and refuses an unknown or dead
+// member. It reads the address from the table, not from
+// memberlist.Members: memberlist rewrites the records that returns while
+// alive messages arrive (a data race the lease's pings hit under -race).
+func TestPing(t *testing.T) {
+	n := newTestNet(t)
+	var contacts atomic.Int32
+	var cs []*Cluster
+	for i := range 3 {
+		cfg := n.config(fmt.Sprintf("n%d", i+1))
+		if i == 0 {
+			cfg.OnContact = func(id string, _ time.Time) {
+				if id == "n2" {
+					contacts.Add(1)
+				}
+			}
+		} else {
+			cfg.Join = []string{cs[0].LocalAddr()}
+		}
+		cs = append(cs, n.start(cfg))
+	}
+	waitFor(t, 10*time.Second, "convergence", func() (bool, string) { return converged(cs, "n1", "n2", "n3") })
+	before := contacts.Load()
+	for range 5 {
+		if _, err := cs[0].Ping("n2"); err != nil {
+			t.Fatalf("ping n2: %v", err)
+		}
+	}
+	if got := contacts.Load() - before; got < 5 {
+		t.Errorf("OnContact reported %d contacts with n2 over 5 pings, want at least 5", got)
+	}
+	if _, err := cs[0].Ping("nobody"); !errors.Is(err, ErrUnknownMember) {
+		t.Errorf("ping of an unknown member: %v, want ErrUnknownMember", err)
+	}
+	if err := cs[2].Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "n3 dead", func() (bool, string) {
+		st := memberState(cs[0], "n3")
+		return st == StateDead, st.String()
+	})
+	if _, err := cs[0].Ping("n3"); !errors.Is(err, ErrUnknownMember) {
+		t.Errorf("ping of a dead member: %v, want ErrUnknownMember", err)
 	}
 }
