@@ -175,6 +175,18 @@ func DecodeRequest(b []byte) (Request, error) {
 	return r, nil
 }
 
+// RequestKey returns the key of an encoded Request without decoding the
+// rest (for Store.Prefetch); false when b does not start like one. The key
+// aliases b.
+func RequestKey(b []byte) ([]byte, bool) {
+	if len(b) < 3 || b[0] != codecVersion {
+		return nil, false
+	}
+	d := decoder{b: b[3:]}
+	k := d.bytes(false)
+	return k, d.err == nil
+}
+
 // AppendBinary appends the encoding of r to b and returns the extended
 // buffer. It fails with ErrInvalidTTL for a negative TTL; b is then returned
 // unchanged.

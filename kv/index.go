@@ -189,3 +189,71 @@ func (s *Store) tableDelete(i int) {
 	}
 	s.table[i] = 0
 }
+
+// Prefetcher loads, for a batch of keys, the index slots and records their
+// operations will touch, before the first operation runs: the cache misses
+// of a batch then overlap instead of stalling each operation in turn. It
+// loads in stages, each a tight loop over the batch (every key's slot,
+// then every record's head, then every value's end), because a loop that
+// loaded one key's slot and then its record would wait on the one before
+// moving on to the next key: the CPU issues independent loads together
+// only when they are a few instructions apart. It changes nothing in the
+// stores. The zero value is ready; Add keys, then Run.
+type Prefetcher struct {
+	n    int
+	st   [PrefetchBatch]*Store
+	h    [PrefetchBatch]uint64
+	recs [PrefetchBatch][]byte
+	sum  uint64 // what was loaded, so that the loads stay
+}
+
+// PrefetchBatch is how many keys a Prefetcher holds; Add runs a full batch.
+const PrefetchBatch = 32
+
+// Add queues key of store s, running the batch when it is full.
+func (p *Prefetcher) Add(s *Store, key []byte) {
+	if len(s.table) == 0 {
+		return
+	}
+	p.st[p.n], p.h[p.n] = s, hashKey(key)
+	p.n++
+	if p.n == PrefetchBatch {
+		p.Run()
+	}
+}
+
+// Run loads what the queued keys will touch and empties the batch. Its
+// result means nothing; callers keep it (add it up somewhere) so that the
+// loads are not optimized away.
+func (p *Prefetcher) Run() uint64 {
+	n := p.n
+	p.n = 0
+	var sum uint64
+	var slots [PrefetchBatch]uint64
+	for i := range n { // the slots
+		t := p.st[i].table
+		slots[i] = t[int(p.h[i]>>32)&(len(t)-1)]
+	}
+	for i := range n { // the records' heads, where the home slot holds the key's tag
+		sl := slots[i]
+		p.recs[i] = nil
+		if sl != 0 && sl&^locMask == p.h[i]&^locMask && sl != tombstone {
+			r := p.st[i].rec(uint32(sl))
+			p.recs[i] = r
+			sum += uint64(r[0])
+		}
+	}
+	for i := range n { // the values' ends, often a cache line further
+		if r := p.recs[i]; r != nil {
+			if end := recHeader + le32(r, hKlen) + le32(r, hVlen); end > recHeader && end <= len(r) {
+				sum += uint64(r[end-1])
+			}
+			p.recs[i] = nil
+		}
+	}
+	for i := range n {
+		p.st[i] = nil
+	}
+	p.sum += sum
+	return p.sum
+}

@@ -323,6 +323,23 @@ func TestStoreMatchesModel(t *testing.T) {
 				h.ExpireSome(now, max)
 				check()
 			},
+			"prefetch": func(t *rapid.T) {
+				// Prefetching loads and changes nothing: the contents
+				// (expired records included) stay as they were, and the
+				// invariants hold. Batches past PrefetchBatch run in parts.
+				before := liveContents(s, time.Time{})
+				var pf Prefetcher
+				for range rapid.IntRange(0, 2*PrefetchBatch+1).Draw(t, "keys") {
+					k := []byte(rapid.SampledFrom(modelKeys).Draw(t, "key"))
+					pf.Add(s, k)
+					pf.Add(h, k)
+				}
+				pf.Run()
+				if after := liveContents(s, time.Time{}); after != before {
+					t.Fatalf("prefetch changed contents:\n%s\n%s", before, after)
+				}
+				check()
+			},
 			"snapshot": func(t *rapid.T) {
 				var buf bytes.Buffer
 				if err := s.Snapshot(&buf); err != nil {

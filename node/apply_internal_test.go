@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -149,7 +151,18 @@ func BenchmarkApply(b *testing.B) {
 // TestRouteBatches: batches below and above route's stack buffers (64
 // items, 64 workers), spread over every worker, come back with each item's
 // own result in its place.
-func TestRouteBatches(t *testing.T) {
+func TestRouteBatches(t *testing.T) { routeBatches(t) }
+
+// TestPrefetchedBatches is TestRouteBatches with the workers' prefetch
+// pass on (handler.prefetch; it is off below prefetchAbove, which a test's
+// few keys never reach): the results are the same.
+func TestPrefetchedBatches(t *testing.T) {
+	defer func(v int64) { prefetchAbove = v }(prefetchAbove)
+	prefetchAbove = -1
+	routeBatches(t)
+}
+
+func routeBatches(t *testing.T) {
 	n := startTestNode(t, func(cfg *Config) { cfg.Ring.Partitions = 64; cfg.Worker.Workers = 3 })
 	ctx := context.Background()
 	for _, size := range []int{1, 16, 64, 65, 300} {
@@ -173,6 +186,96 @@ func TestRouteBatches(t *testing.T) {
 			if r.GetCode() != 0 || err != nil || string(resp.Value) != fmt.Sprintf("v%d", i) {
 				t.Fatalf("batch of %d, get %d: %v %q (%v)", size, i, r, resp.Value, err)
 			}
+		}
+	}
+}
+
+// BenchmarkApplyLarge is BenchmarkApply over a store much larger than the
+// CPU's caches: batches of 16 GETs or PUTs (64-byte values, no request
+// ids) of random keys among 200,000 on one worker, with the worker's
+// prefetch pass (handler.prefetch) and without. Each batch's items are
+// encoded afresh into reused buffers, as they arrive from the network, so
+// that only the store's index and records are cold.
+func BenchmarkApplyLarge(b *testing.B) {
+	const (
+		batch = 16
+		nkeys = 200_000
+	)
+	n := startTestNode(b, func(cfg *Config) { cfg.Ring.Partitions = 8 })
+	t := n.table.Load()
+	W := n.pool.Size()
+	var keys [][]byte
+	for i := 0; len(keys) < nkeys; i++ {
+		if k := fmt.Appendf(nil, "key:%d:0000", i); t.PartitionOf(k)%W == 0 {
+			keys = append(keys, k)
+		}
+	}
+	val := bytes.Repeat([]byte{'v'}, 64)
+	ctx := context.Background()
+	for lo := 0; lo < len(keys); lo += 256 {
+		var fill []*nsv1.Item
+		for _, k := range keys[lo:min(lo+256, len(keys))] {
+			p, _ := (&kv.Request{Op: kv.OpPut, Key: k, Value: val}).AppendBinary(nil)
+			fill = append(fill, &nsv1.Item{Service: transport.KVServiceName, Key: k, Payload: p})
+		}
+		for _, r := range n.dispatch(ctx, fill, false) {
+			if r.GetCode() != 0 {
+				b.Fatalf("fill: %v", r)
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	order := make([]int32, 1<<20)
+	for i := range order {
+		order[i] = int32(rng.IntN(len(keys)))
+	}
+	defer func() { prefetchBatches = true }()
+	for _, op := range []kv.Op{kv.OpGet, kv.OpPut} {
+		for _, pre := range []bool{false, true} {
+			name := strings.ToLower(op.String()) + "/serial"
+			if pre {
+				name = strings.ToLower(op.String()) + "/prefetched"
+			}
+			b.Run(name, func(b *testing.B) {
+				prefetchBatches = pre
+				env := &envelope{kind: envItems, ctx: ctx, call: newCall(), results: make([]*nsv1.Result, batch)}
+				env.call.pending.Store(1 << 30) // finish never closes done
+				items := make([]nsv1.Item, batch)
+				for i := range items {
+					env.items = append(env.items, &items[i])
+					env.parts = append(env.parts, 0)
+					env.pos = append(env.pos, int32(i))
+				}
+				var buf []byte
+				o := 0
+				h := &handler{n: n}
+				err := n.exec(ctx, 0, func(s *shard) {
+					b.ResetTimer()
+					for b.Loop() {
+						idx := order[o : o+batch]
+						o = (o + batch) & (len(order) - 1)
+						buf = buf[:0]
+						for j, i := range idx {
+							k := keys[i]
+							start := len(buf)
+							buf, _ = (&kv.Request{Op: op, Key: k, Value: val}).AppendBinary(buf)
+							items[j].Service, items[j].Key, items[j].Payload = transport.KVServiceName, k, buf[start:len(buf):len(buf)]
+							env.parts[j] = int32(t.PartitionOf(k))
+						}
+						h.Handle(s, env)
+					}
+					b.StopTimer()
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, r := range env.results {
+					if r.GetCode() != 0 {
+						b.Fatalf("%s: %v", name, r)
+					}
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/item")
+			})
 		}
 	}
 }
