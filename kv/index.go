@@ -210,6 +210,10 @@ type Prefetcher struct {
 // PrefetchBatch is how many keys a Prefetcher holds; Add runs a full batch.
 const PrefetchBatch = 32
 
+// prefetchProbe is how many slots from its home a key's record is looked
+// for by a Prefetcher.
+const prefetchProbe = 8
+
 // Add queues key of store s, running the batch when it is full.
 func (p *Prefetcher) Add(s *Store, key []byte) {
 	if len(s.table) == 0 {
@@ -229,18 +233,30 @@ func (p *Prefetcher) Run() uint64 {
 	n := p.n
 	p.n = 0
 	var sum uint64
-	var slots [PrefetchBatch]uint64
-	for i := range n { // the slots
+	for i := range n { // the home slots
 		t := p.st[i].table
-		slots[i] = t[int(p.h[i]>>32)&(len(t)-1)]
+		sum += t[int(p.h[i]>>32)&(len(t)-1)]
 	}
-	for i := range n { // the records' heads, where the home slot holds the key's tag
-		sl := slots[i]
+	for i := range n { // the records' heads: the first slot from home with the key's tag
 		p.recs[i] = nil
-		if sl != 0 && sl&^locMask == p.h[i]&^locMask && sl != tombstone {
-			r := p.st[i].rec(uint32(sl))
-			p.recs[i] = r
-			sum += uint64(r[0])
+		t, tag := p.st[i].table, p.h[i]&^locMask
+		mask := len(t) - 1
+		j := int(p.h[i]>>32) & mask
+		// Linear probing at up to 3/4 full: about half the keys are not
+		// in their home slot, but a few slots on, mostly in the same
+		// cache line (loaded above).
+		for range prefetchProbe {
+			sl := t[j]
+			if sl == 0 {
+				break
+			}
+			if sl&^locMask == tag && sl != tombstone {
+				r := p.st[i].rec(uint32(sl))
+				p.recs[i] = r
+				sum += uint64(r[0])
+				break
+			}
+			j = (j + 1) & mask
 		}
 	}
 	for i := range n { // the values' ends, often a cache line further
