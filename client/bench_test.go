@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"google.golang.org/grpc"
@@ -23,6 +24,16 @@ var codecs = []struct {
 }{
 	{"standard", vtcodec.Standard()},
 	{"vt", vtcodec.Codec{}},
+}
+
+// processCPU is the process's user+system CPU time so far, in ns: client
+// and fake nodes together, the garbage collector included.
+func processCPU(b *testing.B) int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
 // newCodecCluster is newCluster whose nodes and client config use codec.
@@ -62,6 +73,7 @@ func benchPut(b *testing.B, network fakecluster.Network, par int, codec encoding
 	value := make([]byte, 32)
 	var seq atomic.Int64
 	b.ReportAllocs()
+	cpu0 := processCPU(b)
 	b.ResetTimer()
 	if par == 1 {
 		ctx := context.Background()
@@ -84,6 +96,7 @@ func benchPut(b *testing.B, network fakecluster.Network, par int, codec encoding
 		})
 	}
 	b.StopTimer()
+	b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N), "cpu-ns/op")
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
 	var frames, items uint64
 	for _, n := range c.Stats().Nodes {
@@ -113,6 +126,7 @@ func benchSendBatch(b *testing.B, codec encoding.CodecV2) {
 	}
 	ctx := context.Background()
 	b.ReportAllocs()
+	cpu0 := processCPU(b)
 	b.ResetTimer()
 	for range b.N {
 		for _, r := range c.SendBatch(ctx, msgs) {
@@ -122,5 +136,6 @@ func benchSendBatch(b *testing.B, codec encoding.CodecV2) {
 		}
 	}
 	b.StopTimer()
+	b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N*len(msgs)), "cpu-ns/msg")
 	b.ReportMetric(float64(b.N*len(msgs))/b.Elapsed().Seconds(), "msgs/s")
 }
