@@ -349,3 +349,26 @@ func TestOptions(t *testing.T) {
 		t.Fatalf("codec names %q and %q", vtcodec.Codec{}.Name(), vtcodec.Standard().Name())
 	}
 }
+
+// TestInvalidUTF8 records the one difference from the standard codec: the
+// generated code does not check that proto3 string fields are UTF-8, so an
+// invalid service name or message is sent and accepted where the standard
+// codec refuses both. Our own strings are ASCII identifiers, addresses and
+// error texts; a node with the standard codec still refuses such a message.
+func TestInvalidUTF8(t *testing.T) {
+	item := &nsv1.Item{Service: "bad\xff", Key: []byte("k")}
+	if _, err := vtcodec.Standard().Marshal(item); err == nil {
+		t.Fatal("the standard codec marshalled an invalid UTF-8 string; the difference is gone: update the doc")
+	}
+	b, err := vtcodec.Codec{}.Marshal(item)
+	if err != nil {
+		t.Fatalf("vt codec: %v", err)
+	}
+	var got nsv1.Item
+	if err := vtcodec.Standard().Unmarshal(b, &got); err == nil {
+		t.Fatal("the standard codec accepted an invalid UTF-8 string")
+	}
+	if err := (vtcodec.Codec{}).Unmarshal(b, &got); err != nil || got.GetService() != item.GetService() {
+		t.Fatalf("vt codec: %v, service %q", err, got.GetService())
+	}
+}
