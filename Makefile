@@ -23,6 +23,12 @@ PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_PKG          := google.golang.org/protobuf/cmd/protoc-gen-go
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 PROTOC_GEN_GO_GRPC_PKG     := google.golang.org/grpc/cmd/protoc-gen-go-grpc
+# protoc-gen-go-vtproto must match go.mod's github.com/planetscale/vtprotobuf
+# (the generated *_vtproto.pb.go import its protohelpers package). That is not
+# the v0.6.0 tag but the commit after it that google.golang.org/grpc requires
+# (minimal version selection picks it), so the plugin is pinned to that too.
+PROTOC_GEN_GO_VTPROTO_VERSION := v0.6.1-0.20240319094008-0393e58bdf10
+PROTOC_GEN_GO_VTPROTO_PKG     := github.com/planetscale/vtprotobuf/cmd/protoc-gen-go-vtproto
 GRPC_HEALTH_PROBE_VERSION  := v0.4.62
 GRPC_HEALTH_PROBE_PKG      := github.com/grpc-ecosystem/grpc-health-probe
 GRPCURL_VERSION            := v1.9.4
@@ -83,7 +89,7 @@ fuzz:
 	$(GO) test -count=1 -run '^TestProperty' -rapid.checks=$(RAPID_CHECKS) ./node/internal/owner/
 
 ## tools: pinned tools into ./bin (cached: a stamp per version).
-TOOLS := staticcheck buf protoc-gen-go protoc-gen-go-grpc grpc-health-probe grpcurl helm
+TOOLS := staticcheck buf protoc-gen-go protoc-gen-go-grpc protoc-gen-go-vtproto grpc-health-probe grpcurl helm
 tools: $(addprefix $(BIN)/,$(TOOLS))
 
 # tool-rule name,version,package: $(BIN)/name is (re)installed when it is
@@ -103,13 +109,14 @@ $(eval $(call tool-rule,staticcheck,$(STATICCHECK_VERSION),$(STATICCHECK_PKG)))
 $(eval $(call tool-rule,buf,$(BUF_VERSION),$(BUF_PKG)))
 $(eval $(call tool-rule,protoc-gen-go,$(PROTOC_GEN_GO_VERSION),$(PROTOC_GEN_GO_PKG)))
 $(eval $(call tool-rule,protoc-gen-go-grpc,$(PROTOC_GEN_GO_GRPC_VERSION),$(PROTOC_GEN_GO_GRPC_PKG)))
+$(eval $(call tool-rule,protoc-gen-go-vtproto,$(PROTOC_GEN_GO_VTPROTO_VERSION),$(PROTOC_GEN_GO_VTPROTO_PKG)))
 $(eval $(call tool-rule,grpc-health-probe,$(GRPC_HEALTH_PROBE_VERSION),$(GRPC_HEALTH_PROBE_PKG)))
 $(eval $(call tool-rule,grpcurl,$(GRPCURL_VERSION),$(GRPCURL_PKG)))
 $(eval $(call tool-rule,helm,$(HELM_VERSION),$(HELM_PKG)))
 
 ## proto: regenerate proto/ns/v1/*.pb.go from proto/ns/v1/*.proto (buf compiles
 ## the protos itself; no protoc needed; plugins are the pinned ones in ./bin).
-PROTO_TOOLS := $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc
+PROTO_TOOLS := $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc $(BIN)/protoc-gen-go-vtproto
 proto: $(PROTO_TOOLS)
 	find proto -name '*.pb.go' -delete
 	$(BIN)/buf generate

@@ -17,6 +17,7 @@ import (
 	nsv1 "github.com/nothingshared/ns/proto/ns/v1"
 	"github.com/nothingshared/ns/ring"
 	"github.com/nothingshared/ns/wire"
+	"github.com/nothingshared/ns/wire/vtcodec"
 )
 
 // Client is a connection to an ns cluster. It routes each call straight to
@@ -107,12 +108,14 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 }
 
 // dialOptions returns the options every connection uses: plaintext unless
-// the caller gave options, a receive limit that fits any node's frame, and
-// a reconnect backoff short enough for a breaker probe to find a restarted
-// node. The caller's options come last and win.
+// the caller gave options, a receive limit that fits any node's frame, the
+// vtprotobuf codec (package wire/vtcodec; the bytes are the standard
+// codec's), and a reconnect backoff short enough for a breaker probe to find
+// a restarted node. The caller's options come last and win.
 func dialOptions(user []grpc.DialOption) []grpc.DialOption {
 	opts := []grpc.DialOption{
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvMsgBytes), grpc.MaxCallSendMsgSize(maxRecvMsgBytes)),
+		vtcodec.DialOption(),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff: backoff.Config{
 				BaseDelay:  100 * time.Millisecond,

@@ -13,6 +13,7 @@ import (
 	nsv1 "github.com/nothingshared/ns/proto/ns/v1"
 	"github.com/nothingshared/ns/ring"
 	"github.com/nothingshared/ns/transport"
+	"github.com/nothingshared/ns/wire/vtcodec"
 )
 
 // peers pools one gRPC connection per peer address. It is off the worker
@@ -34,7 +35,7 @@ func (p *peers) get(addr string) (*grpc.ClientConn, error) {
 		return c, nil
 	}
 	opts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20))}, p.dialOpts...)
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)), vtcodec.DialOption()}, p.dialOpts...)
 	c, err := grpc.NewClient(addr, opts...)
 	if err != nil {
 		return nil, err

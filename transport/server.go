@@ -19,6 +19,7 @@ import (
 	nsv1 "github.com/nothingshared/ns/proto/ns/v1"
 	"github.com/nothingshared/ns/ring"
 	"github.com/nothingshared/ns/wire"
+	"github.com/nothingshared/ns/wire/vtcodec"
 )
 
 // Dispatcher is the data path: it serves NodeService (Send, Stream),
@@ -139,6 +140,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		grpc.MaxSendMsgSize(lim.MaxRecvMsgBytes),
 		grpc.MaxConcurrentStreams(uint32(lim.MaxConcurrentStreams)),
 		grpc.ConnectionTimeout(HandshakeTimeout),
+		vtcodec.ServerOption(),
 	}, cfg.Options...)
 	s := &Server{
 		grpc:     grpc.NewServer(opts...),
