@@ -190,13 +190,13 @@ func routeBatches(t *testing.T) {
 	}
 }
 
-// BenchmarkApplyLarge is BenchmarkApply over a store much larger than the
+// BenchmarkApplyCold is BenchmarkApply over a store much larger than the
 // CPU's caches: batches of 16 GETs or PUTs (64-byte values, no request
 // ids) of random keys among 200,000 on one worker, with the worker's
 // prefetch pass (handler.prefetch) and without. Each batch's items are
 // encoded afresh into reused buffers, as they arrive from the network, so
 // that only the store's index and records are cold.
-func BenchmarkApplyLarge(b *testing.B) {
+func BenchmarkApplyCold(b *testing.B) {
 	const (
 		batch = 16
 		nkeys = 200_000

@@ -184,7 +184,7 @@ var prefetchAbove int64 = 1 << 20
 // pipeline 16 a CPU profile of the node spent 20% of its samples in the
 // store's lookups, nearly all of it waiting on the first touch of an
 // index slot and then of its record, one item after another. Loaded
-// together, the misses of a batch overlap (BenchmarkApplyLarge).
+// together, the misses of a batch overlap (BenchmarkApplyCold).
 func (h *handler) prefetch(s *shard, env *envelope) {
 	kvi, ok := h.n.services[transport.KVServiceName]
 	if !ok {
