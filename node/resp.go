@@ -64,6 +64,14 @@ func (n *Node) RESPAddr() string {
 	return n.respLis.Addr().String()
 }
 
+// Memory is what INFO's Memory section reports (respserver.MemoryReporter):
+// the bytes --max-memory counts on this node (owned and backup copies,
+// request-id dedup) and the limit.
+func (b *backend) Memory() (used, max int64) {
+	n := b.n()
+	return n.mem.Used(), n.mem.Max()
+}
+
 // DBSize counts the cluster's keys: this node's owned keys plus every other
 // member's (ClusterService.Stats), asked one after the other. It is not a
 // snapshot: a partition being handed off may count twice or not at all,

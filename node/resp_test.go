@@ -215,6 +215,17 @@ func TestRESPCommands(t *testing.T) {
 			if got := str(rc.Info(ctx, "clients").Result()); strings.Contains(got, "# Server") {
 				t.Fatalf("INFO clients has other sections:\n%s", got)
 			}
+			// INFO memory: what --max-memory counts (the keys written
+			// above take some), its limit and policy, the process's RSS.
+			mem := str(rc.Info(ctx, "memory").Result())
+			for _, want := range []string{"# Memory", "used_memory_human:", "used_memory_rss:", "maxmemory:", "maxmemory_policy:noeviction"} {
+				if !strings.Contains(mem, want) {
+					t.Fatalf("INFO memory lacks %q:\n%s", want, mem)
+				}
+			}
+			if used := infoField(mem, "used_memory"); used == "" || used == "0" {
+				t.Fatalf("INFO memory: used_memory = %q after writes:\n%s", used, mem)
+			}
 			str(rc.Do(ctx, "CLIENT", "SETNAME", "tester").Text())
 			if got := str(rc.ClientGetName(ctx).Result()); got != "tester" {
 				t.Fatalf("CLIENT GETNAME = %q", got)
@@ -663,4 +674,14 @@ func TestRESPClusterDataDir(t *testing.T) {
 	if _, err := start(true, old); !errors.Is(err, node.ErrInvalidConfig) || !strings.Contains(err.Error(), "data without keyhash.json") {
 		t.Fatalf("a cluster-mode node on an older xxhash data dir: %v, want a refusal", err)
 	}
+}
+
+// infoField is the value of field in an INFO reply, "" when absent.
+func infoField(info, field string) string {
+	for _, l := range strings.Split(info, "\r\n") {
+		if v, ok := strings.CutPrefix(l, field+":"); ok {
+			return v
+		}
+	}
+	return ""
 }

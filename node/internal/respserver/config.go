@@ -31,6 +31,13 @@ type Backend interface {
 	PartitionOf(key []byte) int
 }
 
+// MemoryReporter is what a Backend may also implement for INFO's Memory
+// section: the bytes its --max-memory accounting holds (used_memory) and
+// that limit (maxmemory; 0 when there is none).
+type MemoryReporter interface {
+	Memory() (used, max int64)
+}
+
 // Config configures a Server.
 type Config struct {
 	// Backend serves the commands. Required.

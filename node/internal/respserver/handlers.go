@@ -620,6 +620,7 @@ func (c *conn) info(o *op, args [][]byte) {
 	section("Clients",
 		"connected_clients:"+strconv.FormatInt(st.Connections, 10),
 		"maxclients:"+strconv.Itoa(s.cfg.MaxConnections))
+	section("Memory", memoryLines(s.cfg.Backend)...)
 	section("Stats",
 		"total_connections_received:"+strconv.FormatUint(st.Accepted, 10),
 		"total_commands_processed:"+strconv.FormatUint(st.Commands, 10),
@@ -635,6 +636,57 @@ func (c *conn) info(o *op, args [][]byte) {
 	c.begin(o)
 	c.imm.BulkString(b.String())
 	c.end(o)
+}
+
+// memoryLines is INFO's Memory section, in Redis's field names: what the
+// backend's memory accounting holds (used_memory) and its limit
+// (maxmemory, noeviction: ns never evicts), the process's resident set
+// (used_memory_rss, where /proc tells it).
+func memoryLines(b Backend) []string {
+	var ls, limit []string
+	if m, ok := b.(MemoryReporter); ok {
+		used, max := m.Memory()
+		ls = append(ls, "used_memory:"+strconv.FormatInt(used, 10), "used_memory_human:"+humanBytes(used))
+		limit = []string{"maxmemory:" + strconv.FormatInt(max, 10), "maxmemory_human:" + humanBytes(max), "maxmemory_policy:noeviction"}
+	}
+	if rss, ok := processRSS(); ok {
+		ls = append(ls, "used_memory_rss:"+strconv.FormatInt(rss, 10), "used_memory_rss_human:"+humanBytes(rss))
+	}
+	ls = append(ls, limit...)
+	return append(ls, "mem_allocator:"+runtime.Version())
+}
+
+// humanBytes is Redis's *_human form: 1023B, 1.50K, 2.00M, 3.25G.
+func humanBytes(n int64) string {
+	const k = 1024
+	switch {
+	case n < k:
+		return strconv.FormatInt(n, 10) + "B"
+	case n < k*k:
+		return strconv.FormatFloat(float64(n)/k, 'f', 2, 64) + "K"
+	case n < k*k*k:
+		return strconv.FormatFloat(float64(n)/(k*k), 'f', 2, 64) + "M"
+	default:
+		return strconv.FormatFloat(float64(n)/(k*k*k), 'f', 2, 64) + "G"
+	}
+}
+
+// processRSS is the process's resident set in bytes, from /proc/self/statm
+// (Linux); false elsewhere.
+func processRSS() (int64, bool) {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0, false
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0, false
+	}
+	pages, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return pages * int64(os.Getpagesize()), true
 }
 
 // mode is Redis's server mode: standalone or cluster.

@@ -473,3 +473,16 @@ func TestConfigErrors(t *testing.T) {
 		t.Fatal("negative idle timeout: no error")
 	}
 }
+
+// TestHumanBytes: INFO's *_human fields at their unit edges, in Redis's
+// form.
+func TestHumanBytes(t *testing.T) {
+	for _, c := range []struct {
+		n    int64
+		want string
+	}{{0, "0B"}, {1023, "1023B"}, {1024, "1.00K"}, {1536, "1.50K"}, {1<<20 - 1, "1024.00K"}, {1 << 20, "1.00M"}, {3 << 30, "3.00G"}} {
+		if got := humanBytes(c.n); got != c.want {
+			t.Errorf("humanBytes(%d) = %q, want %q", c.n, got, c.want)
+		}
+	}
+}
