@@ -272,6 +272,13 @@ bench-resp: bins
 bench-cpu: bins
 	scripts/bench-cpu.sh
 
+## bench-memory: memory per key (RSS grown by a fill of KEYS=1000000 keys of
+## 64 B, and Redis's used_memory) of ns next to redis-server, and the Go GC's
+## pauses under load (KEYS=10000000 for the 10M-key figure).
+.PHONY: bench-memory
+bench-memory: bins
+	scripts/bench-memory.sh
+
 ## bench-durability: puts per --fsync mode next to redis-server AOF modes,
 ## and the recovery time of 1 GiB (figures in docs/durability.md).
 .PHONY: bench-durability
