@@ -69,6 +69,7 @@ type flags struct {
 	dataDir, fsync                                    string
 	walSegment                                        int64
 	recoveryWait                                      time.Duration
+	gcPercent                                         int
 }
 
 // gossipFlags tune memberlist's failure detector (tests, slow networks).
@@ -138,6 +139,13 @@ Exit codes: 0 ok, 1 runtime failure, 2 bad flags or configuration.`,
 			if err != nil {
 				return usageError{err}
 			}
+			if v := getenv("GOGC"); v != "" {
+				log.Info("garbage collector target from GOGC; --gc-percent ignored", "GOGC", v)
+			} else {
+				gctx, stop := context.WithCancel(ctx)
+				defer stop()
+				go tuneGC(gctx, f.gcPercent, time.Second)
+			}
 			return serve(ctx, cfg, log, f.shutdownTimeout)
 		},
 	}
@@ -183,6 +191,7 @@ Exit codes: 0 ok, 1 runtime failure, 2 bad flags or configuration.`,
 	fl.StringVar(&f.fsync, "fsync", "batch", "with --data-dir, when a write is durable before it is acknowledged: always (fsync per write), batch (one fsync per worker batch) or never (survives a process crash, not a power loss)")
 	fl.Int64Var(&f.walSegment, "wal-segment-bytes", wal.DefaultSegmentBytes, "size of a write-ahead log segment file")
 	fl.DurationVar(&f.recoveryWait, "recovery-wait", time.Minute, "after a restart from --data-dir, how long to wait for the members of the previous run before partitions start without their copies")
+	fl.IntVar(&f.gcPercent, "gc-percent", defaultGCPercent, "the Go garbage collector's target (GOGC) for a large heap: it grows by gc-percent of the live data before a collection, but by at least 32 MiB (up to Go's default, 100%), so a small node collects no more often than Go's default; lower holds less memory per key (docs/benchmarks.md, make bench-memory); the GOGC environment variable, when set, wins")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "longest graceful leave on SIGTERM")
@@ -233,6 +242,9 @@ func applyEnv(fs *pflag.FlagSet, getenv func(string) string) error {
 }
 
 func (f *flags) config() (node.Config, *slog.Logger, error) {
+	if f.gcPercent < 1 {
+		return node.Config{}, nil, fmt.Errorf("--gc-percent %d: want 1 or more (100 is Go's default)", f.gcPercent)
+	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(f.logLevel)); err != nil {
 		return node.Config{}, nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", f.logLevel)

@@ -35,6 +35,8 @@ func TestUsageErrors(t *testing.T) {
 		{"unknown placement from env", map[string]string{"NSNODE_PLACEMENT": "2"}, nil, "--placement"},
 		{"bad gossip addr", nil, []string{"--gossip-addr", "nope"}, "--gossip-addr"},
 		{"bad log level", nil, []string{"--log-level", "loud"}, "--log-level"},
+		{"zero gc percent", nil, []string{"--gc-percent", "0"}, "--gc-percent 0"},
+		{"negative gc percent from env", map[string]string{"NSNODE_GC_PERCENT": "-1"}, nil, "--gc-percent -1"},
 		{"bad log format", nil, []string{"--log-format", "xml"}, "--log-format"},
 		{"bad sample ratio", nil, []string{"--trace-sample-ratio", "2"}, "--trace-sample-ratio"},
 		{"zero key limit", nil, []string{"--max-key-bytes", "0"}, "--max-key-bytes"},
