@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/nothingshared/ns/resp"
 	"github.com/nothingshared/ns/ring"
 )
 
@@ -168,87 +169,104 @@ func (c *conn) clusterCmd(o *op, args [][]byte) {
 			ring.SlotCount, ring.SlotCount, len(t.Nodes), len(withSlots), t.Epoch, t.Epoch))
 		c.end(o)
 	case sub == "slots" && len(args) == 2:
-		rs := t.slotRanges()
 		c.begin(o)
-		w.Array(len(rs))
-		for _, r := range rs {
-			n := t.Nodes[r.owner]
-			h, p := hostPort(n.Addr)
-			w.Array(3)
-			w.Int(int64(r.first))
-			w.Int(int64(r.last))
-			w.Array(3)
-			w.BulkString(h)
-			w.Int(p)
-			w.BulkString(redisID(n.ID))
-		}
+		t.writeSlots(w)
 		c.end(o)
 	case sub == "shards" && len(args) == 2:
-		rs := t.slotRanges()
 		c.begin(o)
-		w.Array(len(t.Nodes))
-		for i, n := range t.Nodes {
-			var slots []int
-			for _, r := range rs {
-				if r.owner == i {
-					slots = append(slots, r.first, r.last)
-				}
-			}
-			h, p := hostPort(n.Addr)
-			w.Map(2)
-			w.BulkString("slots")
-			w.Array(len(slots))
-			for _, s := range slots {
-				w.Int(int64(s))
-			}
-			w.BulkString("nodes")
-			w.Array(1)
-			w.Map(7)
-			w.BulkString("id")
-			w.BulkString(redisID(n.ID))
-			w.BulkString("port")
-			w.Int(p)
-			w.BulkString("ip")
-			w.BulkString(h)
-			w.BulkString("endpoint")
-			w.BulkString(h)
-			w.BulkString("role")
-			w.BulkString("master")
-			w.BulkString("replication-offset")
-			w.Int(0)
-			w.BulkString("health")
-			w.BulkString("online")
-		}
+		t.writeShards(w)
 		c.end(o)
 	case sub == "nodes" && len(args) == 2:
-		rs := t.slotRanges()
-		var b strings.Builder
-		for i, n := range t.Nodes {
-			h, p := hostPort(n.Addr)
-			flags := "master"
-			if i == t.Self {
-				flags = "myself,master"
-			}
-			fmt.Fprintf(&b, "%s %s:%d@%d %s - 0 0 %d connected", redisID(n.ID), h, p, p+10000, flags, t.Epoch)
-			for _, r := range rs {
-				switch {
-				case r.owner != i:
-				case r.first == r.last:
-					fmt.Fprintf(&b, " %d", r.first)
-				default:
-					fmt.Fprintf(&b, " %d-%d", r.first, r.last)
-				}
-			}
-			b.WriteByte('\n')
-		}
 		c.begin(o)
-		w.BulkString(b.String())
+		w.BulkString(t.nodesText())
 		c.end(o)
 	case sub == "keyslot" || sub == "myid" || sub == "info" || sub == "slots" || sub == "shards" || sub == "nodes":
 		c.errorf(o, "ERR wrong number of arguments for 'cluster|%s' command", sub)
 	default:
 		c.errorf(o, "ERR unknown subcommand '%s'. Try CLUSTER HELP.", trunc(args[1], 128))
 	}
+}
+
+// writeSlots writes CLUSTER SLOTS' reply: per contiguous slot range, its
+// first and last slot and its owner.
+func (t *Topology) writeSlots(w *resp.Writer) {
+	rs := t.slotRanges()
+	w.Array(len(rs))
+	for _, r := range rs {
+		n := t.Nodes[r.owner]
+		h, p := hostPort(n.Addr)
+		w.Array(3)
+		w.Int(int64(r.first))
+		w.Int(int64(r.last))
+		w.Array(3)
+		w.BulkString(h)
+		w.Int(p)
+		w.BulkString(redisID(n.ID))
+	}
+}
+
+// writeShards writes CLUSTER SHARDS' reply: per node, its slot ranges and
+// itself as the shard's one master.
+func (t *Topology) writeShards(w *resp.Writer) {
+	rs := t.slotRanges()
+	w.Array(len(t.Nodes))
+	for i, n := range t.Nodes {
+		var slots []int
+		for _, r := range rs {
+			if r.owner == i {
+				slots = append(slots, r.first, r.last)
+			}
+		}
+		h, p := hostPort(n.Addr)
+		w.Map(2)
+		w.BulkString("slots")
+		w.Array(len(slots))
+		for _, s := range slots {
+			w.Int(int64(s))
+		}
+		w.BulkString("nodes")
+		w.Array(1)
+		w.Map(7)
+		w.BulkString("id")
+		w.BulkString(redisID(n.ID))
+		w.BulkString("port")
+		w.Int(p)
+		w.BulkString("ip")
+		w.BulkString(h)
+		w.BulkString("endpoint")
+		w.BulkString(h)
+		w.BulkString("role")
+		w.BulkString("master")
+		w.BulkString("replication-offset")
+		w.Int(0)
+		w.BulkString("health")
+		w.BulkString("online")
+	}
+}
+
+// nodesText is CLUSTER NODES' reply: a line per node with its slot ranges.
+func (t *Topology) nodesText() string {
+	rs := t.slotRanges()
+	var b strings.Builder
+	for i, n := range t.Nodes {
+		h, p := hostPort(n.Addr)
+		flags := "master"
+		if i == t.Self {
+			flags = "myself,master"
+		}
+		fmt.Fprintf(&b, "%s %s:%d@%d %s - 0 0 %d connected", redisID(n.ID), h, p, p+10000, flags, t.Epoch)
+		for _, r := range rs {
+			switch {
+			case r.owner != i:
+			case r.first == r.last:
+				fmt.Fprintf(&b, " %d", r.first)
+			default:
+				fmt.Fprintf(&b, " %d-%d", r.first, r.last)
+			}
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
 }
 
 // readonlyCmd handles READONLY and READWRITE: accepted in cluster mode (ns
