@@ -346,7 +346,8 @@ func (n *Node) Table() *ring.Table { return n.table.Load() }
 func (n *Node) Done() <-chan struct{} { return n.done }
 
 // Start starts the workers, serves gRPC and admin HTTP, and joins the
-// cluster in the background (Ready reports when it has).
+// cluster in the background (Ready reports when it has; WaitReady waits
+// for it). Until then calls are refused with Unavailable.
 func (n *Node) Start(ctx context.Context) error {
 	err := worker.ErrAlreadyRunning
 	n.startOnce.Do(func() { err = n.start(ctx) })
