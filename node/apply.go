@@ -129,6 +129,10 @@ func (h *handler) Handle(s *shard, env *envelope) (struct{}, error) {
 	return struct{}{}, nil
 }
 
+// errMinority is what an owner answers while its table lacks quorum: it
+// serves nothing then, reads included (owner.Minority).
+var errMinority = fmt.Errorf("%w: this node sees fewer than half of the cluster's last agreed members; it serves nothing until the cluster heals", transport.ErrUnavailable)
+
 // prefetchBatches turns prefetch on (a benchmark turns it off to compare).
 var prefetchBatches = true
 
@@ -202,7 +206,7 @@ func (h *handler) process(s *shard, env *envelope, j int, now time.Time, t *ring
 	}
 	ps := s.parts[p]
 	self := s.memberIndex(t, n.cfg.NodeID)
-	it := owner.Item{Ours: t.OwnerIndex(int(p)) == self && self >= 0}
+	it := owner.Item{Ours: t.OwnerIndex(int(p)) == self && self >= 0, Quorum: n.quorum.Load()}
 	var gen uint64
 	if ps != nil {
 		it.Status, it.HasData, it.Dormant = ps.status, ps.svcs != nil, ps.dormant
@@ -220,6 +224,9 @@ func (h *handler) process(s *shard, env *envelope, j int, now time.Time, t *ring
 		return
 	case owner.Lapsed:
 		*res = transport.ResultError(n.lease.errLapsed(now))
+		return
+	case owner.Minority:
+		*res = transport.ResultError(errMinority)
 		return
 	case owner.PullBack, owner.Verify:
 		nps := &partState{status: owner.Incoming, epoch: t.Epoch(), since: now}
@@ -259,7 +266,7 @@ func (h *handler) apply(s *shard, ps *partState, env *envelope, j int, now time.
 	}
 	write := !isRead(st, it.GetPayload())
 	if write && !n.quorum.Load() {
-		*res = transport.ResultError(fmt.Errorf("%w: this node sees fewer than half of the cluster's last agreed members; it acknowledges no write until the cluster heals", transport.ErrUnavailable))
+		*res = transport.ResultError(errMinority)
 		return
 	}
 	if write && s.logFail {

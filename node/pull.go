@@ -363,6 +363,18 @@ func (n *Node) pullPlan(k pullKey, told, t *ring.Table, ws waitState) owner.Pull
 			switch {
 			case m.State == cluster.StateDead:
 				pp.Dead[m.ID] = t.BackupCount() > 0
+				// With backups, a dead member is asked too (briefly), so
+				// that when it does not answer it counts as skipped: a
+				// holder of a table in the partition's history that was
+				// skipped makes the pull wait rather than start the
+				// partition empty (owner.PullPlan.History). Found by make
+				// soak: a node whose tables had left both holders out
+				// never asked them, found no copy and started empty (the
+				// lease-back-under-minority-table scenario).
+				if t.BackupCount() > 0 && !seen[m.ID] && m.Meta.GRPCAddr != "" {
+					seen[m.ID] = true
+					cands = append(cands, ring.Member{ID: m.ID, Addr: m.Meta.GRPCAddr, Zone: m.Meta.Zone})
+				}
 			case m.State.Live() && !seen[m.ID] && m.Meta.GRPCAddr != "":
 				seen[m.ID] = true
 				cands = append(cands, ring.Member{ID: m.ID, Addr: m.Meta.GRPCAddr, Zone: m.Meta.Zone})

@@ -36,13 +36,7 @@ NSNODE=${NSNODE:-./bin/nsnode}
 NSCTL=${NSCTL:-./bin/nsctl}
 
 . scripts/bench-lib.sh
-need_redis_and_ns
-require_free_ports "$REDIS_PORT" "$base" $((base + 1)) $((base + 2)) "$NS_RESP_PORT"
-
-work=$(mktemp -d)
-redis_pid="" ns_pid=""
-trap bench_cleanup EXIT
-start_resp_servers
+bench_begin
 
 echo "# $(date -u +%FT%TZ) $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); $(redis-server --version | cut -d' ' -f1-3); $("$NSNODE" --version 2>/dev/null || echo "nsnode ?"); N=$N clients=$CLIENTS value=${SIZE}B keys=$KEYS repeats=$REPEATS" >&2
 for P in $PIPELINES; do

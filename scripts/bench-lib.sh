@@ -65,6 +65,18 @@ start_resp_servers() {
 	done
 }
 
+# bench_begin: what bench-cpu and bench-memory start with: the tools, free
+# ports, a work directory ($work) removed on exit with both servers, and
+# both servers started (start_resp_servers).
+bench_begin() {
+	need_redis_and_ns
+	require_free_ports "$REDIS_PORT" "$base" $((base + 1)) $((base + 2)) "$NS_RESP_PORT"
+	work=$(mktemp -d)
+	redis_pid="" ns_pid=""
+	trap bench_cleanup EXIT
+	start_resp_servers
+}
+
 # cpu_ticks PID: utime+stime of the process in clock ticks (/proc/PID/stat).
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 

@@ -28,13 +28,7 @@ NSNODE=${NSNODE:-./bin/nsnode}
 NSCTL=${NSCTL:-./bin/nsctl}
 
 . scripts/bench-lib.sh
-need_redis_and_ns
-require_free_ports "$REDIS_PORT" "$base" $((base + 1)) $((base + 2)) "$NS_RESP_PORT"
-
-work=$(mktemp -d)
-redis_pid="" ns_pid=""
-trap bench_cleanup EXIT
-start_resp_servers
+bench_begin
 redis-cli -p "$REDIS_PORT" del bench:ready >/dev/null
 redis-cli -p "$NS_RESP_PORT" del bench:ready >/dev/null
 

@@ -464,7 +464,7 @@ func (m *model) install(n *mnode, pulled *mcopy, from *mtable) {
 // serve is node's handler.process up to the apply: it reports whether the
 // item may be applied now, or why not.
 func (m *model) serve(n *mnode) (bool, string) {
-	it := Item{Ours: n.t != nil && n.t.owner == n.id}
+	it := Item{Ours: n.t != nil && n.t.owner == n.id, Quorum: n.quorum}
 	if ps := n.part; ps != nil {
 		it.Status, it.HasData, it.Dormant = ps.status, ps.hasData, ps.dormant
 		it.Lease, it.Verified = n.lease, ps.gen == n.gen
@@ -482,6 +482,19 @@ func (m *model) serve(n *mnode) (bool, string) {
 		n.part = &mcopy{status: Incoming}
 	}
 	return a == Apply, a.String()
+}
+
+// verify is what node id does when its lease is back (node's replan on
+// lease.onBack): an owned copy not verified under the current lease
+// generation becomes the fallback of an owner pull, as serve's Verify
+// does for an item.
+func (m *model) verify(id string) {
+	n := m.nodes[id]
+	if ps := n.part; ps != nil && ps.status == Owned && ps.gen != n.gen {
+		n.part = &mcopy{status: Incoming, fallback: ps}
+		n.pull[OwnerPull] = true
+		m.printf("%s: verify\n", id)
+	}
 }
 
 // write sends a client write to node id: applied at the owner, replicated

@@ -49,6 +49,8 @@ func TestScenarios(t *testing.T) {
 				m.write(argStr(d, "at"), argStr(d, "w"))
 			case "read":
 				m.read(argStr(d, "at"))
+			case "verify":
+				m.verify(argStr(d, "at"))
 			case "pull":
 				kind := OwnerPull
 				if argStr(d, "kind") == "replica" {
@@ -122,7 +124,7 @@ func TestRules(t *testing.T) {
 			return Hand(h, a).String()
 		case "serve":
 			it := Item{Ours: d.HasArg("ours"), Status: argStatus(t, d), HasData: d.HasArg("has-data"), Dormant: d.HasArg("dormant"),
-				Verified: d.HasArg("verified"), Lease: d.HasArg("lease")}
+				Verified: d.HasArg("verified"), Lease: d.HasArg("lease"), Quorum: !d.HasArg("minority")}
 			return Serve(it).String()
 		case "replicated":
 			return OnReplicated(argStatus(t, d), argUint(t, d, "own"), d.HasArg("sender-owns"), argUint(t, d, "op")).String()

@@ -12,6 +12,10 @@ type Item struct {
 	Verified bool
 	// Lease: the serving lease holds now.
 	Lease bool
+	// Quorum: this node's table has quorum (it sees a majority of the
+	// last agreed members). A lease says the node hears from a majority;
+	// only a table with quorum says the majority agreed on who owns what.
+	Quorum bool
 }
 
 // ServeAction is what a worker does with a client item.
@@ -41,9 +45,15 @@ const (
 	Verify
 	// Park: incoming: the item waits for the state.
 	Park
+	// Minority: the lease holds but the table lacks quorum (the node hears
+	// from a majority again before gossip has given it their table):
+	// answer unavailable, reads included. Found by make soak: a copy taken
+	// over under a minority table served a read there (the
+	// lease-back-under-minority-table scenario).
+	Minority
 )
 
-var serveActionNames = [...]string{"", "apply", "moved-fenced", "moved", "pull-back", "await-plan", "lapsed", "verify", "park"}
+var serveActionNames = [...]string{"", "apply", "moved-fenced", "moved", "pull-back", "await-plan", "lapsed", "verify", "park", "minority"}
 
 func (a ServeAction) String() string { return serveActionNames[a] }
 
@@ -62,6 +72,8 @@ func Serve(it Item) ServeAction {
 		return Park
 	case !it.Lease:
 		return Lapsed
+	case !it.Quorum:
+		return Minority
 	case it.Dormant || !it.Verified:
 		return Verify
 	}
