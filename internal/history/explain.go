@@ -83,7 +83,18 @@ func explainRegister(ops []Op, idx []int) (int, string) {
 	}
 	for _, i := range idx {
 		op := ops[i]
-		if op.Kind != Get || op.Outcome != OK || !op.Found {
+		if op.Kind != Get || op.Outcome != OK {
+			continue
+		}
+		if !op.Found {
+			// Registers are never deleted: absent after an acknowledged
+			// write is stale (found by make soak, seed
+			// 1796689711358585609: a partition started empty).
+			for j, w := range ops {
+				if w.Acked() && w.Return < op.Call {
+					return i, fmt.Sprintf("%v read absent after %v (#%d) was acknowledged", op, w, j)
+				}
+			}
 			continue
 		}
 		w, ok := writer[op.Value]

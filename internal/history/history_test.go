@@ -250,3 +250,31 @@ func TestMaxUnavailable(t *testing.T) {
 		t.Fatalf("a 90ms call: max unavailable %v", s.MaxUnavailable)
 	}
 }
+
+// TestExplainRegister: Explain points at the first stale read of a
+// register: a value overwritten before the read began, and absent after a
+// write was acknowledged (registers are never deleted; the soak's stale
+// read of 2026-12-08 was one).
+func TestExplainRegister(t *testing.T) {
+	put := func(v string, call, ret int) Op {
+		return Op{Kind: Put, Key: "r", Value: v, Call: ms(call), Return: ms(ret), Outcome: OK}
+	}
+	get := func(v string, found bool, call, ret int) Op {
+		return Op{Kind: Get, Key: "r", Value: v, Found: found, Call: ms(call), Return: ms(ret), Outcome: OK}
+	}
+	for _, c := range []struct {
+		name string
+		ops  []Op
+		want int // index of the stale read, -1 for none
+	}{
+		{"fresh", h(get("", false, 0, 1), put("a", 2, 3), get("a", true, 4, 5)), -1},
+		{"absent before the write returned", h(put("a", 0, 10), get("", false, 5, 6)), -1},
+		{"absent after an acknowledged write", h(put("a", 0, 1), get("a", true, 2, 3), get("", false, 4, 5)), 2},
+		{"overwritten value", h(put("a", 0, 1), put("b", 2, 3), get("a", true, 4, 5)), 2},
+	} {
+		i, why := Explain(c.ops)
+		if i != c.want {
+			t.Errorf("%s: Explain = %d (%s), want %d", c.name, i, why, c.want)
+		}
+	}
+}
