@@ -15,7 +15,7 @@ import (
 // bytes that was 272 bytes of RSS per key against Redis's 160, and 169 at
 // GOGC 25 (make bench-memory, docs/benchmarks.md). But a flat 25 is costly
 // for a small heap, which it makes collect every megabyte or so:
-// BenchmarkRESPNode (a few keys) took 23-47% more CPU per command. So the
+// BenchmarkRESPNode (a few keys) took 11-47% more CPU per command. So the
 // target is --gc-percent of the live heap, raised to at least
 // minGCHeadroom of growth, and never above Go's default (or --gc-percent,
 // if that is higher): a small node collects as it would by default, a large
