@@ -176,7 +176,7 @@ func DecodeRequest(b []byte) (Request, error) {
 }
 
 // RequestKey returns the key of an encoded Request without decoding the
-// rest (for Store.Prefetch); false when b does not start like one. The key
+// rest (for Prefetcher); false when b does not start like one. The key
 // aliases b.
 func RequestKey(b []byte) ([]byte, bool) {
 	if len(b) < 3 || b[0] != codecVersion {

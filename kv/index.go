@@ -226,10 +226,10 @@ func (p *Prefetcher) Add(s *Store, key []byte) {
 	}
 }
 
-// Run loads what the queued keys will touch and empties the batch. Its
-// result means nothing; callers keep it (add it up somewhere) so that the
-// loads are not optimized away.
-func (p *Prefetcher) Run() uint64 {
+// Run loads what the queued keys will touch and empties the batch. What it
+// loaded is added to the Prefetcher's sum, so that the loads are not
+// optimized away.
+func (p *Prefetcher) Run() {
 	n := p.n
 	p.n = 0
 	var sum uint64
@@ -271,5 +271,4 @@ func (p *Prefetcher) Run() uint64 {
 		p.st[i] = nil
 	}
 	p.sum += sum
-	return p.sum
 }

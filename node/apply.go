@@ -50,9 +50,8 @@ type shard struct {
 	selfIn *ring.Table
 	self   int
 
-	// prefetch and touched: see handler.prefetch.
+	// prefetch loads an envelope's records ahead (handler.prefetch).
 	prefetch kv.Prefetcher
-	touched  uint64
 }
 
 // memberIndex returns this node's index in t's members (-1: not one),
@@ -145,7 +144,7 @@ var prefetchBatches = true
 var prefetchAbove int64 = 1 << 20
 
 // prefetch touches the store records the envelope's KV items will read or
-// write (kv.Store.Prefetch), all of them before the first is applied: at
+// write (kv.Prefetcher), all of them before the first is applied: at
 // pipeline 16 a CPU profile of the node spent 20% of its samples in the
 // store's lookups, nearly all of it waiting on the first touch of an
 // index slot and then of its record, one item after another. Loaded
@@ -171,7 +170,7 @@ func (h *handler) prefetch(s *shard, env *envelope) {
 			s.prefetch.Add(kp.Store, key)
 		}
 	}
-	s.touched += s.prefetch.Run()
+	s.prefetch.Run()
 }
 
 // EndBatch runs after the worker handled a batch drained from its ring:
