@@ -71,7 +71,7 @@ type fetchReq struct {
 }
 
 // heldStream is the handoff stream of a copy fetched and not yet installed:
-// it stays open until ack or ackFalse ends it (or its context does), and
+// it stays open until ack ends it (or its context does), and
 // the holder keeps its copy fenced meanwhile. Each fetch owns its own: two
 // pulls of one partition from one holder (an owner pull and a replica pull
 // that overlap across a table change) must not answer each other's
@@ -82,7 +82,7 @@ type heldStream struct {
 }
 
 // meta receives what the holder says of p besides the copy. When found,
-// the returned stream awaits ack or ackFalse.
+// the returned stream awaits its ack.
 func (n *Node) fetch(m ring.Member, p int32, rq fetchReq, meta *fetchMeta) (data []byte, found bool, redirect ring.Member, held *heldStream, err error) {
 	if rq.dead && n.silent.skip(m.ID, time.Now()) {
 		return nil, false, redirect, nil, errDeadSilent

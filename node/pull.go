@@ -298,9 +298,7 @@ func (n *Node) pullOnce(k pullKey, told, t *ring.Table, ws waitState) (bool, err
 	case owner.Installed:
 		return true, nil
 	case owner.InstallBest:
-		fe := f.got[res.Best.ID]
-		delete(f.got, res.Best.ID)
-		return n.installFetched(k, t, gen, f.mode, fe, res.Answers)
+		return f.install(res.Best, res.Answers)
 	case owner.Retry:
 		return false, res.Err
 	}
@@ -442,10 +440,13 @@ func (f *pullFetcher) releaseAll() {
 	}
 }
 
-func (f *pullFetcher) Install(m owner.Member) (bool, error) {
+func (f *pullFetcher) Install(m owner.Member) (bool, error) { return f.install(m, nil) }
+
+// install installs the copy fetched from m; answers are logged with it.
+func (f *pullFetcher) install(m owner.Member, answers []string) (bool, error) {
 	fe := f.got[m.ID]
 	delete(f.got, m.ID)
-	return f.n.installFetched(f.k, f.t, f.gen, f.mode, fe, nil)
+	return f.n.installFetched(f.k, f.t, f.gen, f.mode, fe, answers)
 }
 
 func (f *pullFetcher) Resolve(id string) string { return f.n.memberAddr(f.t, id) }
