@@ -39,15 +39,12 @@ func startTestNode(tb testing.TB, modify func(*Config)) *Node {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(n.Abort)
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		ok, why := n.Ready()
-		if ok {
-			return n
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("node not ready after 20s: %s", why)
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := n.WaitReady(ctx); err != nil {
+		tb.Fatal(err)
 	}
+	return n
 }
 
 // BenchmarkApply measures the worker side of the data path: handler.Handle
